@@ -1,0 +1,110 @@
+"""``mips-profiles``: publish CMS MIPS files as per-NPI JSON documents.
+
+Exit status: 0 on success, 1 when the input or the run is refused (one line ``error: ...`` on
+stderr, nothing published or changed), 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import MipsProfilesError
+from .generator import generate_file
+from .publish import Publisher, PublishResult, ReleaseInfo
+from .store import LocalDirStore
+
+
+def default_private_dir(out: str) -> str:
+    """Private data (audit, quarantine, index) lives beside the public tree, never inside it."""
+    path = Path(out).resolve()
+    return str(path.with_name(path.name + ".private"))
+
+
+def _stores(out: str, private: str | None) -> tuple[LocalDirStore, LocalDirStore]:
+    return LocalDirStore(out), LocalDirStore(private or default_private_dir(out))
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    public, private = _stores(args.out, args.private)
+    result = Publisher(public, private).publish_file(
+        args.source, ReleaseInfo(performance_year=args.performance_year, source_url=os.path.abspath(args.source))
+    )
+    _report(result, public, private)
+    if args.json:
+        print(json.dumps({"performance_year": result.performance_year, "release_id": result.release_id,
+                          **result.counts()}))
+    return 0
+
+
+def _report(result: PublishResult, public: LocalDirStore, private: LocalDirStore) -> None:
+    out = sys.stderr
+    print(
+        f"PY{result.performance_year}: {result.rows_read} rows read, {result.rows_rejected} rejected, "
+        f"{result.npis} NPIs; documents: {result.docs_written} written, {result.docs_unchanged} unchanged, "
+        f"{result.docs_deleted} deleted",
+        file=out,
+    )
+    print(f"  public tree:  {public.describe()}/v1/", file=out)
+    print(f"  audit:        {private.describe()}/{result.audit_key}", file=out)
+    if result.quarantine_key:
+        print(f"  quarantine:   {private.describe()}/{result.quarantine_key}", file=out)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    info = generate_file(args.performance_year, args.out, rows=args.rows, seed=args.seed,
+                         title_case_header=args.title_case)
+    print(f"wrote {info.path}: PY{info.performance_year}, {info.rows} rows, {info.npis} NPIs, {info.columns} columns",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Generate two performance years and a correction, publish them into a local tree."""
+    from .demo import run_local_demo
+
+    return run_local_demo(args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mips-profiles", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("publish", help="ingest one CMS QPP Experience file into a tree")
+    p.add_argument("--performance-year", type=int, required=True, metavar="YYYY")
+    p.add_argument("--source", required=True, metavar="FILE", help="the CMS CSV file")
+    p.add_argument("--out", required=True, metavar="DIR", help="public tree root (v1/... is written here)")
+    p.add_argument("--private", metavar="DIR", help="private data root (default: DIR.private beside --out)")
+    p.add_argument("--json", action="store_true", help="print one JSON line with the counts last")
+    p.set_defaults(func=cmd_publish)
+
+    g = sub.add_parser("generate", help="write a synthetic CMS file in a performance year's layout")
+    g.add_argument("--performance-year", type=int, required=True, metavar="YYYY")
+    g.add_argument("--rows", type=int, default=1000)
+    g.add_argument("--seed", type=int, default=7)
+    g.add_argument("--title-case", action="store_true", help="Title Case header, as some older CMS files")
+    g.add_argument("--out", required=True, metavar="FILE")
+    g.set_defaults(func=cmd_generate)
+
+    d = sub.add_parser("demo", help="publish a generated sample (two years and a correction) with no network")
+    d.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "mips-profiles-demo"), metavar="DIR")
+    d.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except MipsProfilesError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,284 @@
+"""Per-NPI public documents (schema version 1): headline selection, allow-list projection through
+the display contract, one deterministic serialiser and one key function.
+
+A *year entry* is the headline of one NPI in one performance year: the highest-scoring of its
+TIN/NPI rows. The per-NPI document holds the entries of every published year, newest first.
+
+Only what the contract allows reaches a document: canonical fields need ``display_allowed`` and a
+``public_path``; derived fields are listed in the contract and dropped when an input they are
+derived from is write-locked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .contract import Contract, load_contract
+from .methodology import Methodology, load_methodology
+from .npi import is_valid_npi
+
+SCHEMA_VERSION = 1
+SOURCE_NAME = "CMS QPP MIPS"
+LICENSE = "U.S. government public-domain work (17 U.S.C. § 105)"
+DISCLAIMER = (
+    "A MIPS score is a Medicare payment-program measure used to set payment adjustments; "
+    "it is not a rating of clinical quality."
+)
+CONTENT_TYPE = "application/json; charset=utf-8"
+
+ENTRY_SCHEMA = pa.schema(
+    [
+        ("npi", pa.string()),
+        ("performance_year", pa.int32()),
+        ("final_score", pa.float64()),
+        ("payment_adjustment_pct", pa.float64()),
+        ("participation_option", pa.string()),
+        ("quality_category_score", pa.float64()),
+        ("pi_category_score", pa.float64()),
+        ("ia_category_score", pa.float64()),
+        ("cost_category_score", pa.float64()),
+        ("scored_practices", pa.int32()),
+    ]
+)
+
+# Derived field -> canonical fields it is computed from (dropped if any of them is write-locked).
+DERIVED_INPUTS = {
+    "payment_year": ("performance_year",),
+    "payment_outcome": ("payment_adjustment_pct",),
+    "score_band": ("final_score",),
+    "scored_practices": (),
+    "attribution": ("performance_year",),
+    "provenance": ("performance_year",),
+}
+
+
+def npi_key(npi: str) -> str:
+    """The one key function: a validated NPI -> its object key. Anything else is refused.
+
+    >>> npi_key("1376745471")
+    'v1/npi/1376745471.json'
+    """
+    if not is_valid_npi(npi):
+        raise ValueError(f"not a valid NPI: {npi!r}")
+    return f"v1/npi/{npi}.json"
+
+
+MANIFEST_KEY = "v1/manifest.json"
+SCHEMA_KEY = "v1/schema/profile.schema.json"
+
+
+def dumps(obj: Any) -> bytes:
+    """The one serialiser: compact UTF-8 JSON, keys in insertion order (fixed by the builders)."""
+    return orjson.dumps(obj)
+
+
+def attribution(year: int) -> str:
+    return f"Source: {SOURCE_NAME} · Performance Year {year}"
+
+
+# -- year entries ----------------------------------------------------------------------------
+
+
+def year_entries(records: pa.Table, performance_year: int) -> pa.Table:
+    """One headline entry per NPI from validated records (``validate.RECORD_SCHEMA``).
+
+    Headline: highest final score (unscored last); ties by higher payment adjustment, then by
+    higher category scores and participation option, so the choice depends on content only,
+    never on row order.
+    """
+    if records.num_rows == 0:
+        return ENTRY_SCHEMA.empty_table()
+    ordered = records.sort_by(
+        [
+            ("npi", "ascending"),
+            ("final_score", "descending"),
+            ("payment_adjustment_pct", "descending"),
+            ("quality_category_score", "descending"),
+            ("pi_category_score", "descending"),
+            ("ia_category_score", "descending"),
+            ("cost_category_score", "descending"),
+            ("participation_option", "ascending"),
+        ],  # nulls sort last in both directions (pyarrow's default placement)
+    )
+    npis = ordered.column("npi").combine_chunks()
+    starts = _group_starts(npis)
+    counts = np.diff(np.append(starts, ordered.num_rows)).astype(np.int32)
+    head = ordered.take(pa.array(starts))
+    return pa.table(
+        {
+            "npi": head.column("npi"),
+            "performance_year": pa.array(np.full(len(starts), performance_year, dtype=np.int32)),
+            **{name: head.column(name) for name in ENTRY_SCHEMA.names[2:-1]},
+            "scored_practices": pa.array(counts),
+        },
+        schema=ENTRY_SCHEMA,
+    )
+
+
+def _group_starts(sorted_keys: pa.Array) -> np.ndarray:
+    n = len(sorted_keys)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    changed = pc.not_equal(sorted_keys.slice(1), sorted_keys.slice(0, n - 1))
+    return np.flatnonzero(np.concatenate(([True], changed.to_numpy(zero_copy_only=False))))
+
+
+# -- documents -------------------------------------------------------------------------------
+
+
+class DocumentBuilder:
+    """Builds per-NPI documents from year entries, projecting through the display contract."""
+
+    def __init__(self, contract: Contract | None = None, methodology: Methodology | None = None) -> None:
+        self.contract = contract or load_contract()
+        self.methodology = methodology or load_methodology()
+        public = self.contract.public_fields()
+        self.public = public
+        self.derived = [
+            name
+            for name in self.contract.derived_public_fields
+            if all(inp in public for inp in DERIVED_INPUTS.get(name, ("<unknown>",)))
+        ]
+        # Entry field order is fixed here: it is part of the byte-for-byte contract.
+        self._category_paths = [
+            (field, path.split(".", 1)[1])
+            for field, path in public.items()
+            if path.startswith("category_scores.")
+        ]
+        self._source = {"name": SOURCE_NAME, "license": LICENSE, "methodology_version": self.methodology.version,
+                        "disclaimer": DISCLAIMER}
+
+    def entry(self, row: dict[str, Any]) -> dict[str, Any]:
+        year = int(row["performance_year"])
+        pub, derived = self.public, self.derived
+        out: dict[str, Any] = {}
+        if "performance_year" in pub:
+            out["performance_year"] = year
+        if "payment_year" in derived:
+            out["payment_year"] = self.methodology.payment_year(year)
+        if "final_score" in pub:
+            out["final_score"] = row["final_score"]
+        if "payment_adjustment_pct" in pub:
+            out["payment_adjustment_pct"] = row["payment_adjustment_pct"]
+        if "payment_outcome" in derived:
+            out["payment_outcome"] = self.methodology.payment_outcome(year, row["payment_adjustment_pct"])
+        if "score_band" in derived:
+            out["score_band"] = self.methodology.score_band(row["final_score"])
+        if "participation_option" in pub:
+            out["participation_option"] = row["participation_option"]
+        if self._category_paths:
+            out["category_scores"] = {path: row[field] for field, path in self._category_paths}
+        if "scored_practices" in derived:
+            out["scored_practices"] = int(row["scored_practices"])
+        if "attribution" in derived:
+            out["attribution"] = attribution(year)
+        if "provenance" in derived:
+            out["provenance"] = self.provenance(year, int(row["scored_practices"]))
+        return out
+
+    def provenance(self, year: int, practices: int) -> str:
+        rule = (
+            f"highest final score of {practices} TIN/NPI records"
+            if practices > 1
+            else "single TIN/NPI record"
+        )
+        return f"{attribution(year)} · Methodology {self.methodology.version} · Display rule: {rule}"
+
+    def document(self, npi: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        """``entries`` are entry rows of one NPI, any order; the document lists them newest first."""
+        history = [self.entry(r) for r in sorted(entries, key=lambda r: -int(r["performance_year"]))]
+        doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+        if "npi" in self.public:
+            doc["npi"] = npi
+        doc["latest"] = history[0]
+        doc["history"] = history
+        doc["source"] = self._source
+        return doc
+
+    def documents(self, entries: pa.Table) -> Iterator[tuple[str, bytes]]:
+        """(npi, document bytes) for every NPI in ``entries`` (any years), in NPI order."""
+        if entries.num_rows == 0:
+            return
+        ordered = entries.sort_by([("npi", "ascending"), ("performance_year", "descending")])
+        columns = {name: ordered.column(name).to_pylist() for name in ENTRY_SCHEMA.names}
+        npis = columns["npi"]
+        starts = _group_starts(ordered.column("npi").combine_chunks()).tolist() + [ordered.num_rows]
+        names = ENTRY_SCHEMA.names
+        for a, b in zip(starts[:-1], starts[1:]):
+            rows = [{name: columns[name][i] for name in names} for i in range(a, b)]
+            yield npis[a], dumps(self.document(npis[a], rows))
+
+    # -- JSON Schema -----------------------------------------------------------------------
+    def json_schema(self) -> dict[str, Any]:
+        """JSON Schema (2020-12) of the per-NPI document, generated from the contract: only allowed
+        fields are declared and ``additionalProperties`` is false everywhere, so a write-locked
+        field in a document fails validation."""
+        score = {"type": ["number", "null"], "minimum": 0, "maximum": 100}
+        props: dict[str, Any] = {}
+        described = {f.name: f.description for f in self.contract.fields}
+        if "performance_year" in self.public:
+            props["performance_year"] = {"type": "integer", "minimum": 2017, "description": described["performance_year"]}
+        if "payment_year" in self.derived:
+            props["payment_year"] = {"type": "integer", "minimum": 2019}
+        if "final_score" in self.public:
+            props["final_score"] = {**score, "description": described["final_score"]}
+        if "payment_adjustment_pct" in self.public:
+            props["payment_adjustment_pct"] = {"type": ["number", "null"], "description": described["payment_adjustment_pct"]}
+        if "payment_outcome" in self.derived:
+            props["payment_outcome"] = {"enum": ["positive", "neutral", "negative", "maximum_negative", None]}
+        if "score_band" in self.derived:
+            props["score_band"] = {"enum": [b for b, _ in self.methodology.bands] + [None]}
+        if "participation_option" in self.public:
+            props["participation_option"] = {"type": "string", "description": described["participation_option"]}
+        if self._category_paths:
+            props["category_scores"] = {
+                "type": "object",
+                "additionalProperties": False,
+                "required": [p for _, p in self._category_paths],
+                "properties": {p: {**score, "description": described[f]} for f, p in self._category_paths},
+            }
+        if "scored_practices" in self.derived:
+            props["scored_practices"] = {"type": "integer", "minimum": 1}
+        if "attribution" in self.derived:
+            props["attribution"] = {"type": "string", "pattern": "^Source: CMS QPP MIPS · Performance Year [0-9]{4}$"}
+        if "provenance" in self.derived:
+            props["provenance"] = {"type": "string", "pattern": "^Source: CMS QPP MIPS · Performance Year [0-9]{4} · "}
+        entry = {"type": "object", "additionalProperties": False, "required": list(props), "properties": props}
+        doc_props: dict[str, Any] = {"schema_version": {"const": SCHEMA_VERSION}}
+        if "npi" in self.public:
+            doc_props["npi"] = {"type": "string", "pattern": "^[12][0-9]{9}$", "description": described["npi"]}
+        doc_props["latest"] = {"$ref": "#/$defs/entry"}
+        doc_props["history"] = {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/entry"}}
+        doc_props["source"] = {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name", "license", "methodology_version", "disclaimer"],
+            "properties": {
+                "name": {"const": SOURCE_NAME},
+                "license": {"type": "string"},
+                "methodology_version": {"type": "string"},
+                "disclaimer": {"type": "string"},
+            },
+        }
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://mips-profiles.example/v1/schema/profile.schema.json",
+            "title": "MIPS profile document (schema version 1)",
+            "description": DISCLAIMER,
+            "type": "object",
+            "additionalProperties": False,
+            "required": list(doc_props),
+            "properties": doc_props,
+            "$defs": {"entry": entry},
+        }
+
+
+def concat_entries(tables: Iterable[pa.Table]) -> pa.Table:
+    tables = [t.cast(ENTRY_SCHEMA) for t in tables if t.num_rows]
+    return pa.concat_tables(tables) if tables else ENTRY_SCHEMA.empty_table()

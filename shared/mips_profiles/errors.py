@@ -1,0 +1,19 @@
+"""A small exception hierarchy: every error a user can cause has a one-line message."""
+
+from __future__ import annotations
+
+
+class MipsProfilesError(Exception):
+    """Base class: the message is one line that names the problem."""
+
+
+class SourceFileError(MipsProfilesError):
+    """The CMS file as a whole is unusable (wrong format, wrong layout, truncated, too many bad rows)."""
+
+
+class ConfigurationError(MipsProfilesError):
+    """The request itself is wrong (unsupported performance year, bad path, bad contract)."""
+
+
+class PublishError(MipsProfilesError):
+    """Publishing could not complete; what was published before stays in place."""

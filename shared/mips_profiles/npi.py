@@ -1,0 +1,42 @@
+"""NPI check digit (Luhn over the 9-digit body with the ``80840`` prefix, i.e. +24).
+
+>>> is_valid_npi("1376745471"), is_valid_npi("1234567890"), is_valid_npi("123456789")
+(True, False, False)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+
+def check_digit(body9: str) -> int:
+    total = 24
+    for i, ch in enumerate(reversed(body9)):
+        d = ord(ch) - 48
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return (10 - total % 10) % 10
+
+
+def is_valid_npi(value: str) -> bool:
+    """True when ``value`` is exactly 10 ASCII digits, starts with 1 or 2, and its check digit holds."""
+    if len(value) != 10 or not value.isascii() or not value.isdigit() or value[0] not in "12":
+        return False
+    return check_digit(value[:9]) == ord(value[9]) - 48
+
+
+_DOUBLED = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.int64)
+
+
+def valid_check_digits(digits: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+    """Vectorised check over an ``(n, 10)`` array of digit values (0-9); one bool per row."""
+    body = digits[:, :9].astype(np.int64)
+    # Positions 8, 6, 4, 2, 0 (rightmost of the body first) are doubled.
+    doubled = _DOUBLED[body[:, 0::2]].sum(axis=1)
+    plain = body[:, 1::2].sum(axis=1)
+    expected = (10 - (24 + doubled + plain) % 10) % 10
+    return expected == digits[:, 9]
