@@ -11,6 +11,7 @@ derived from is write-locked.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -208,9 +209,9 @@ class DocumentBuilder:
         ordered = entries.sort_by([("npi", "ascending"), ("performance_year", "descending")])
         columns = {name: ordered.column(name).to_pylist() for name in ENTRY_SCHEMA.names}
         npis = columns["npi"]
-        starts = _group_starts(ordered.column("npi").combine_chunks()).tolist() + [ordered.num_rows]
+        starts = [*_group_starts(ordered.column("npi").combine_chunks()).tolist(), ordered.num_rows]
         names = ENTRY_SCHEMA.names
-        for a, b in zip(starts[:-1], starts[1:]):
+        for a, b in itertools.pairwise(starts):
             rows = [{name: columns[name][i] for name in names} for i in range(a, b)]
             yield npis[a], dumps(self.document(npis[a], rows))
 
@@ -223,13 +224,15 @@ class DocumentBuilder:
         props: dict[str, Any] = {}
         described = {f.name: f.description for f in self.contract.fields}
         if "performance_year" in self.public:
-            props["performance_year"] = {"type": "integer", "minimum": 2017, "description": described["performance_year"]}
+            props["performance_year"] = {"type": "integer", "minimum": 2017,
+                                         "description": described["performance_year"]}
         if "payment_year" in self.derived:
             props["payment_year"] = {"type": "integer", "minimum": 2019}
         if "final_score" in self.public:
             props["final_score"] = {**score, "description": described["final_score"]}
         if "payment_adjustment_pct" in self.public:
-            props["payment_adjustment_pct"] = {"type": ["number", "null"], "description": described["payment_adjustment_pct"]}
+            props["payment_adjustment_pct"] = {"type": ["number", "null"],
+                                               "description": described["payment_adjustment_pct"]}
         if "payment_outcome" in self.derived:
             props["payment_outcome"] = {"enum": ["positive", "neutral", "negative", "maximum_negative", None]}
         if "score_band" in self.derived:

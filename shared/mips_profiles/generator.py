@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from .contract import Contract, load_contract
 from .methodology import Methodology, load_methodology
@@ -195,9 +194,26 @@ def _pattern_name(contract: Contract, expanded: str) -> str:
     return base + "_{n}"
 
 
-def write_csv(table: pa.Table, path: str | os.PathLike[str]) -> None:
-    """Write as CMS does: a header line, values quoted only where needed, LF line endings."""
-    pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="needed"))
+def _quote_where_needed(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    needs = pc.match_substring_regex(arr, r'[",\r\n]')
+    if not pc.any(needs).as_py():
+        return arr
+    quoted = pc.binary_join_element_wise('"', pc.replace_substring(arr, '"', '""'), '"', "")
+    return pc.if_else(needs, quoted, arr)
+
+
+def write_csv(table: pa.Table, path: str | os.PathLike[str], *, line_ending: str = "\n",
+              chunk_rows: int = 50_000) -> None:
+    """Write as CMS does: a plain header line, values quoted only where needed (vectorised)."""
+    columns = [pc.fill_null(_quote_where_needed(table.column(i)), "") for i in range(table.num_columns)]
+    header = ",".join(f'"{c}"' if any(x in c for x in '",\r\n') else c for c in table.column_names)
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(header + line_ending)
+        for start in range(0, table.num_rows, chunk_rows):
+            parts = [c.slice(start, chunk_rows) for c in columns]
+            lines = pc.binary_join_element_wise(*parts, ",")
+            fh.write(line_ending.join(lines.to_pylist()))
+            fh.write(line_ending)
 
 
 def generate_file(performance_year: int, path: str | os.PathLike[str], rows: int = 1000, *, seed: int = 7,
@@ -207,3 +223,45 @@ def generate_file(performance_year: int, path: str | os.PathLike[str], rows: int
     npi_col = next(c for c in table.column_names if c.lower() == "npi")
     return GeneratedFile(performance_year, table.num_rows, len(pc.unique(table.column(npi_col))),
                          table.num_columns, os.fspath(path))
+
+
+@dataclass
+class Correction:
+    table: pa.Table
+    changed: list[str]
+    removed: list[str]
+    added: list[str]
+
+
+def make_correction(
+    table: pa.Table, *, changed_share: float = 0.01, removed: int = 3, added: int = 3, seed: int = 11
+) -> Correction:
+    """A CMS-style correction of a generated table: scores of ``changed_share`` of NPIs revised,
+    ``removed`` NPIs withdrawn, ``added`` NPIs newly scored. Returns the new table and the NPIs."""
+    rng = np.random.default_rng(seed)
+    names = {c.strip().lower(): c for c in table.column_names}
+    npi_col, score_col = names["npi"], names["final score"]
+    npis = table.column(npi_col).to_numpy(zero_copy_only=False).astype(str)
+    distinct = np.unique(npis)
+    picked = rng.permutation(distinct)
+    n_changed = max(1, round(len(distinct) * changed_share))
+    changed = picked[:n_changed]
+    gone = picked[n_changed:n_changed + removed]
+
+    scores = table.column(score_col).to_numpy(zero_copy_only=False).astype(object)
+    is_changed = np.isin(npis, changed)
+    for i in np.flatnonzero(is_changed):
+        old = float(scores[i]) if scores[i] else 50.0
+        new = round(old - 2.5, 2) if old >= 2.5 else round(old + 2.5, 2)
+        scores[i] = f"{new:g}"
+    table = table.set_column(table.column_names.index(score_col), score_col, pa.array(scores.astype(str), pa.string()))
+    table = table.filter(pa.array(~np.isin(npis, gone)))
+
+    new_npis = [str(v) for v in npi_for(np.arange(90_000_000, 90_000_000 + added), 0)]
+    extra = table.slice(0, added)
+    extra = extra.set_column(extra.column_names.index(npi_col), npi_col, pa.array(new_npis, pa.string()))
+    if "provider key" in names:
+        key_col = names["provider key"]
+        extra = extra.set_column(extra.column_names.index(key_col), key_col,
+                                 pa.array([f"9{i:08d}" for i in range(added)], pa.string()))
+    return Correction(pa.concat_tables([table, extra]), sorted(changed.tolist()), sorted(gone.tolist()), new_npis)

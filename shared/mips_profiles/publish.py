@@ -130,7 +130,9 @@ class Publisher:
         self.max_rejected_share = max_rejected_share
 
     # -- entry point ---------------------------------------------------------------------------
-    def publish_file(self, path: str | os.PathLike[str], release: ReleaseInfo, *, sha256: str | None = None) -> PublishResult:
+    def publish_file(
+        self, path: str | os.PathLike[str], release: ReleaseInfo, *, sha256: str | None = None
+    ) -> PublishResult:
         year = release.performance_year
         self.methodology.parameters(year)  # unsupported year: fail before reading
         source = read_source(path, year, self.contract, sha256=sha256)
@@ -275,7 +277,7 @@ class Publisher:
         if data is None:
             return {}
         table = pq.read_table(pa.BufferReader(data))
-        return dict(zip(table.column("npi").to_pylist(), table.column("hash").to_pylist()))
+        return dict(zip(table.column("npi").to_pylist(), table.column("hash").to_pylist(), strict=True))
 
     def _audit_bytes(self, validated: Validated, release_id: str) -> bytes:
         table = validated.accepted_text

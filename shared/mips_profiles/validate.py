@@ -26,7 +26,9 @@ from .methodology import Methodology, load_methodology
 from .npi import valid_check_digits
 from .reader import LINE_COLUMN, SourceTable
 
-SCORE_FIELDS = ("final_score", "quality_category_score", "pi_category_score", "ia_category_score", "cost_category_score")
+SCORE_FIELDS = (
+    "final_score", "quality_category_score", "pi_category_score", "ia_category_score", "cost_category_score",
+)
 DECIMAL_FIELDS = (*SCORE_FIELDS, "payment_adjustment_pct")
 
 # Human names for messages: the CMS column wording users will search for.
@@ -146,7 +148,8 @@ def validate(
         else:
             lo, hi = params.max_negative_adjustment_pct, params.max_positive_adjustment_pct
         out = _mask(pc.or_(pc.less(number, lo), pc.greater(number, hi)))
-        checks.add(out, lambda i, name=name, lo=lo, hi=hi: f"{LABELS[name]} {given(name)(i)} is outside {lo:g} to {hi:g} for PY{year}")
+        checks.add(out, lambda i, name=name, lo=lo, hi=hi:
+                   f"{LABELS[name]} {given(name)(i)} is outside {lo:g} to {hi:g} for PY{year}")
 
     # -- participation option --------------------------------------------------------------
     allowed = methodology.participation_options.get(source.layout.name, ())
@@ -168,7 +171,8 @@ def validate(
         first_of_row = first[codes]
         nonempty = ~_mask(pc.equal(key, ""))
         dup = nonempty & (first_of_row != np.arange(n))
-        checks.add(dup, lambda i: f"duplicate row: provider key {given_key(i)} first seen on line {int(first_of_row[i]) + 2}")
+        checks.add(dup, lambda i: f"duplicate row: provider key {given_key(i)}"
+                                  f" first seen on line {int(first_of_row[i]) + 2}")
 
         def given_key(i: int) -> str:
             return repr(key[i].as_py())

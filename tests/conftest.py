@@ -1,0 +1,83 @@
+"""Shared fixtures: generated CMS files, a tree snapshot, and the CLI run in-process."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from mips_profiles import cli
+from mips_profiles.generator import generate_table, write_csv
+
+
+def snapshot(*roots: Path) -> dict[str, str]:
+    """Every file under ``roots`` -> SHA-256 of its bytes (for 'nothing changed' assertions)."""
+    out: dict[str, str] = {}
+    for root in roots:
+        if not root.exists():
+            continue
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                out[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cms-files")
+
+
+@pytest.fixture(scope="session")
+def sample_table():
+    """Generated tables per performance year, cached for the session."""
+    cache: dict[tuple[int, int], pa.Table] = {}
+
+    def get(year: int, rows: int = 600) -> pa.Table:
+        if (year, rows) not in cache:
+            cache[(year, rows)] = generate_table(year, rows)
+        return cache[(year, rows)]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def sample_file(sample_dir: Path, sample_table):
+    def get(year: int, rows: int = 600) -> Path:
+        path = sample_dir / f"py{year}-{rows}.csv"
+        if not path.exists():
+            write_csv(sample_table(year, rows), path)
+        return path
+
+    return get
+
+
+class CliRun:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.out.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]):
+    def run(*argv: str) -> CliRun:
+        code = cli.main([str(a) for a in argv])
+        captured = capsys.readouterr()
+        return CliRun(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    return tmp_path / "tree"
+
+
+@pytest.fixture
+def private(tmp_path: Path) -> Path:
+    return tmp_path / "tree.private"

@@ -1,0 +1,19 @@
+"""The README's main command: the embedded default publishes a sample tree and says where it is."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_demo_publishes_two_years_and_a_correction_and_says_where(run_cli, tmp_path):
+    result = run_cli("demo", "--out", tmp_path)
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert sum("new performance year" in line for line in lines) == 2
+    correction = next(line for line in lines if line.startswith("CMS correction"))
+    written = int(correction.split("->")[1].split()[0])
+    assert 0 < written < 100  # a correction rewrites a small fraction of ~2,500 documents
+    assert f"public tree:   {tmp_path}/tree/v1/" in result.out
+    manifest = json.loads((tmp_path / "tree" / "v1" / "manifest.json").read_bytes())
+    assert [r["performance_year"] for r in manifest["releases"]] == [2024, 2023]
+    assert manifest["documents"]["count"] == len(list((tmp_path / "tree" / "v1" / "npi").glob("*.json")))

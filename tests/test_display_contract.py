@@ -1,0 +1,78 @@
+"""Property: whatever CMS puts in a write-locked field, neither its value nor its name reaches v1/."""
+
+from __future__ import annotations
+
+import json
+import string
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mips_profiles.contract import load_contract
+from mips_profiles.generator import generate_table, write_csv
+from mips_profiles.publish import Publisher, ReleaseInfo
+from mips_profiles.store import LocalDirStore
+
+CONTRACT = load_contract()
+YEARS = (2018, 2022, 2024)
+BASE = {year: generate_table(year, 12, seed=year) for year in YEARS}
+ALPHABET = string.ascii_letters + string.digits + " -_.,'\"/\\<>{}:é漢"
+
+
+def locked_columns(year: int) -> dict[str, str]:
+    """Source column -> canonical name, for every write-locked field of ``year``."""
+    allowed = set(CONTRACT.public_fields())
+    return {cands[0]: name for name, cands in CONTRACT.candidate_columns(year).items() if name not in allowed}
+
+
+def locked_names() -> set[str]:
+    names: set[str] = set()
+    for year in YEARS:
+        for column, canonical in locked_columns(year).items():
+            names |= {column, canonical}
+    return names
+
+
+def keys_of(obj) -> set[str]:
+    if isinstance(obj, dict):
+        return set(obj) | {k for v in obj.values() for k in keys_of(v)}
+    if isinstance(obj, list):
+        return {k for v in obj for k in keys_of(v)}
+    return set()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(year=st.sampled_from(YEARS), tail=st.text(alphabet=ALPHABET, min_size=1, max_size=12), data=st.data())
+def test_no_write_locked_name_or_value_ever_appears_under_v1(tmp_path_factory, year, tail, data):
+    # Given a file whose every write-locked cell holds a unique sentinel
+    table = BASE[year]
+    columns = locked_columns(year)
+    chosen = data.draw(st.lists(st.sampled_from(sorted(columns)), min_size=1, max_size=8, unique=True))
+    sentinels: list[str] = []
+    for column in table.column_names:
+        if column in columns and (column in chosen or column == "provider key"):
+            values = [f"ZQX{len(sentinels) + i}ZQX{tail}" for i in range(table.num_rows)]
+            sentinels += values
+            table = table.set_column(table.column_names.index(column), column, pa.array(values, pa.string()))
+    root = tmp_path_factory.mktemp("prop")
+    source = root / "in.csv"
+    write_csv(table, source)
+    # When it is published
+    tree = root / "tree"
+    Publisher(LocalDirStore(tree), LocalDirStore(root / "private")).publish_file(source, ReleaseInfo(year))
+    # Then no public byte carries a sentinel, and no public JSON key is a write-locked name
+    forbidden = locked_names()
+    public = [p for p in Path(tree).rglob("*") if p.is_file()]
+    assert public
+    for path in public:
+        raw = path.read_bytes()
+        assert b"ZQX" not in raw, path
+        if path.parent.name == "npi":
+            assert not keys_of(json.loads(raw)) & forbidden
+    # And the audit store did keep them (so the sentinels were really read)
+    audit = pq.read_table(next((root / "private" / "audit").rglob("*.parquet")))
+    kept = {v for name in set(columns.values()) & set(audit.column_names) for v in audit.column(name).to_pylist()}
+    assert set(sentinels) <= kept

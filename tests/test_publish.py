@@ -1,0 +1,227 @@
+"""Publishing into a local tree: history, corrections, unchanged runs, failures that change nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mips_profiles.generator import make_correction
+from mips_profiles.publish import Publisher, ReleaseInfo
+from mips_profiles.store import LocalDirStore
+
+from conftest import snapshot
+from helpers import set_cells, write
+
+
+def documents(tree: Path) -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_bytes()) for p in (tree / "v1" / "npi").glob("*.json")}
+
+
+def test_publish_prints_counts_as_one_json_line_last(run_cli, sample_file, sample_table, tree):
+    result = run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", tree, "--json")
+    assert result.code == 0, result.err
+    npis = len(set(sample_table(2024).column("npi").to_pylist()))
+    assert result.json == {"performance_year": 2024, "release_id": result.json["release_id"],
+                           "rows_read": 600, "rows_rejected": 0, "docs_written": npis, "docs_unchanged": 0,
+                           "docs_deleted": 0}
+    assert len(documents(tree)) == npis
+    assert (tree / "v1" / "manifest.json").exists() and (tree / "v1" / "schema" / "profile.schema.json").exists()
+
+
+def test_every_published_document_validates_against_the_published_schema(run_cli, sample_file, tree):
+    for year in (2019, 2022, 2024):
+        assert run_cli("publish", "--performance-year", year, "--source", sample_file(year), "--out", tree).code == 0
+    schema = json.loads((tree / "v1" / "schema" / "profile.schema.json").read_bytes())
+    validator = jsonschema.Draft202012Validator(schema)
+    docs = documents(tree)
+    assert docs
+    for doc in docs.values():
+        validator.validate(doc)
+
+
+def test_a_second_year_adds_history_to_existing_documents(run_cli, sample_file, sample_table, tree):
+    run_cli("publish", "--performance-year", 2023, "--source", sample_file(2023), "--out", tree)
+    run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", tree)
+    both = set(sample_table(2023).column("npi").to_pylist()) & set(sample_table(2024).column("npi").to_pylist())
+    assert both, "generator should give clinicians who appear in both years"
+    doc = documents(tree)[sorted(both)[0]]
+    assert [e["performance_year"] for e in doc["history"]] == [2024, 2023]
+    assert doc["latest"]["performance_year"] == 2024
+    manifest = json.loads((tree / "v1" / "manifest.json").read_bytes())
+    assert [r["performance_year"] for r in manifest["releases"]] == [2024, 2023]
+    assert manifest["documents"]["count"] == len(documents(tree))
+
+
+def test_publishing_the_same_file_again_writes_nothing(run_cli, sample_file, tree):
+    run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", tree)
+    before = {p: p.stat().st_mtime_ns for p in (tree / "v1" / "npi").glob("*.json")}
+    again = run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", tree, "--json")
+    assert again.json["docs_written"] == 0 and again.json["docs_unchanged"] == len(before)
+    assert {p: p.stat().st_mtime_ns for p in (tree / "v1" / "npi").glob("*.json")} == before
+
+
+def test_a_correction_rewrites_only_changed_documents(run_cli, sample_table, tmp_path, tree):
+    # Given PY2024 published alone (so a withdrawn NPI has no other year)
+    original = sample_table(2024)
+    run_cli("publish", "--performance-year", 2024, "--source", write(original, tmp_path / "a.csv"), "--out", tree)
+    before = {npi: (tree / "v1" / "npi" / f"{npi}.json").read_bytes() for npi in documents(tree)}
+    # When CMS corrects it: some scores revised, some NPIs withdrawn, some added
+    fix = make_correction(original, changed_share=0.02, removed=2, added=2)
+    result = run_cli("publish", "--performance-year", 2024, "--source", write(fix.table, tmp_path / "b.csv"),
+                     "--out", tree, "--json")
+    # Then exactly the changed and added documents are written and the withdrawn ones deleted
+    assert result.json["docs_written"] == len(fix.changed) + len(fix.added)
+    assert result.json["docs_deleted"] == len(fix.removed)
+    after = documents(tree)
+    for npi in fix.removed:
+        assert npi not in after
+    for npi in fix.added:
+        assert npi in after
+    for npi in fix.changed:
+        assert after[npi]["latest"]["final_score"] != json.loads(before[npi])["latest"]["final_score"]
+    untouched = set(before) - set(fix.changed) - set(fix.removed)
+    for npi in untouched:
+        assert (tree / "v1" / "npi" / f"{npi}.json").read_bytes() == before[npi]
+
+
+def test_an_npi_withdrawn_from_one_year_keeps_its_other_years(run_cli, sample_table, tmp_path, tree):
+    t23, t24 = sample_table(2023), sample_table(2024)
+    shared = sorted(set(t23.column("npi").to_pylist()) & set(t24.column("npi").to_pylist()))[0]
+    run_cli("publish", "--performance-year", 2023, "--source", write(t23, tmp_path / "a.csv"), "--out", tree)
+    run_cli("publish", "--performance-year", 2024, "--source", write(t24, tmp_path / "b.csv"), "--out", tree)
+    import pyarrow.compute as pc
+
+    without = t24.filter(pc.not_equal(t24.column("npi"), shared))
+    run_cli("publish", "--performance-year", 2024, "--source", write(without, tmp_path / "c.csv"), "--out", tree)
+    doc = documents(tree)[shared]
+    assert [e["performance_year"] for e in doc["history"]] == [2023]
+
+
+def test_the_audit_record_keeps_every_field_with_its_provenance(run_cli, sample_file, sample_table, tree, private):
+    result = run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", tree, "--json")
+    release_id = result.json["release_id"]
+    audit = pq.read_table(private / "audit" / "py=2024" / f"release={release_id}" / "audit.parquet")
+    source = sample_table(2024)
+    assert audit.num_rows == source.num_rows
+    for column in ("practice_state", "clinician_specialty", "provider_key", "quality_measure_id_1", "source_line",
+                   "source_sha256", "release_id", "performance_year"):
+        assert column in audit.column_names
+    assert audit.column("practice_state").to_pylist() == source.column("practice state or us territory").to_pylist()
+    assert audit.column("source_line").to_pylist()[:3] == [2, 3, 4]
+    import hashlib
+
+    file_sha = hashlib.sha256(sample_file(2024).read_bytes()).hexdigest()
+    assert set(audit.column("source_sha256").to_pylist()) == {file_sha}
+    assert set(audit.column("release_id").to_pylist()) == {release_id} and release_id == f"2024-{file_sha[:16]}"
+
+
+def test_rejected_rows_are_written_to_a_quarantine_report(run_cli, sample_table, tmp_path, tree, private):
+    table = set_cells(sample_table(2024), "npi", {4: "1234567890"})
+    result = run_cli("publish", "--performance-year", 2024, "--source", write(table, tmp_path / "f.csv"),
+                     "--out", tree, "--json")
+    assert result.json["rows_rejected"] == 1
+    report = next((private / "quarantine").rglob("rejected.csv")).read_text()
+    assert report.splitlines()[0] == '"line","npi","reason"'
+    assert '6,"1234567890","npi \'1234567890\' has a wrong check digit"' in report
+
+
+BAD_FILES = {
+    "empty": lambda good: b"",
+    "html": lambda good: b"<html><body>Bad gateway</body></html>\n",
+    "truncated": lambda good: good[:-20],
+    "too many rejects": lambda good: good.replace(b",Group,", b",Solo,"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_a_bad_file_changes_nothing_and_exits_non_zero(case, run_cli, sample_file, tmp_path, tree, private):
+    # Given a published tree
+    run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", tree)
+    before = snapshot(tree, private)
+    # When a bad file for the same year arrives
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(BAD_FILES[case](sample_file(2024).read_bytes()))
+    result = run_cli("publish", "--performance-year", 2024, "--source", bad, "--out", tree, "--json")
+    # Then: one-line error, non-zero exit, no JSON, and the tree and private data are byte-identical
+    assert result.code == 1
+    assert result.err.startswith("error: ") and result.err.count("\n") == 1
+    assert result.out == ""
+    assert snapshot(tree, private) == before
+
+
+def test_a_wrong_layout_or_unsupported_year_changes_nothing(run_cli, sample_file, tree, private):
+    run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", tree)
+    before = snapshot(tree, private)
+    wrong = run_cli("publish", "--performance-year", 2024, "--source", sample_file(2019), "--out", tree)
+    unsupported = run_cli("publish", "--performance-year", 2031, "--source", sample_file(2024), "--out", tree)
+    missing = run_cli("publish", "--performance-year", 2024, "--source", tree / "nope.csv", "--out", tree)
+    assert "columns belong to the PY2017-2021 layout" in wrong.err
+    assert "performance year 2031 is not supported" in unsupported.err
+    assert "cannot read source file" in missing.err
+    assert {wrong.code, unsupported.code, missing.code} == {1}
+    assert snapshot(tree, private) == before
+
+
+class CrashOnManifest(LocalDirStore):
+    def write(self, key, data, **kw):
+        if key == "v1/manifest.json":
+            raise OSError("disk went away")
+        super().write(key, data, **kw)
+
+
+def test_the_manifest_is_written_last_and_a_rerun_converges(sample_table, tmp_path, tree, private):
+    t = sample_table(2024)
+    first, second = write(t, tmp_path / "a.csv"), tmp_path / "b.csv"
+    Publisher(LocalDirStore(tree), LocalDirStore(private)).publish_file(first, ReleaseInfo(2024))
+    fix = make_correction(t, changed_share=0.05)
+    write(fix.table, second)
+    manifest_before = (tree / "v1" / "manifest.json").read_bytes()
+    # When a publish dies just before the manifest
+    with pytest.raises(OSError):
+        Publisher(CrashOnManifest(tree), LocalDirStore(private)).publish_file(second, ReleaseInfo(2024))
+    # Then the old manifest is still in place and every document it implies exists
+    assert (tree / "v1" / "manifest.json").read_bytes() == manifest_before
+    # And a rerun converges to the same tree as a clean run
+    Publisher(LocalDirStore(tree), LocalDirStore(private)).publish_file(second, ReleaseInfo(2024))
+    clean_tree, clean_private = tmp_path / "clean", tmp_path / "clean.private"
+    clean = Publisher(LocalDirStore(clean_tree), LocalDirStore(clean_private))
+    clean.publish_file(first, ReleaseInfo(2024))
+    clean.publish_file(second, ReleaseInfo(2024))
+    def docs(root):
+        return {p.name: p.read_bytes() for p in (root / "v1" / "npi").glob("*.json")}
+    assert docs(tree) == docs(clean_tree)
+
+
+def test_private_data_never_lands_in_the_public_tree(run_cli, sample_file, tree, private):
+    run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", tree)
+    public_files = [p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file()]
+    assert all(f.startswith("v1/") for f in public_files)
+    assert not any(f.endswith((".parquet", ".csv")) for f in public_files)
+    assert any(private.rglob("*.parquet"))
+
+
+def test_the_console_script_is_installed(tmp_path):
+    import shutil
+    import subprocess
+
+    exe = shutil.which("mips-profiles")
+    assert exe, "mips-profiles console script not on PATH"
+    out = subprocess.run([exe, "publish", "--performance-year", "2024", "--source", str(tmp_path / "missing.csv"),
+                          "--out", str(tmp_path / "t")], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert out.stderr.startswith("error: cannot read source file")
+
+
+def test_entries_snapshot_matches_the_documents(run_cli, sample_file, tree, private):
+    run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", tree)
+    entries = pq.read_table(private / "entries" / "py=2024.parquet")
+    docs = documents(tree)
+    assert entries.num_rows == len(docs)
+    row = entries.slice(0, 1).to_pylist()[0]
+    assert docs[row["npi"]]["latest"]["final_score"] == row["final_score"]
+    assert isinstance(entries, pa.Table)
