@@ -17,3 +17,21 @@ def test_demo_publishes_two_years_and_a_correction_and_says_where(run_cli, tmp_p
     manifest = json.loads((tmp_path / "tree" / "v1" / "manifest.json").read_bytes())
     assert [r["performance_year"] for r in manifest["releases"]] == [2024, 2023]
     assert manifest["documents"]["count"] == len(list((tmp_path / "tree" / "v1" / "npi").glob("*.json")))
+
+
+def test_the_readme_shows_the_display_contract_as_it_is():
+    from pathlib import Path
+
+    from mips_profiles.cli import contract_markdown
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    embedded = readme.split("<!-- contract:start -->\n", 1)[1].split("<!-- contract:end -->", 1)[0]
+    assert embedded == contract_markdown()
+
+
+def test_the_readme_gives_exactly_the_two_commands():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## The two commands", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    assert [line.split("#")[0].strip() for line in block.strip().splitlines()] == ["make demo", "make test"]

@@ -71,6 +71,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_local_demo(args.out)
 
 
+def contract_markdown() -> str:
+    """The display contract as a Markdown table (the README embeds this output; a test keeps them equal)."""
+    from .contract import load_contract
+
+    contract = load_contract()
+    lines = ["| field | display | public path | type | source columns (by PY) | description |",
+             "|---|---|---|---|---|---|"]
+    for f in contract.fields:
+        sources = "; ".join(
+            f"{s.years[0]}-{s.years[1]}: " + " / ".join(f"`{c}`" for c in s.columns)
+            + (f" (n={s.slots[0]}-{s.slots[1]})" if s.slots else "")
+            for s in f.sources
+        ) or "(from the release)"
+        display = "**allowed**" if f.display_allowed else "write-locked"
+        lines.append(f"| `{f.name}` | {display} | {f.public_path or ''} | {f.type} | {sources} | {f.description} |")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_contract(args: argparse.Namespace) -> int:
+    sys.stdout.write(contract_markdown())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mips-profiles", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -90,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--title-case", action="store_true", help="Title Case header, as some older CMS files")
     g.add_argument("--out", required=True, metavar="FILE")
     g.set_defaults(func=cmd_generate)
+
+    c = sub.add_parser("contract", help="print the display contract as a Markdown table")
+    c.set_defaults(func=cmd_contract)
 
     d = sub.add_parser("demo", help="publish a generated sample (two years and a correction) with no network")
     d.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "mips-profiles-demo"), metavar="DIR")
