@@ -19,7 +19,7 @@ test: $(VENV)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check shared tests functions
+	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml
 
 clean:

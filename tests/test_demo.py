@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 
 
-def test_demo_publishes_two_years_and_a_correction_and_says_where(run_cli, tmp_path):
+def test_demo_refreshes_from_the_loopback_cms_then_applies_a_correction(run_cli, tmp_path):
     result = run_cli("demo", "--out", tmp_path)
     assert result.code == 0, result.err
     lines = result.out.splitlines()
-    assert sum("new performance year" in line for line in lines) == 2
-    correction = next(line for line in lines if line.startswith("CMS correction"))
-    written = int(correction.split("->")[1].split()[0])
+    new = [line for line in lines if " new " in line and line.startswith("QPP")]
+    assert [line.split()[1] for line in new] == ["PY2023", "PY2024"]
+    corrected = next(line for line in lines if line.startswith("QPP PY2024   corrected"))
+    written = int(corrected.split("documents ")[1].split()[0])
     assert 0 < written < 100  # a correction rewrites a small fraction of ~2,500 documents
+    after = lines[lines.index("3. refresh again with nothing changed at CMS") + 1:]
+    assert all(" unchanged " in line for line in after if line.startswith(("QPP", "PDC")))
     assert f"public tree:   {tmp_path}/tree/v1/" in result.out
     manifest = json.loads((tmp_path / "tree" / "v1" / "manifest.json").read_bytes())
     assert [r["performance_year"] for r in manifest["releases"]] == [2024, 2023]

@@ -56,6 +56,46 @@ def _report(result: PublishResult, public: LocalDirStore, private: LocalDirStore
         print(f"  quarantine:   {private.describe()}/{result.quarantine_key}", file=out)
 
 
+def _print_outcomes(report) -> None:
+    for o in report.outcomes:
+        label = f"{o.source.upper()} PY{o.performance_year}"
+        line = f"{label:<12} {o.decision:<10} ({o.reason})"
+        if o.publish:
+            p = o.publish
+            line += (f": {p.rows_read} rows, {p.rows_rejected} rejected; documents {p.docs_written} written, "
+                     f"{p.docs_unchanged} unchanged, {p.docs_deleted} deleted")
+        recon = o.extra.get("cms_profile_reconciliation")
+        if recon:
+            line += (f"; vs CMS profile scores: {recon['matches']} match, {recon['mismatches']} differ"
+                     f" (report: {recon['mismatch_report']})")
+        print(line)
+        if o.error:
+            print(f"error: {label}: {o.error}", file=sys.stderr)
+
+
+def run_refresh(args: argparse.Namespace, *, quiet: bool = False):
+    from .http import HttpClient
+    from .refresh import Refresher
+    from .state import LocalStateStore
+
+    public, private = _stores(args.out, args.private)
+    state = LocalStateStore(args.state or os.path.join(private.describe(), "state.json"))
+    refresher = Refresher(HttpClient(), Publisher(public, private), state, hash_check=not args.no_hash_check,
+                          work_dir=private.describe() if os.path.isdir(private.describe()) else None)
+    report = refresher.run(args.catalog_url, None if args.no_pdc else args.pdc_url,
+                           performance_year=args.performance_year, force=args.force)
+    if not quiet:
+        _print_outcomes(report)
+    return report
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    report = run_refresh(args)
+    if args.json:
+        print(json.dumps(report.as_dict()))
+    return 0 if report.ok else 1
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     info = generate_file(args.performance_year, args.out, rows=args.rows, seed=args.seed,
                          title_case_header=args.title_case)
@@ -65,10 +105,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Generate two performance years and a correction, publish them into a local tree."""
-    from .demo import run_local_demo
+    """Run refresh against a loopback CMS stand-in: two years, then a CMS correction."""
+    from .demo import run_demo
 
-    return run_local_demo(args.out)
+    return run_demo(args.out)
 
 
 def contract_markdown() -> str:
@@ -106,6 +146,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON line with the counts last")
     p.set_defaults(func=cmd_publish)
 
+    from .catalog import DEFAULT_CATALOG_URL, DEFAULT_PDC_URL
+
+    r = sub.add_parser("refresh", help="check CMS for new years and corrections; download, publish, record")
+    r.add_argument("--catalog-url", default=DEFAULT_CATALOG_URL, metavar="URL", help="DCAT data.json URL")
+    r.add_argument("--pdc-url", default=DEFAULT_PDC_URL, metavar="URL",
+                   help="Provider Data Catalog metastore item URL of a174-a962")
+    r.add_argument("--no-pdc", action="store_true", help="skip the PDC clinician score file")
+    r.add_argument("--out", required=True, metavar="DIR", help="public tree root")
+    r.add_argument("--private", metavar="DIR", help="private data root (default: DIR.private beside --out)")
+    r.add_argument("--state", metavar="PATH", help="state file (default: PRIVATE/state.json)")
+    r.add_argument("--performance-year", type=int, metavar="YYYY", help="only this performance year")
+    r.add_argument("--force", action="store_true", help="re-download and re-publish the year even if unchanged")
+    r.add_argument("--no-hash-check", action="store_true",
+                   help="trust unchanged catalog metadata instead of re-downloading to compare hashes")
+    r.add_argument("--json", action="store_true", help="print one JSON object with per-year outcomes last")
+    r.set_defaults(func=cmd_refresh)
+
     g = sub.add_parser("generate", help="write a synthetic CMS file in a performance year's layout")
     g.add_argument("--performance-year", type=int, required=True, metavar="YYYY")
     g.add_argument("--rows", type=int, default=1000)
@@ -117,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("contract", help="print the display contract as a Markdown table")
     c.set_defaults(func=cmd_contract)
 
-    d = sub.add_parser("demo", help="publish a generated sample (two years and a correction) with no network")
+    d = sub.add_parser("demo", help="refresh from a loopback CMS stand-in: two years, then a correction (no network)")
     d.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "mips-profiles-demo"), metavar="DIR")
     d.set_defaults(func=cmd_demo)
     return parser

@@ -1,51 +1,63 @@
 """The embedded default run: no network, no AWS account.
 
-Generates two performance years in their real layouts, publishes them into a local tree, then
-publishes a CMS-style correction of the newer year and shows that only changed documents were
-rewritten.
+Starts a stand-in for the CMS endpoints on loopback (catalog, metastore and generated files in the
+real shapes), runs ``refresh`` against it into a local tree, simulates a CMS correction of one
+performance year, runs ``refresh`` again, and prints what changed and where to look.
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
-import sys
+import tempfile
+import time
 from pathlib import Path
 
-from .cli import default_private_dir
-from .generator import generate_table, make_correction, write_csv
-from .publish import Publisher, ReleaseInfo
-from .store import LocalDirStore
+from .cli import default_private_dir, run_refresh
+from .cms_standin import CmsStandIn
+from .generator import generate_table, make_correction, make_pdc_table, write_csv
 
 DEMO_ROWS = 3000
 
 
-def run_local_demo(out: str) -> int:
+def _csv(table) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "f.csv"
+        write_csv(table, path)
+        return path.read_bytes()
+
+
+def run_demo(out: str) -> int:
+    started = time.monotonic()
     root = Path(out)
-    tree, private, sources = root / "tree", Path(default_private_dir(str(root / "tree"))), root / "cms-files"
-    for path in (tree, private, sources):
+    tree = root / "tree"
+    private = Path(default_private_dir(str(tree)))
+    for path in (tree, private):
         shutil.rmtree(path, ignore_errors=True)
-    sources.mkdir(parents=True)
-    publisher = Publisher(LocalDirStore(tree), LocalDirStore(private))
+    args = argparse.Namespace(out=str(tree), private=str(private), state=None, performance_year=None, force=False,
+                              no_hash_check=False, no_pdc=False, json=False)
+    tables = {year: generate_table(year, DEMO_ROWS) for year in (2023, 2024)}
+    with CmsStandIn() as cms:
+        args.catalog_url, args.pdc_url = cms.catalog_url, cms.pdc_url
+        cms.publish_qpp(2023, _csv(tables[2023]), "2025-07-21")
+        cms.publish_qpp(2024, _csv(tables[2024]), "2025-07-28")
+        cms.publish_pdc(2024, _csv(make_pdc_table(tables[2024], mismatches=2)), "2025-08-01")
+        print(f"CMS stand-in on {cms.base_url}: QPP Experience PY2023 and PY2024, PDC score file PY2024\n")
+        print("1. first refresh (backfill every year in the catalog)")
+        first = run_refresh(args)
 
-    def publish(year: int, path: Path, label: str) -> None:
-        r = publisher.publish_file(path, ReleaseInfo(performance_year=year, source_url=str(path)))
-        print(f"{label:<24} PY{year}: {r.rows_read} rows, {r.rows_rejected} rejected -> "
-              f"{r.docs_written} documents written, {r.docs_unchanged} unchanged, {r.docs_deleted} deleted")
+        fix = make_correction(tables[2024], changed_share=0.01, removed=3, added=3)
+        cms.publish_qpp(2024, _csv(fix.table), "2025-09-15")
+        print(f"\n2. CMS re-publishes PY2024 (new modified date and path): {len(fix.changed)} NPIs' scores revised, "
+              f"{len(fix.removed)} withdrawn, {len(fix.added)} added")
+        second = run_refresh(args)
 
-    tables = {}
-    for year in (2023, 2024):
-        tables[year] = generate_table(year, DEMO_ROWS)
-        write_csv(tables[year], sources / f"py{year}.csv")
-        publish(year, sources / f"py{year}.csv", "new performance year")
+        print("\n3. refresh again with nothing changed at CMS")
+        third = run_refresh(args)
 
-    fix = make_correction(tables[2024], changed_share=0.01, removed=3, added=3)
-    write_csv(fix.table, sources / "py2024-corrected.csv")
-    publish(2024, sources / "py2024-corrected.csv", "CMS correction")
-    print(f"{'':<24} (correction revised {len(fix.changed)} NPIs' scores, withdrew {len(fix.removed)}, "
-          f"added {len(fix.added)})")
-    example = tree / "v1" / "npi" / f"{fix.changed[0]}.json"
+    ok = first.ok and second.ok and third.ok
     print(f"\npublic tree:   {tree}/v1/  (manifest: {tree}/v1/manifest.json)")
-    print(f"private data:  {private}/  (audit Parquet, write-locked fields; never served)")
-    print(f"one document:  {example}")
-    sys.stdout.flush()
-    return 0
+    print(f"private data:  {private}/  (audit Parquet, quarantine, raw files, state.json; never served)")
+    print(f"one document:  {tree}/v1/npi/{fix.changed[0]}.json")
+    print(f"done in {time.monotonic() - started:.1f} s")
+    return 0 if ok else 1

@@ -265,3 +265,43 @@ def make_correction(
         extra = extra.set_column(extra.column_names.index(key_col), key_col,
                                  pa.array([f"9{i:08d}" for i in range(added)], pa.string()))
     return Correction(pa.concat_tables([table, extra]), sorted(changed.tolist()), sorted(gone.tolist()), new_npis)
+
+
+PDC_HEADER = ["NPI", " Org_PAC_ID", " Provider Last Name", " Provider First Name", " source",
+              " Facility-based scoring Certification number", " Facility Name", " Quality_category_score",
+              " PI_category_score", " IA_category_score", " Cost_category_score", " final_MIPS_score_without_CPB",
+              " final_MIPS_score"]
+_LAST = ["SMITH", "JOHNSON", "WILLIAMS", "BROWN", "JONES", "GARCIA", "MILLER", "DAVIS", "NGUYEN", "PATEL"]
+_FIRST = ["MARY", "JAMES", "PATRICIA", "JOHN", "LINDA", "ROBERT", "PRIYA", "WEI", "MARIA", "DAVID"]
+
+
+def make_pdc_table(qpp: pa.Table, *, mismatches: int = 0, seed: int = 5) -> pa.Table:
+    """The PDC clinician score file CMS would publish for the same year: one row per NPI x Org PAC id,
+    headers with leading spaces as in the real file. ``mismatches`` NPIs get a different score."""
+    rng = np.random.default_rng(seed)
+    names = {c.strip().lower(): c for c in qpp.column_names}
+    n = qpp.num_rows
+    npi = qpp.column(names["npi"])
+    final = qpp.column(names["final score"]).to_pylist()
+    if mismatches:
+        distinct = sorted(set(npi.to_pylist()))
+        for target in rng.choice(len(distinct), size=min(mismatches, len(distinct)), replace=False):
+            for i, value in enumerate(npi.to_pylist()):
+                if value == distinct[int(target)] and final[i]:
+                    final[i] = f"{max(0.0, float(final[i]) - 7.5):g}"
+    columns = [
+        npi,
+        pc.cast(pa.array(rng.integers(10**9, 10**10 - 1, n)), pa.string()),
+        _choice(rng, _LAST, n),
+        _choice(rng, _FIRST, n),
+        _choice(rng, ["individual", "group", "apm"], n),
+        pa.array([""] * n, pa.string()),
+        pa.array([""] * n, pa.string()),
+        qpp.column(names["quality category score"]),
+        qpp.column(names["promoting interoperability (pi) category score"]),
+        qpp.column(names.get("improvement activities (ia) category score", names.get("ia score", ""))),
+        qpp.column(names.get("cost category score", names.get("cost score", ""))),
+        pa.array(final, pa.string()),
+        pa.array(final, pa.string()),
+    ]
+    return pa.table(dict(zip(PDC_HEADER, columns, strict=True)))

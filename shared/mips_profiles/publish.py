@@ -246,13 +246,14 @@ class Publisher:
         }
         self.write_manifest(releases.values(), documents, now)
 
-    def write_manifest(self, releases: Any, documents: int, now: datetime) -> None:
+    def write_manifest(self, releases: Any, documents: int, now: datetime,
+                       keep_dates: dict[str, Any] | None = None) -> None:
         body = {
             "schema_version": SCHEMA_VERSION,
             "methodology_version": self.methodology.version,
             "contract_version": self.contract.version,
             "generated_at": iso(now),
-            "last_checked": iso(now),
+            "last_checked": keep_dates.get("last_checked", iso(now)) if keep_dates else iso(now),
             "source": {"name": "CMS QPP MIPS", "dataset": "Quality Payment Program Experience",
                        "publisher": "Centers for Medicare & Medicaid Services"},
             "disclaimer": DISCLAIMER,
@@ -262,7 +263,32 @@ class Publisher:
         self.public.write(MANIFEST_KEY, orjson.dumps(body, option=orjson.OPT_INDENT_2),
                           content_type=CONTENT_TYPE, cache_control=CACHE_MANIFEST)
 
+    def touch_last_checked(self, years: set[int], now: datetime | None = None) -> None:
+        """Record that CMS was checked: only the manifest's last-checked dates change."""
+        manifest = self.read_manifest()
+        if not manifest or not years:
+            return
+        now = now or self.clock()
+        for release in manifest.get("releases", []):
+            if int(release["performance_year"]) in years:
+                release["last_checked"] = iso(now)
+        self.write_manifest(manifest["releases"], manifest["documents"]["count"], now)
+
+    def annotate_release(self, year: int, key: str, value: Any) -> bool:
+        """Attach ``value`` under ``key`` to the manifest entry of ``year`` (False if not published)."""
+        manifest = self.read_manifest()
+        releases = manifest.get("releases", [])
+        hit = [r for r in releases if int(r["performance_year"]) == year]
+        if not hit:
+            return False
+        hit[0][key] = value
+        self.write_manifest(releases, manifest["documents"]["count"], self.clock(), keep_dates=manifest)
+        return True
+
     # -- private state ----------------------------------------------------------------------------
+    def read_entries(self, year: int) -> pa.Table:
+        return self._read_entries(year)
+
     def _read_entries(self, year: int, only: pa.Array | None = None) -> pa.Table:
         data = self.private.read(entries_key(year))
         if data is None:

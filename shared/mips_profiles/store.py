@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -30,6 +31,10 @@ class BlobStore(Protocol):
     ) -> int: ...
 
     def delete_many(self, keys: Iterable[str]) -> int: ...
+
+    def put_file(self, key: str, path: str | os.PathLike[str]) -> None:
+        """Take ownership of a local file (a large download) and store it under ``key``."""
+        ...
 
     def describe(self) -> str: ...
 
@@ -88,6 +93,11 @@ class LocalDirStore:
             except FileNotFoundError:
                 pass
         return count
+
+    def put_file(self, key: str, path: str | os.PathLike[str]) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(os.fspath(path), target)
 
     def describe(self) -> str:
         return str(self.root)
