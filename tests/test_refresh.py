@@ -96,11 +96,15 @@ def test_a_second_refresh_with_nothing_changed_rewrites_nothing_but_the_check_da
     env.refresh()
     before = env.snapshot()
     manifest_before = json.loads((env.tree / "v1" / "manifest.json").read_bytes())
+    state_before = LocalStateStore(env.state_path).get("qpp", 2024)
     report = env.refresh()
     assert years(report) == {2024: "unchanged"}
     after = env.snapshot()
     changed = {k for k in after if after[k] != before.get(k)}
-    assert changed == {str(env.tree / "v1" / "manifest.json")}
+    assert changed == {str(env.tree / "v1" / "manifest.json"), str(env.state_path)}
+    state_after = LocalStateStore(env.state_path).get("qpp", 2024)
+    assert state_after.pop("last_checked") > state_before.pop("last_checked")
+    assert state_after == state_before
     manifest_after = json.loads((env.tree / "v1" / "manifest.json").read_bytes())
     for m in (manifest_before, manifest_after):
         for r in m["releases"]:

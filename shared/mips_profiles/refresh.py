@@ -110,17 +110,17 @@ class Refresher:
         record = self.state.get("qpp", year)
         decision, reason = ("forced", "manual re-run") if force else decide(release, record)
         if decision == "unchanged" and not self.hash_check:
-            return YearOutcome("qpp", year, "unchanged", reason)
+            return self._unchanged("qpp", year, record, reason)
         download: Download | None = None
         try:
             conditional = record if decision == "unchanged" and record else {}
             download = self.http.download(release.download_url, tmp, etag=conditional.get("etag"),
                                           last_modified=conditional.get("last_modified"))
             if download.not_modified:
-                return YearOutcome("qpp", year, "unchanged", "not modified (HTTP 304)")
+                return self._unchanged("qpp", year, record, "not modified (HTTP 304)")
             if decision == "unchanged":
                 if record and download.sha256 == record.get("sha256"):
-                    return YearOutcome("qpp", year, "unchanged", "content hash unchanged")
+                    return self._unchanged("qpp", year, record, "content hash unchanged", download)
                 decision, reason = "corrected", "content hash changed"
             result = self.publisher.publish_file(
                 download.path,
@@ -141,6 +141,16 @@ class Refresher:
             if download and download.path:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(download.path)
+
+    def _unchanged(self, source: str, year: int, record: dict[str, Any] | None, reason: str,
+                   download: Download | None = None) -> YearOutcome:
+        """Nothing to publish: only the check itself is recorded (and validators the server now offers)."""
+        if record is not None:
+            updated = {**record, "last_checked": iso(self.publisher.clock())}
+            if download is not None and (download.etag or download.last_modified):
+                updated["etag"], updated["last_modified"] = download.etag, download.last_modified
+            self.state.put(source, year, updated)
+        return YearOutcome(source, year, "unchanged", reason)
 
     def _record(self, release: Release, download: Download, rows: int, release_id: str) -> dict[str, Any]:
         return {
@@ -173,17 +183,17 @@ class Refresher:
         record = self.state.get("pdc", year)
         decision, reason = ("forced", "manual re-run") if force else decide(release, record)
         if decision == "unchanged" and not self.hash_check:
-            return YearOutcome("pdc", year, "unchanged", reason)
+            return self._unchanged("pdc", year, record, reason)
         download: Download | None = None
         try:
             conditional = record if decision == "unchanged" and record else {}
             download = self.http.download(release.download_url, tmp, etag=conditional.get("etag"),
                                           last_modified=conditional.get("last_modified"))
             if download.not_modified:
-                return YearOutcome("pdc", year, "unchanged", "not modified (HTTP 304)")
+                return self._unchanged("pdc", year, record, "not modified (HTTP 304)")
             if decision == "unchanged":
                 if record and download.sha256 == record.get("sha256"):
-                    return YearOutcome("pdc", year, "unchanged", "content hash unchanged")
+                    return self._unchanged("pdc", year, record, "content hash unchanged", download)
                 decision, reason = "corrected", "content hash changed"
             scores = read_pdc(download.path)
             release_id = f"{year}-{download.sha256[:16]}"
