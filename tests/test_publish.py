@@ -132,8 +132,15 @@ def test_rejected_rows_are_written_to_a_quarantine_report(run_cli, sample_table,
 
 BAD_FILES = {
     "empty": lambda good: b"",
+    "header only": lambda good: good.split(b"\n", 1)[0] + b"\n",
     "html": lambda good: b"<html><body>Bad gateway</body></html>\n",
+    "json": lambda good: b'{"message": "Internal server error"}\n',
+    "gzip": lambda good: __import__("gzip").compress(good),
     "truncated": lambda good: good[:-20],
+    "malformed record": lambda good: good.replace(b"\n", b"\n1234567893,x\n", 1),
+    "not UTF-8": lambda good: good.replace(b"Group", b"Gr\xf6up", 1),
+    "missing required column": lambda good: good.replace(b"final score", b"final_scr", 1),
+    "duplicate column": lambda good: good.replace(b"complex patient bonus", b"final score", 1),
     "too many rejects": lambda good: good.replace(b",Group,", b",Solo,"),
 }
 
