@@ -226,7 +226,7 @@ def test_the_console_script_is_installed(tmp_path):
 
 def test_entries_snapshot_matches_the_documents(run_cli, sample_file, tree, private):
     run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", tree)
-    entries = pq.read_table(private / "entries" / "py=2024.parquet")
+    entries = pq.read_table(private / "entries" / "py=2024")
     docs = documents(tree)
     assert entries.num_rows == len(docs)
     row = entries.slice(0, 1).to_pylist()[0]

@@ -1,14 +1,19 @@
 """Publish one CMS release (one performance year) into the public tree, incrementally and safely.
 
-Order of work, chosen so that a crash at any point leaves a tree a reader can trust and a rerun
-converges to the same bytes:
+Publishing is three steps, so that AWS can fan the middle one out across Lambda invocations and the
+local CLI can run all three in one process with the very same code:
 
-1. read and validate the whole file: any file-level problem raises before anything is written;
-2. write the audit Parquet and quarantine report under release-specific private keys;
-3. rebuild the documents of the NPIs this year touches (old and new), write only those whose bytes
-   changed (by content hash, without reading objects back), delete documents left with no year;
-4. record the year's entries and the content-hash index in the private store;
-5. write ``v1/manifest.json`` last.
+1. ``stage``: the file was read and validated as a whole (a file-level problem raised before this);
+   write the audit Parquet and quarantine report under release-specific private keys, and the new
+   per-NPI entries split into storage shards under ``runs/{run_id}/``;
+2. ``publish_partition`` (one group of shards, independent of every other group): rebuild the
+   documents of the NPIs this year touches there (old and new), write only those whose bytes changed
+   (by content hash, without reading objects back), delete documents left with no year, then record
+   the shard's entries and content-hash index; a retried partition returns its recorded result;
+3. ``finalize``: the JSON Schema, then ``v1/manifest.json`` last, only when every partition is done.
+
+A crash anywhere leaves a tree a reader can trust (the old manifest, documents that are either old or
+new), and running the same release again converges to the same bytes.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -41,17 +48,37 @@ from .documents import (
     npi_key,
     year_entries,
 )
+from .errors import PublishError
 from .methodology import Methodology, load_methodology
 from .reader import LINE_COLUMN, read_source
 from .store import CACHE_DOCUMENT, CACHE_MANIFEST, BlobStore
 from .validate import Validated, validate
 
-INDEX_KEY = "index/documents.parquet"
+SHARDS = 64
+"""Storage shards of the private state (entries and index), by ``int(npi) % SHARDS``. Fixed: it is
+part of the private layout. Lambda partitions are groups of shards, so their count can change freely."""
+
 INDEX_SCHEMA = pa.schema([("npi", pa.string()), ("hash", pa.binary(16))])
 
 
-def entries_key(year: int) -> str:
-    return f"entries/py={year}.parquet"
+def entries_key(year: int, shard: int) -> str:
+    return f"entries/py={year}/shard={shard:02d}.parquet"
+
+
+def index_key(shard: int) -> str:
+    return f"index/shard={shard:02d}.parquet"
+
+
+def staged_key(run_id: str, shard: int) -> str:
+    return f"runs/{run_id}/entries/shard={shard:02d}.parquet"
+
+
+def run_key(run_id: str) -> str:
+    return f"runs/{run_id}/run.json"
+
+
+def result_key(run_id: str, group: int) -> str:
+    return f"runs/{run_id}/results/group={group:03d}.json"
 
 
 def audit_key(year: int, release_id: str) -> str:
@@ -75,6 +102,17 @@ def iso(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def shard_groups(partitions: int) -> list[list[int]]:
+    """Split the storage shards into ``partitions`` contiguous groups (one per Lambda invocation)."""
+    partitions = max(1, min(partitions, SHARDS))
+    return [list(map(int, g)) for g in np.array_split(np.arange(SHARDS), partitions)]
+
+
+def shard_of(npis: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    values = pc.cast(npis, pa.int64()).to_numpy(zero_copy_only=False)
+    return values % SHARDS
+
+
 @dataclass
 class ReleaseInfo:
     """What is known about where a file came from (the checker fills in the CMS side)."""
@@ -83,6 +121,42 @@ class ReleaseInfo:
     source_url: str | None = None
     cms_modified: str | None = None
     api_uuid: str | None = None
+
+
+@dataclass
+class StagedRun:
+    """A validated release waiting to be published; stored as ``runs/{run_id}/run.json``."""
+
+    run_id: str
+    performance_year: int
+    release_id: str
+    release: dict[str, Any]
+    source_sha256: str
+    layout: str
+    rows_read: int
+    rows_rejected: int
+    npis: int
+    audit_key: str
+    quarantine_key: str | None
+    groups: list[list[int]]
+    unknown_columns: list[str] = field(default_factory=list)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, data: bytes) -> StagedRun:
+        return cls(**orjson.loads(data))
+
+
+@dataclass
+class PartitionResult:
+    group: int
+    docs_written: int
+    docs_unchanged: int
+    docs_deleted: int
+    bytes_written: int
+    documents: int  # documents in the tree for this group's shards after publishing
 
 
 @dataclass
@@ -99,6 +173,7 @@ class PublishResult:
     audit_key: str
     quarantine_key: str | None
     unknown_columns: list[str] = field(default_factory=list)
+    bytes_written: int = 0
 
     def counts(self) -> dict[str, int]:
         return {
@@ -140,72 +215,120 @@ class Publisher:
         return self.publish_validated(validated, release)
 
     def publish_validated(self, validated: Validated, release: ReleaseInfo) -> PublishResult:
+        """All three steps in this process (the local CLI)."""
+        run = self.stage(validated, release, partitions=1)
+        results = [self.publish_partition(run, g) for g in range(len(run.groups))]
+        return self.finalize(run, results)
+
+    # -- step 1 ------------------------------------------------------------------------------------
+    def stage(self, validated: Validated, release: ReleaseInfo, *, partitions: int = 1,
+              run_id: str | None = None) -> StagedRun:
         year = release.performance_year
         source = validated.source
         release_id = f"{year}-{source.sha256[:16]}"
-        now = self.clock()
-
-        # 2. audit and quarantine (release-specific keys: harmless if we stop here)
+        run_id = run_id or f"{release_id}-{self.clock().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         a_key = audit_key(year, release_id)
         self.private.write(a_key, self._audit_bytes(validated, release_id))
         q_key = None
         if validated.rows_rejected:
             q_key = quarantine_key(year, release_id)
             self.private.write(q_key, _csv_bytes(validated.rejected))
+        entries = year_entries(validated.records, year)
+        shards = shard_of(entries.column("npi"))
+        for shard in np.unique(shards).tolist():  # an absent shard file reads as empty
+            part = entries.filter(pa.array(shards == shard))
+            self.private.write(staged_key(run_id, int(shard)), _parquet_bytes(part))
+        run = StagedRun(
+            run_id=run_id, performance_year=year, release_id=release_id, release=asdict(release),
+            source_sha256=source.sha256, layout=source.layout.name, rows_read=validated.rows_read,
+            rows_rejected=validated.rows_rejected, npis=entries.num_rows, audit_key=a_key, quarantine_key=q_key,
+            groups=shard_groups(partitions), unknown_columns=source.unknown_columns,
+        )
+        self.private.write(run_key(run_id), run.to_json())
+        return run
 
-        # 3. documents
-        new_entries = year_entries(validated.records, year)
+    def load_run(self, run_id: str) -> StagedRun:
+        data = self.private.read(run_key(run_id))
+        if data is None:
+            raise PublishError(f"no staged run {run_id!r}")
+        return StagedRun.from_json(data)
+
+    # -- step 2 ------------------------------------------------------------------------------------
+    def publish_partition(self, run: StagedRun, group: int) -> PartitionResult:
+        recorded = self.private.read(result_key(run.run_id, group))
+        if recorded is not None:  # a retried partition that had finished: same answer, no work
+            return PartitionResult(**orjson.loads(recorded))
+        year = run.performance_year
         manifest = self.read_manifest()
         years = sorted({int(r["performance_year"]) for r in manifest.get("releases", [])} | {year})
-        old_entries = self._read_entries(year)
+        totals = PartitionResult(group, 0, 0, 0, 0, 0)
+        for shard in run.groups[group]:
+            self._publish_shard(run, shard, years, totals)
+        self.private.write(result_key(run.run_id, group), orjson.dumps(asdict(totals)))
+        return totals
+
+    def _publish_shard(self, run: StagedRun, shard: int, years: list[int], totals: PartitionResult) -> None:
+        year = run.performance_year
+        new_entries = _read_parquet(self.private, staged_key(run.run_id, shard), ENTRY_SCHEMA)
+        old_entries = self._read_entries(year, shard)
         affected = pa.concat_arrays(
             [old_entries.column("npi").combine_chunks(), new_entries.column("npi").combine_chunks()]
         ).unique()
-        others = [self._read_entries(y, only=affected) for y in years if y != year]
+        others = [self._read_entries(y, shard, only=affected) for y in years if y != year]
         combined = concat_entries([new_entries, *others])
-        index = self._read_index()
-        stats = {"written": 0, "unchanged": 0}
+        index = self._read_index(shard)
 
         def changed_documents() -> Iterator[tuple[str, bytes]]:
             for npi, data in self.builder.documents(combined):
                 digest = content_hash(data)
                 if index.get(npi) == digest:
-                    stats["unchanged"] += 1
+                    totals.docs_unchanged += 1
                     continue
                 index[npi] = digest
-                stats["written"] += 1
+                totals.docs_written += 1
+                totals.bytes_written += len(data)
                 yield npi_key(npi), data
 
+        written_before = totals.docs_written
         self.public.write_many(changed_documents(), content_type=CONTENT_TYPE, cache_control=CACHE_DOCUMENT)
         still_published = set(combined.column("npi").to_pylist())
         vanished = [npi for npi in affected.to_pylist() if npi not in still_published and npi in index]
-        deleted = self.public.delete_many(npi_key(npi) for npi in vanished)
+        totals.docs_deleted += self.public.delete_many(npi_key(npi) for npi in vanished)
         for npi in vanished:
             del index[npi]
+        totals.documents += len(index)
+        # Commit the shard (the next publish starts from these), unless nothing in it changed.
+        if vanished or totals.docs_written > written_before or not new_entries.equals(old_entries):
+            self.private.write(entries_key(year, shard), _parquet_bytes(new_entries))
+            self.private.write(index_key(shard), _parquet_bytes(_index_table(index)))
+
+    # -- step 3 ------------------------------------------------------------------------------------
+    def finalize(self, run: StagedRun, results: list[PartitionResult]) -> PublishResult:
+        done = {r.group for r in results}
+        missing = [g for g in range(len(run.groups)) if g not in done]
+        if missing:
+            raise PublishError(f"run {run.run_id}: partitions {missing} have not finished; manifest not written")
         schema_bytes = dumps(self.builder.json_schema())
         if self.public.read(SCHEMA_KEY) != schema_bytes:
             self.public.write(SCHEMA_KEY, schema_bytes, content_type=CONTENT_TYPE, cache_control=CACHE_MANIFEST)
-
-        # 4. private state that the next publish starts from
-        self.private.write(entries_key(year), _parquet_bytes(new_entries))
-        self.private.write(INDEX_KEY, _parquet_bytes(_index_table(index)))
-
         result = PublishResult(
-            performance_year=year,
-            release_id=release_id,
-            source_sha256=source.sha256,
-            rows_read=validated.rows_read,
-            rows_rejected=validated.rows_rejected,
-            npis=new_entries.num_rows,
-            docs_written=stats["written"],
-            docs_unchanged=stats["unchanged"],
-            docs_deleted=deleted,
-            audit_key=a_key,
-            quarantine_key=q_key,
-            unknown_columns=source.unknown_columns,
+            performance_year=run.performance_year,
+            release_id=run.release_id,
+            source_sha256=run.source_sha256,
+            rows_read=run.rows_read,
+            rows_rejected=run.rows_rejected,
+            npis=run.npis,
+            docs_written=sum(r.docs_written for r in results),
+            docs_unchanged=sum(r.docs_unchanged for r in results),
+            docs_deleted=sum(r.docs_deleted for r in results),
+            audit_key=run.audit_key,
+            quarantine_key=run.quarantine_key,
+            unknown_columns=run.unknown_columns,
+            bytes_written=sum(r.bytes_written for r in results),
         )
-        # 5. manifest last
-        self._write_manifest(manifest, release, result, source.layout.name, len(index), now)
+        release = ReleaseInfo(**run.release)
+        self._write_manifest(self.read_manifest(), release, result, run.layout,
+                             sum(r.documents for r in results), self.clock())
         return result
 
     # -- manifest -------------------------------------------------------------------------------
@@ -287,22 +410,17 @@ class Publisher:
 
     # -- private state ----------------------------------------------------------------------------
     def read_entries(self, year: int) -> pa.Table:
-        return self._read_entries(year)
+        """Every published entry of ``year`` (all shards)."""
+        return concat_entries([self._read_entries(year, shard) for shard in range(SHARDS)])
 
-    def _read_entries(self, year: int, only: pa.Array | None = None) -> pa.Table:
-        data = self.private.read(entries_key(year))
-        if data is None:
-            return ENTRY_SCHEMA.empty_table()
-        table = pq.read_table(pa.BufferReader(data)).cast(ENTRY_SCHEMA)
-        if only is not None:
+    def _read_entries(self, year: int, shard: int, only: pa.Array | None = None) -> pa.Table:
+        table = _read_parquet(self.private, entries_key(year, shard), ENTRY_SCHEMA)
+        if only is not None and table.num_rows:
             table = table.filter(pc.is_in(table.column("npi"), value_set=only))
         return table
 
-    def _read_index(self) -> dict[str, bytes]:
-        data = self.private.read(INDEX_KEY)
-        if data is None:
-            return {}
-        table = pq.read_table(pa.BufferReader(data))
+    def _read_index(self, shard: int) -> dict[str, bytes]:
+        table = _read_parquet(self.private, index_key(shard), INDEX_SCHEMA)
         return dict(zip(table.column("npi").to_pylist(), table.column("hash").to_pylist(), strict=True))
 
     def _audit_bytes(self, validated: Validated, release_id: str) -> bytes:
@@ -314,6 +432,13 @@ class Publisher:
         table = table.append_column("release_id", pa.array([release_id] * n, pa.string()).dictionary_encode())
         table = table.append_column("source_sha256", pa.array([source.sha256] * n, pa.string()).dictionary_encode())
         return _parquet_bytes(table)
+
+
+def _read_parquet(store: BlobStore, key: str, schema: pa.Schema) -> pa.Table:
+    data = store.read(key)
+    if data is None:
+        return schema.empty_table()
+    return pq.read_table(pa.BufferReader(data)).cast(schema)
 
 
 def _index_table(index: dict[str, bytes]) -> pa.Table:
