@@ -43,6 +43,15 @@ class Release:
     api_uuid: str | None = None
     title: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Release:
+        return cls(source=data.get("source", "qpp"), performance_year=int(data["performance_year"]),
+                   modified=data.get("modified"), download_url=data["download_url"],
+                   api_uuid=data.get("api_uuid"), title=data.get("title"))
+
 
 def year_from_temporal(temporal: str | None) -> int | None:
     match = _TEMPORAL.match(temporal or "")

@@ -72,6 +72,9 @@ def npi_key(npi: str) -> str:
 
 MANIFEST_KEY = "v1/manifest.json"
 SCHEMA_KEY = "v1/schema/profile.schema.json"
+NOT_FOUND_KEY = "v1/not-found.json"
+NOT_FOUND = {"schema_version": SCHEMA_VERSION, "error": "not_found",
+             "message": "No MIPS score is published for this NPI."}
 
 
 def dumps(obj: Any) -> bytes:

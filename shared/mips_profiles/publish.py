@@ -18,13 +18,12 @@ new), and running the same release again converges to the same bytes.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -34,12 +33,15 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from .clock import iso, utc_now
 from .contract import Contract, load_contract
 from .documents import (
     CONTENT_TYPE,
     DISCLAIMER,
     ENTRY_SCHEMA,
     MANIFEST_KEY,
+    NOT_FOUND,
+    NOT_FOUND_KEY,
     SCHEMA_KEY,
     SCHEMA_VERSION,
     DocumentBuilder,
@@ -51,7 +53,7 @@ from .documents import (
 from .errors import PublishError
 from .methodology import Methodology, load_methodology
 from .reader import LINE_COLUMN, read_source
-from .store import CACHE_DOCUMENT, CACHE_MANIFEST, BlobStore
+from .store import CACHE_DOCUMENT, CACHE_MANIFEST, BlobStore, content_hash
 from .validate import Validated, validate
 
 SHARDS = 64
@@ -87,19 +89,6 @@ def audit_key(year: int, release_id: str) -> str:
 
 def quarantine_key(year: int, release_id: str) -> str:
     return f"quarantine/py={year}/release={release_id}/rejected.csv"
-
-
-def content_hash(data: bytes) -> bytes:
-    """Change detector for published bytes (not a security boundary): BLAKE2b-128."""
-    return hashlib.blake2b(data, digest_size=16).digest()
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def iso(ts: datetime) -> str:
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def shard_groups(partitions: int) -> list[list[int]]:
@@ -308,9 +297,10 @@ class Publisher:
         missing = [g for g in range(len(run.groups)) if g not in done]
         if missing:
             raise PublishError(f"run {run.run_id}: partitions {missing} have not finished; manifest not written")
-        schema_bytes = dumps(self.builder.json_schema())
-        if self.public.read(SCHEMA_KEY) != schema_bytes:
-            self.public.write(SCHEMA_KEY, schema_bytes, content_type=CONTENT_TYPE, cache_control=CACHE_MANIFEST)
+        for key, body in ((SCHEMA_KEY, self.builder.json_schema()), (NOT_FOUND_KEY, NOT_FOUND)):
+            data = dumps(body)
+            if self.public.read(key) != data:
+                self.public.write(key, data, content_type=CONTENT_TYPE, cache_control=CACHE_MANIFEST)
         result = PublishResult(
             performance_year=run.performance_year,
             release_id=run.release_id,

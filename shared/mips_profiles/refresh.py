@@ -1,31 +1,24 @@
-"""The release checker: watch CMS for new performance years and corrections, refresh the tree.
-
-Per performance year of the QPP Experience dataset the decision is:
-
-- ``new``: never published;
-- ``corrected``: same year, CMS ``modified`` or ``downloadURL`` changed, or (metadata unchanged)
-  the downloaded bytes hash differently;
-- ``unchanged``: nothing to do (a conditional GET answering 304 counts as unchanged);
-- ``forced``: a person asked to re-download and re-publish the year (``--force``);
-- ``failed``: download or file refused; the tree and the recorded state for that year are untouched.
-
-State is written only after a publish succeeds, so a crash means the next run simply tries again.
+"""Local orchestration of a refresh: check every year (``checker``), publish what is new or corrected
+(``publish``) and record it in the state store only after the publish succeeded. A year that fails
+(download or file refused) leaves its tree and state untouched; the other years go on.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from .catalog import DEFAULT_CATALOG_URL, DEFAULT_PDC_URL, CatalogError, Release, pdc_release, qpp_releases
+from .catalog import DEFAULT_CATALOG_URL, DEFAULT_PDC_URL, CatalogError, pdc_release, qpp_releases
+from .checker import CheckResult, check_release, checked_record, discard, published_record
+from .clock import iso
 from .errors import MipsProfilesError
-from .http import Download, HttpClient, normalise_url
-from .publish import Publisher, PublishResult, ReleaseInfo, _csv_bytes, _parquet_bytes, iso
+from .http import HttpClient
+from .pdc import read_pdc, reconcile
+from .publish import Publisher, PublishResult, ReleaseInfo, _csv_bytes, _parquet_bytes
 
 RECONCILIATION_KEY = "cms_profile_reconciliation"
 
@@ -65,16 +58,6 @@ class RefreshReport:
         return {"ok": self.ok, "years": qpp, "pdc": pdc}
 
 
-def decide(release: Release, record: dict[str, Any] | None) -> tuple[str, str]:
-    if record is None:
-        return "new", "not published before"
-    if (release.modified or None) != (record.get("modified") or None):
-        return "corrected", f"CMS modified date {record.get('modified')} -> {release.modified}"
-    if normalise_url(release.download_url) != normalise_url(record.get("download_url") or ""):
-        return "corrected", "download URL changed"
-    return "unchanged", "catalog entry unchanged"
-
-
 class Refresher:
     def __init__(self, http: HttpClient, publisher: Publisher, state: Any, *, hash_check: bool = True,
                  work_dir: str | None = None) -> None:
@@ -84,7 +67,6 @@ class Refresher:
         self.hash_check = hash_check
         self.work_dir = work_dir
 
-    # -- entry point -------------------------------------------------------------------------------
     def run(self, catalog_url: str = DEFAULT_CATALOG_URL, pdc_url: str | None = DEFAULT_PDC_URL, *,
             performance_year: int | None = None, force: bool = False) -> RefreshReport:
         if force and performance_year is None:
@@ -97,130 +79,78 @@ class Refresher:
         outcomes = []
         with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="mips-refresh-") as tmp:
             for release in sorted(releases, key=lambda r: r.performance_year):
-                outcomes.append(self._qpp_year(release, tmp, force=force))
+                outcomes.append(self._year(release, tmp, force=force, publish=self._publish_qpp))
             if pdc_url:
-                outcomes.append(self._pdc(pdc_url, tmp, only_year=performance_year, force=force))
+                try:
+                    pdc = pdc_release(self.http.get_json(pdc_url))
+                except MipsProfilesError as exc:
+                    outcomes.append(YearOutcome("pdc", performance_year or 0, "failed", "metastore", error=str(exc)))
+                else:
+                    if performance_year is not None and pdc.performance_year != performance_year:
+                        why = f"PDC file is PY{pdc.performance_year}, run is for PY{performance_year}"
+                        outcomes.append(YearOutcome("pdc", pdc.performance_year, "skipped", why))
+                    else:
+                        outcomes.append(self._year(pdc, tmp, force=force, publish=self._ingest_pdc))
         checked = {o.performance_year for o in outcomes if o.source == "qpp" and o.decision != "failed"}
         self.publisher.touch_last_checked(checked)
-        return RefreshReport([o for o in outcomes if o is not None])
+        return RefreshReport(outcomes)
 
-    # -- QPP -------------------------------------------------------------------------------------------
-    def _qpp_year(self, release: Release, tmp: str, *, force: bool) -> YearOutcome:
-        year = release.performance_year
-        record = self.state.get("qpp", year)
-        decision, reason = ("forced", "manual re-run") if force else decide(release, record)
-        if decision == "unchanged" and not self.hash_check:
-            return self._unchanged("qpp", year, record, reason)
-        download: Download | None = None
+    def _year(self, release, tmp: str, *, force: bool, publish) -> YearOutcome:
+        year, source = release.performance_year, release.source
+        record = self.state.get(source, year)
+        check: CheckResult | None = None
         try:
-            conditional = record if decision == "unchanged" and record else {}
-            download = self.http.download(release.download_url, tmp, etag=conditional.get("etag"),
-                                          last_modified=conditional.get("last_modified"))
-            if download.not_modified:
-                return self._unchanged("qpp", year, record, "not modified (HTTP 304)")
-            if decision == "unchanged":
-                if record and download.sha256 == record.get("sha256"):
-                    return self._unchanged("qpp", year, record, "content hash unchanged", download)
-                decision, reason = "corrected", "content hash changed"
-            result = self.publisher.publish_file(
-                download.path,
-                ReleaseInfo(year, source_url=release.download_url, cms_modified=release.modified,
-                            api_uuid=release.api_uuid),
-                sha256=download.sha256,
-            )
-            self.publisher.private.put_file(f"raw/qpp/py={year}/{download.sha256}.csv", download.path)
-            self.state.put("qpp", year, self._record(release, download, result.rows_read, result.release_id))
-            outcome = YearOutcome("qpp", year, decision, reason, publish=result)
-            recon = self._reconcile_year(year)
-            if recon:
-                outcome.extra[RECONCILIATION_KEY] = recon
-            return outcome
+            check = check_release(release, record, self.http, tmp, force=force, hash_check=self.hash_check)
+            if not check.publishable:
+                if record is not None:
+                    self.state.put(source, year, checked_record(record, iso(self.publisher.clock()), check.download))
+                return YearOutcome(source, year, check.decision, check.reason)
+            return publish(check)
         except MipsProfilesError as exc:
-            return YearOutcome("qpp", year, "failed", reason, error=str(exc))
+            reason = check.reason if check else "download"
+            return YearOutcome(source, year, "failed", reason, error=str(exc))
         finally:
-            if download and download.path:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(download.path)
+            if check:
+                discard(check.download)
 
-    def _unchanged(self, source: str, year: int, record: dict[str, Any] | None, reason: str,
-                   download: Download | None = None) -> YearOutcome:
-        """Nothing to publish: only the check itself is recorded (and validators the server now offers)."""
-        if record is not None:
-            updated = {**record, "last_checked": iso(self.publisher.clock())}
-            if download is not None and (download.etag or download.last_modified):
-                updated["etag"], updated["last_modified"] = download.etag, download.last_modified
-            self.state.put(source, year, updated)
-        return YearOutcome(source, year, "unchanged", reason)
-
-    def _record(self, release: Release, download: Download, rows: int, release_id: str) -> dict[str, Any]:
-        return {
-            "source": release.source,
-            "performance_year": release.performance_year,
-            "modified": release.modified,
-            "download_url": release.download_url,
-            "api_uuid": release.api_uuid,
-            "title": release.title,
-            "row_count": rows,
-            "sha256": download.sha256,
-            "size_bytes": download.size,
-            "etag": download.etag,
-            "last_modified": download.last_modified,
-            "release_id": release_id,
-            "last_checked": iso(self.publisher.clock()),
-        }
-
-    # -- PDC -------------------------------------------------------------------------------------------
-    def _pdc(self, url: str, tmp: str, *, only_year: int | None, force: bool) -> YearOutcome:
-        from .pdc import read_pdc
-
-        try:
-            release = pdc_release(self.http.get_json(url))
-        except MipsProfilesError as exc:
-            return YearOutcome("pdc", only_year or 0, "failed", "metastore", error=str(exc))
+    def _publish_qpp(self, check: CheckResult) -> YearOutcome:
+        release, download = check.release, check.download
         year = release.performance_year
-        if only_year is not None and year != only_year:
-            return YearOutcome("pdc", year, "skipped", f"PDC file is PY{year}, run is for PY{only_year}")
-        record = self.state.get("pdc", year)
-        decision, reason = ("forced", "manual re-run") if force else decide(release, record)
-        if decision == "unchanged" and not self.hash_check:
-            return self._unchanged("pdc", year, record, reason)
-        download: Download | None = None
-        try:
-            conditional = record if decision == "unchanged" and record else {}
-            download = self.http.download(release.download_url, tmp, etag=conditional.get("etag"),
-                                          last_modified=conditional.get("last_modified"))
-            if download.not_modified:
-                return self._unchanged("pdc", year, record, "not modified (HTTP 304)")
-            if decision == "unchanged":
-                if record and download.sha256 == record.get("sha256"):
-                    return self._unchanged("pdc", year, record, "content hash unchanged", download)
-                decision, reason = "corrected", "content hash changed"
-            scores = read_pdc(download.path)
-            release_id = f"{year}-{download.sha256[:16]}"
-            private = self.publisher.private
-            private.write(f"pdc/py={year}/release={release_id}/ec_score_file.parquet", _parquet_bytes(scores.table))
-            private.write(f"pdc/py={year}/scores.parquet", _parquet_bytes(scores.scores))
-            private.put_file(f"raw/pdc/py={year}/{download.sha256}.csv", download.path)
-            self.state.put("pdc", year, self._record(release, download, scores.rows, release_id))
-            outcome = YearOutcome("pdc", year, decision, reason, extra={"rows_read": scores.rows,
-                                                                         "rows_skipped": scores.skipped_rows})
-            recon = self._reconcile_year(year)
-            if recon:
-                outcome.extra[RECONCILIATION_KEY] = recon
-            return outcome
-        except MipsProfilesError as exc:
-            return YearOutcome("pdc", year, "failed", reason, error=str(exc))
-        finally:
-            if download and download.path:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(download.path)
+        result = self.publisher.publish_file(
+            download.path,
+            ReleaseInfo(year, source_url=release.download_url, cms_modified=release.modified,
+                        api_uuid=release.api_uuid),
+            sha256=download.sha256,
+        )
+        self.publisher.private.put_file(f"raw/qpp/py={year}/{download.sha256}.csv", download.path)
+        self.state.put("qpp", year, published_record(release, download, result.rows_read, result.release_id,
+                                                     iso(self.publisher.clock())))
+        outcome = YearOutcome("qpp", year, check.decision, check.reason, publish=result)
+        recon = self._reconcile_year(year)
+        if recon:
+            outcome.extra[RECONCILIATION_KEY] = recon
+        return outcome
+
+    def _ingest_pdc(self, check: CheckResult) -> YearOutcome:
+        release, download = check.release, check.download
+        year = release.performance_year
+        scores = read_pdc(download.path)
+        release_id = f"{year}-{download.sha256[:16]}"
+        private = self.publisher.private
+        private.write(f"pdc/py={year}/release={release_id}/ec_score_file.parquet", _parquet_bytes(scores.table))
+        private.write(f"pdc/py={year}/scores.parquet", _parquet_bytes(scores.scores))
+        private.put_file(f"raw/pdc/py={year}/{download.sha256}.csv", download.path)
+        self.state.put("pdc", year, published_record(release, download, scores.rows, release_id,
+                                                     iso(self.publisher.clock())))
+        outcome = YearOutcome("pdc", year, check.decision, check.reason,
+                              extra={"rows_read": scores.rows, "rows_skipped": scores.skipped_rows})
+        recon = self._reconcile_year(year)
+        if recon:
+            outcome.extra[RECONCILIATION_KEY] = recon
+        return outcome
 
     def _reconcile_year(self, year: int) -> dict[str, Any] | None:
         """Compare the published QPP headline scores of ``year`` with the PDC scores, if both exist."""
-        import pyarrow.parquet as pq
-
-        from .pdc import reconcile
-
         data = self.publisher.private.read(f"pdc/py={year}/scores.parquet")
         entries = self.publisher.read_entries(year)
         if data is None or entries.num_rows == 0:
@@ -228,6 +158,5 @@ class Refresher:
         result = reconcile(entries, pq.read_table(pa.BufferReader(data)))
         report_key = f"reconciliation/py={year}/mismatches.csv"
         self.publisher.private.write(report_key, _csv_bytes(result.mismatches))
-        summary = {**result.summary(), "mismatch_report": "private:" + report_key}
         self.publisher.annotate_release(year, RECONCILIATION_KEY, result.summary())
-        return summary
+        return {**result.summary(), "mismatch_report": "private:" + report_key}

@@ -8,12 +8,19 @@ incremental publishing possible). Locally both are directories; on AWS they are 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
+
+
+def content_hash(data: bytes) -> bytes:
+    """Change detector for published bytes (not a security boundary): BLAKE2b-128."""
+    return hashlib.blake2b(data, digest_size=16).digest()
+
 
 CACHE_DOCUMENT = "public, max-age=3600, stale-while-revalidate=86400"
 CACHE_MANIFEST = "public, max-age=60"
@@ -34,6 +41,10 @@ class BlobStore(Protocol):
 
     def put_file(self, key: str, path: str | os.PathLike[str]) -> None:
         """Take ownership of a local file (a large download) and store it under ``key``."""
+        ...
+
+    def get_file(self, key: str, path: str | os.PathLike[str]) -> bool:
+        """Copy the object at ``key`` to a local file; False if there is none."""
         ...
 
     def describe(self) -> str: ...
@@ -98,6 +109,13 @@ class LocalDirStore:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(os.fspath(path), target)
+
+    def get_file(self, key: str, path: str | os.PathLike[str]) -> bool:
+        try:
+            shutil.copyfile(self._path(key), path)
+        except FileNotFoundError:
+            return False
+        return True
 
     def describe(self) -> str:
         return str(self.root)

@@ -1,0 +1,91 @@
+"""What the scheduled checker Lambda does: take the run lock, check each performance year, put new
+or corrected files into the raw store, and hand one ``run`` message to the shard workers.
+
+Light on purpose (no pandas, no pyarrow): this module, ``checker``, ``catalog`` and ``http`` are all
+the checker Lambda imports.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+from .catalog import CatalogError, qpp_releases
+from .checker import check_release, checked_record, discard
+from .clock import iso, utc_now
+from .errors import MipsProfilesError
+from .http import HttpClient
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """A scheduled check (no year) or a manual re-run for one year."""
+
+    performance_year: int | None = None
+    force: bool = False
+    reason: str = "scheduled check"
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> CheckRequest:
+        year = event.get("performance_year")
+        force = bool(event.get("force", False))
+        if year is not None and (not isinstance(year, int) or isinstance(year, bool)):
+            raise MipsProfilesError(f"performance_year must be a whole number, got {year!r}")
+        if force and year is None:
+            raise MipsProfilesError("force needs performance_year: a forced re-run is for one named year")
+        return cls(year, force, str(event.get("reason") or ("manual re-run" if year else "scheduled check")))
+
+
+def check_for_releases(request: CheckRequest, *, http: HttpClient, state: Any, lock: Any, raw: Any, queue: Any,
+                       catalog_url: str, owner: str, lease_seconds: int, work_dir: str | None = None
+                       ) -> dict[str, Any]:
+    if not lock.acquire(owner, lease_seconds):
+        holder = lock.holder() or {}
+        return {"status": "refused", "reason": "another refresh holds the run lock",
+                "holder": holder.get("owner")}
+    try:
+        releases = qpp_releases(http.get_json(catalog_url))
+        if request.performance_year is not None:
+            releases = [r for r in releases if r.performance_year == request.performance_year]
+            if not releases:
+                raise CatalogError(f"performance year {request.performance_year} is not in the catalog")
+    except BaseException:
+        lock.release(owner)
+        raise
+    plan: list[dict[str, Any]] = []
+    years: dict[str, dict[str, Any]] = {}
+    checked: list[int] = []
+    with tempfile.TemporaryDirectory(dir=work_dir, prefix="mips-check-") as tmp:
+        for release in sorted(releases, key=lambda r: r.performance_year):
+            year = release.performance_year
+            record = state.get("qpp", year)
+            try:
+                check = check_release(release, record, http, tmp, force=request.force)
+            except MipsProfilesError as exc:
+                years[str(year)] = {"decision": "failed", "error": str(exc)}
+                continue
+            checked.append(year)
+            years[str(year)] = {"decision": check.decision, "reason": check.reason}
+            if not check.publishable:
+                if record is not None:
+                    state.put("qpp", year, checked_record(record, iso(utc_now()), check.download))
+                discard(check.download)
+                continue
+            download = check.download
+            raw_key = f"raw/qpp/py={year}/{download.sha256}.csv"
+            raw.put_file(raw_key, download.path)
+            if os.path.exists(download.path):
+                discard(download)
+            plan.append({
+                "raw_key": raw_key, "decision": check.decision, "reason": check.reason,
+                "release": release.to_dict(),
+                "download": {"sha256": download.sha256, "size": download.size, "etag": download.etag,
+                             "last_modified": download.last_modified},
+            })
+    # Always hand over: the workers publish the plan year by year (never two years at once, since they
+    # share documents), then record the check dates and release the lock.
+    queue.send_many([{"kind": "run", "owner": owner, "plan": plan, "checked": checked,
+                      "reason": request.reason}])
+    return {"status": "publishing" if plan else "unchanged", "years": years, "owner": owner}

@@ -1,0 +1,343 @@
+"""The serverless flow end to end with moto: the real handler code, driven by the events the
+services deliver (``events/``), against S3, DynamoDB, SQS and CloudFront in moto and the CMS
+stand-in on loopback."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from moto import mock_aws
+
+from mips_profiles.cms_standin import CmsStandIn
+from mips_profiles.generator import generate_table, make_correction, write_csv
+from mips_profiles.http import HttpClient
+from mips_profiles.publish import Publisher
+from mips_profiles.refresh import Refresher
+from mips_profiles.state import LocalStateStore
+from mips_profiles.store import LocalDirStore
+
+ROOT = Path(__file__).parents[1]
+EVENTS = ROOT / "events"
+ROWS = 1500
+PARTITIONS = 4
+
+
+def load_event(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text())
+
+
+def load_handler(name: str):
+    """Import ``functions/{name}/app.py`` fresh (inside the mock, after the environment is set)."""
+    module_name = f"{name}_app"
+    spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class FakeContext:
+    function_name: str = "fn"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:fn"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+def csv_bytes(table, tmp_path: Path) -> bytes:
+    path = tmp_path / f"{uuid.uuid4().hex}.csv"
+    write_csv(table, path)
+    return path.read_bytes()
+
+
+class Stack:
+    """moto resources named like the template's, the two handlers, and a way to drain the queue."""
+
+    def __init__(self, cms: CmsStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.cms, self.tmp = cms, tmp_path
+        self.s3 = boto3.client("s3")
+        for bucket in ("raw", "audit", "public"):
+            self.s3.create_bucket(Bucket=bucket)
+        ddb = boto3.client("dynamodb")
+        ddb.create_table(TableName="state", BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        ddb.create_table(TableName="idempotency", BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+        self.sqs = boto3.client("sqs")
+        self.queue_url = self.sqs.create_queue(QueueName="work", Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
+        self.cloudfront = boto3.client("cloudfront")
+        self.distribution_id = self.cloudfront.create_distribution(DistributionConfig={
+            "CallerReference": "mips", "Comment": "", "Enabled": True,
+            "Origins": {"Quantity": 1, "Items": [{"Id": "o", "DomainName": "public.s3.amazonaws.com",
+                                                   "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+            "DefaultCacheBehavior": {"TargetOriginId": "o", "ViewerProtocolPolicy": "https-only",
+                                     "MinTTL": 0, "ForwardedValues": {"QueryString": False,
+                                                                       "Cookies": {"Forward": "none"}},
+                                     "TrustedSigners": {"Enabled": False, "Quantity": 0}},
+        })["Distribution"]["Id"]
+        env = {"STATE_TABLE": "state", "IDEMPOTENCY_TABLE": "idempotency", "RAW_BUCKET": "raw",
+               "AUDIT_BUCKET": "audit", "PUBLIC_BUCKET": "public", "WORK_QUEUE_URL": self.queue_url,
+               "DISTRIBUTION_ID": self.distribution_id, "CATALOG_URL": cms.catalog_url, "PDC_URL": cms.pdc_url,
+               "PARTITIONS": str(PARTITIONS), "S3_CONCURRENCY": "8"}
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        self.check = load_handler("check_release")
+        self.shard = load_handler("shard_scores")
+        self.shard.worker.cache_clear()
+
+    def invoke_check(self, event: dict) -> dict:
+        return self.check.handler(event, FakeContext(function_name="CheckReleaseFunction"))
+
+    def drain(self, *, max_rounds: int = 200) -> list[dict]:
+        """Deliver every queued message to the shard handler as the SQS event source mapping would."""
+        template = load_event("sqs_work.json")["Records"][0]
+        responses = []
+        for _ in range(max_rounds):
+            got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=1).get("Messages", [])
+            if not got:
+                return responses
+            message = got[0]
+            record = copy.deepcopy(template)
+            record.update(messageId=message["MessageId"], receiptHandle=message["ReceiptHandle"],
+                          body=message["Body"])
+            try:
+                response = self.shard.handler({"Records": [record]}, FakeContext(function_name="ShardScoresFunction",
+                                                                                 memory_limit_in_mb=3008))
+            except BatchProcessingError:  # the invocation failed: SQS makes the message visible again
+                response = {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+            responses.append(response)
+            if not response["batchItemFailures"]:
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        raise AssertionError("queue did not drain")
+
+    def public_objects(self) -> dict[str, bytes]:
+        out = {}
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket="public"):
+            for obj in page.get("Contents", []):
+                out[obj["Key"]] = self.s3.get_object(Bucket="public", Key=obj["Key"])["Body"].read()
+        return out
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+    def invalidations(self) -> list[dict]:
+        listing = self.cloudfront.list_invalidations(DistributionId=self.distribution_id)["InvalidationList"]
+        return listing.get("Items", [])
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return {year: generate_table(year, ROWS) for year in (2023, 2024)}
+
+
+@pytest.fixture
+def stack(tmp_path, monkeypatch):
+    for k, v in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+                 "AWS_SECRET_ACCESS_KEY": "testing", "POWERTOOLS_TRACE_DISABLED": "true",
+                 "POWERTOOLS_SERVICE_NAME": "mips-profiles", "POWERTOOLS_METRICS_NAMESPACE": "MipsProfiles",
+                 "POWERTOOLS_LOG_LEVEL": "WARNING"}.items():
+        monkeypatch.setenv(k, v)
+    with CmsStandIn() as cms, mock_aws():
+        yield Stack(cms, tmp_path, monkeypatch)
+
+
+def scheduled(day: int) -> dict:
+    return {**load_event("scheduler.json"), "scheduled_time": f"2026-11-{day:02d}T06:00:00Z"}
+
+
+def local_publish(cms: CmsStandIn, tmp_path: Path) -> Path:
+    tree = tmp_path / "local"
+    publisher = Publisher(LocalDirStore(tree), LocalDirStore(tmp_path / "local.private"))
+    Refresher(HttpClient(), publisher, LocalStateStore(tmp_path / "local-state.json")).run(cms.catalog_url, None)
+    return tree
+
+
+def without_dates(manifest: bytes) -> dict:
+    body = json.loads(manifest)
+    for key in ("generated_at", "last_checked"):
+        body.pop(key)
+    for release in body["releases"]:
+        for key in ("retrieved_at", "published_at", "last_checked"):
+            release.pop(key)
+    return body
+
+
+def test_the_whole_flow_publishes_the_same_bytes_as_a_local_publish(stack, tables, tmp_path):
+    stack.cms.publish_qpp(2023, csv_bytes(tables[2023], tmp_path), "2025-07-21")
+    stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
+    # When the daily schedule fires and the work queue is drained
+    result = stack.invoke_check(scheduled(22))
+    assert result["status"] == "publishing"
+    assert {y: o["decision"] for y, o in result["years"].items()} == {"2023": "new", "2024": "new"}
+    responses = stack.drain()
+    # 1 run message + 4 partitions per year + the final run message
+    assert len(responses) == 2 * (1 + PARTITIONS) + 1
+    # Then the public bucket holds exactly what a local publish of the same input holds
+    s3_tree = stack.public_objects()
+    local = local_publish(stack.cms, tmp_path)
+    local_tree = {p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*") if p.is_file()}
+    assert set(s3_tree) == set(local_tree)
+    for key in local_tree:
+        if key != "v1/manifest.json":
+            assert s3_tree[key] == local_tree[key], key
+    assert without_dates(s3_tree["v1/manifest.json"]) == without_dates(local_tree["v1/manifest.json"])
+    # the raw files, audit Parquet and release state are recorded; one invalidation per published year
+    assert len(stack.keys("raw", "raw/qpp/")) == 2
+    assert len(stack.keys("audit", "audit/py=2024/")) == 1
+    assert len(stack.invalidations()) == 2
+    assert stack.check.DynamoStateStore("state").get("qpp", 2024)["modified"] == "2025-07-28"
+    assert stack.check.RunLock("state").holder() is None
+
+
+def test_objects_carry_content_type_cache_control_and_a_content_hash(stack, tables, tmp_path):
+    stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
+    stack.invoke_check(scheduled(22))
+    stack.drain()
+    key = next(k for k in stack.keys("public", "v1/npi/"))
+    head = stack.s3.head_object(Bucket="public", Key=key)
+    assert head["ContentType"] == "application/json; charset=utf-8"
+    assert head["CacheControl"].startswith("public, max-age=")
+    assert len(head["Metadata"]["content-blake2b"]) == 32
+    manifest = stack.s3.head_object(Bucket="public", Key="v1/manifest.json")
+    assert manifest["CacheControl"] == "public, max-age=60"
+
+
+def test_a_correction_rewrites_only_the_changed_objects(stack, tables, tmp_path):
+    stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
+    stack.invoke_check(scheduled(22))
+    stack.drain()
+    before = stack.public_objects()
+    public_store = stack.shard.worker().publisher.public
+    puts_before = public_store.puts
+    fix = make_correction(tables[2024], changed_share=0.02, removed=2, added=2)
+    stack.cms.publish_qpp(2024, csv_bytes(fix.table, tmp_path), "2025-09-15")
+    result = stack.invoke_check(scheduled(23))
+    assert result["years"]["2024"]["decision"] == "corrected"
+    stack.drain()
+    after = stack.public_objects()
+    changed_docs = {k for k in after if k.startswith("v1/npi/") and before.get(k) != after[k]}
+    expected = {f"v1/npi/{n}.json" for n in fix.changed + fix.added}
+    assert changed_docs == expected
+    assert {k for k in before if k not in after} == {f"v1/npi/{n}.json" for n in fix.removed}
+    # PUTs: the changed documents and the manifest, nothing else
+    assert public_store.puts - puts_before == len(expected) + 1
+
+
+def test_an_unchanged_day_writes_no_document(stack, tables, tmp_path):
+    stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
+    stack.invoke_check(scheduled(22))
+    stack.drain()
+    before = stack.public_objects()
+    result = stack.invoke_check(scheduled(23))
+    assert result == {"status": "unchanged", "years": {"2024": {"decision": "unchanged",
+                                                                 "reason": "content hash unchanged"}},
+                      "owner": result["owner"]}
+    stack.drain()
+    after = stack.public_objects()
+    assert {k for k in after if after[k] != before[k]} == {"v1/manifest.json"}
+    assert len(stack.invalidations()) == 1
+
+
+def test_a_duplicated_manual_rerun_does_nothing_twice(stack, tables, tmp_path):
+    stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
+    stack.invoke_check(scheduled(22))
+    stack.drain()
+    event = load_event("manual_rerun.json")
+    first = stack.invoke_check(event)
+    assert first["years"]["2024"]["decision"] == "forced"
+    stack.drain()
+    downloads = sum(1 for r in stack.cms.state.requests if r["path"] == stack.cms.qpp_path(2024))
+    second = stack.invoke_check(copy.deepcopy(event))
+    assert second == first
+    assert sum(1 for r in stack.cms.state.requests if r["path"] == stack.cms.qpp_path(2024)) == downloads
+    assert stack.drain() == []
+
+
+def test_a_second_run_while_one_is_publishing_is_refused_by_the_lock(stack, tables, tmp_path):
+    stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
+    first = stack.invoke_check(scheduled(22))
+    assert first["status"] == "publishing"
+    second = stack.invoke_check(scheduled(23))  # before the shards have finished
+    assert second["status"] == "refused" and second["holder"] == first["owner"]
+    stack.drain()
+    assert stack.invoke_check(scheduled(24))["status"] == "unchanged"
+
+
+def test_a_bad_file_is_refused_and_changes_nothing(stack, tables, tmp_path):
+    stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
+    stack.invoke_check(scheduled(22))
+    stack.drain()
+    before = stack.public_objects()
+    state_before = stack.check.DynamoStateStore("state").get("qpp", 2024)
+    stack.cms.publish_qpp(2024, csv_bytes(generate_table(2019, 300), tmp_path), "2025-09-15")
+    stack.invoke_check(scheduled(23))
+    stack.drain()
+    assert stack.public_objects() == before
+    assert stack.check.DynamoStateStore("state").get("qpp", 2024) == state_before
+    assert stack.check.RunLock("state").holder() is None  # the chain ended and released the lock
+
+
+def test_a_partition_that_dies_half_way_is_retried_alone_and_converges(stack, tables, tmp_path, monkeypatch):
+    stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
+    stack.invoke_check(scheduled(22))
+    public = stack.shard.worker().publisher.public
+    original = public.write_many
+    calls = {"n": 0}
+
+    def dies_once(items, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:  # the third shard write of the run dies after a few documents
+            it = iter(items)
+            original([next(it) for _ in range(5)], **kw)
+            raise ConnectionResetError("connection reset by peer")
+        return original(items, **kw)
+
+    monkeypatch.setattr(public, "write_many", dies_once)
+    responses = stack.drain()
+    assert sum(len(r["batchItemFailures"]) for r in responses) == 1
+    s3_tree = stack.public_objects()
+    local = local_publish(stack.cms, tmp_path)
+    for path in local.rglob("*.json"):
+        key = path.relative_to(local).as_posix()
+        if key != "v1/manifest.json":
+            assert s3_tree[key] == path.read_bytes(), key
+
+
+def test_the_checker_lambda_does_not_import_pandas_or_pyarrow(stack):
+    import subprocess
+
+    code = ("import importlib.util, sys\n"
+            "spec = importlib.util.spec_from_file_location('app', 'functions/check_release/app.py')\n"
+            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+            "heavy = [n for n in ('pandas', 'pyarrow', 'numpy') if n in sys.modules]\n"
+            "print(','.join(heavy))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("name", ["scheduler.json", "manual_rerun.json", "sqs_work.json"])
+def test_sample_events_parse_as_the_handlers_expect(name):
+    from mips_profiles.release_check import CheckRequest
+
+    event = load_event(name)
+    if name == "sqs_work.json":
+        body = json.loads(event["Records"][0]["body"])
+        assert body["kind"] in ("run", "partition") and event["Records"][0]["eventSource"] == "aws:sqs"
+    else:
+        request = CheckRequest.from_event(event)
+        assert (request.performance_year, request.force) == ((2024, True) if "manual" in name else (None, False))
