@@ -341,3 +341,31 @@ def test_sample_events_parse_as_the_handlers_expect(name):
     else:
         request = CheckRequest.from_event(event)
         assert (request.performance_year, request.force) == ((2024, True) if "manual" in name else (None, False))
+
+
+def test_the_cli_publishes_to_s3_exactly_as_to_a_directory(tmp_path, monkeypatch, sample_file, run_cli):
+    for k, v in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+                 "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(k, v)
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="public")
+        s3.create_bucket(Bucket="audit")
+        to_s3 = run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024),
+                        "--out", "s3://public/site", "--private", "s3://audit/mips", "--json")
+        assert to_s3.code == 0, to_s3.err
+        local = run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024),
+                        "--out", tmp_path / "tree", "--json")
+        assert to_s3.json == local.json
+        for path in (tmp_path / "tree").rglob("*.json"):
+            key = "site/" + path.relative_to(tmp_path / "tree").as_posix()
+            body = s3.get_object(Bucket="public", Key=key)["Body"].read()
+            if not key.endswith("manifest.json"):
+                assert body == path.read_bytes(), key
+        assert s3.list_objects_v2(Bucket="audit", Prefix="mips/audit/")["KeyCount"] == 1
+        assert s3.list_objects_v2(Bucket="public", Prefix="site/audit")["KeyCount"] == 0
+
+
+def test_the_cli_refuses_private_data_in_the_public_bucket(run_cli, sample_file):
+    result = run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", "s3://public/x")
+    assert result.code == 1 and "private data never goes to the public bucket" in result.err

@@ -14,10 +14,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import MipsProfilesError
+from .errors import ConfigurationError, MipsProfilesError
 from .generator import generate_file
 from .publish import Publisher, PublishResult, ReleaseInfo
-from .store import LocalDirStore
+from .store import BlobStore, LocalDirStore
 
 
 def default_private_dir(out: str) -> str:
@@ -26,7 +26,15 @@ def default_private_dir(out: str) -> str:
     return str(path.with_name(path.name + ".private"))
 
 
-def _stores(out: str, private: str | None) -> tuple[LocalDirStore, LocalDirStore]:
+def _stores(out: str, private: str | None) -> tuple[BlobStore, BlobStore]:
+    """Local directories, or S3 (``s3://bucket/prefix``; ``AWS_ENDPOINT_URL`` is honoured by boto3)."""
+    if out.startswith("s3://") or (private or "").startswith("s3://"):
+        if not (out.startswith("s3://") and (private or "").startswith("s3://")):
+            raise ConfigurationError("with S3, give both --out s3://PUBLIC-BUCKET/... and --private "
+                                     "s3://PRIVATE-BUCKET/...: private data never goes to the public bucket")
+        from .s3 import S3Store
+
+        return S3Store.from_url(out), S3Store.from_url(private)
     return LocalDirStore(out), LocalDirStore(private or default_private_dir(out))
 
 
@@ -42,7 +50,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(result: PublishResult, public: LocalDirStore, private: LocalDirStore) -> None:
+def _report(result: PublishResult, public: BlobStore, private: BlobStore) -> None:
     out = sys.stderr
     print(
         f"PY{result.performance_year}: {result.rows_read} rows read, {result.rows_rejected} rejected, "
@@ -79,9 +87,13 @@ def run_refresh(args: argparse.Namespace, *, quiet: bool = False):
     from .state import LocalStateStore
 
     public, private = _stores(args.out, args.private)
+    if args.state is None and not isinstance(private, LocalDirStore):
+        raise ConfigurationError("with an S3 --private, give --state PATH (or use the Lambdas, which keep state "
+                                 "in DynamoDB)")
     state = LocalStateStore(args.state or os.path.join(private.describe(), "state.json"))
     refresher = Refresher(HttpClient(), Publisher(public, private), state, hash_check=not args.no_hash_check,
-                          work_dir=private.describe() if os.path.isdir(private.describe()) else None)
+                          work_dir=private.describe() if isinstance(private, LocalDirStore) and
+                          os.path.isdir(private.describe()) else None)
     report = refresher.run(args.catalog_url, None if args.no_pdc else args.pdc_url,
                            performance_year=args.performance_year, force=args.force)
     if not quiet:
