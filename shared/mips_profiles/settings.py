@@ -21,9 +21,9 @@ class Settings:
     idempotency_table: str | None
     catalog_url: str = DEFAULT_CATALOG_URL
     pdc_url: str = DEFAULT_PDC_URL
-    partitions: int = 16
+    partitions: int = 8
     lock_lease_seconds: int = 4 * 3600
-    s3_concurrency: int = 32
+    s3_concurrency: int = 16
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -43,9 +43,9 @@ class Settings:
                 idempotency_table=env.get("IDEMPOTENCY_TABLE") or None,
                 catalog_url=env.get("CATALOG_URL") or DEFAULT_CATALOG_URL,
                 pdc_url=env.get("PDC_URL") or DEFAULT_PDC_URL,
-                partitions=int(env.get("PARTITIONS", "16")),
+                partitions=int(env.get("PARTITIONS", "8")),
                 lock_lease_seconds=int(env.get("LOCK_LEASE_SECONDS", str(4 * 3600))),
-                s3_concurrency=int(env.get("S3_CONCURRENCY", "32")),
+                s3_concurrency=int(env.get("S3_CONCURRENCY", "16")),
             )
         except ValueError as exc:
             raise ConfigurationError(f"bad numeric setting: {exc}") from None
