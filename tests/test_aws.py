@@ -27,7 +27,7 @@ from mips_profiles.store import LocalDirStore
 
 ROOT = Path(__file__).parents[1]
 EVENTS = ROOT / "events"
-ROWS = 1500
+ROWS = 600
 PARTITIONS = 4
 
 
