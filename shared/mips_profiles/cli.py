@@ -7,6 +7,7 @@ stderr, nothing published or changed), 2 for a usage error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 from .errors import ConfigurationError, MipsProfilesError
 from .generator import generate_file
 from .publish import Publisher, PublishResult, ReleaseInfo
-from .store import BlobStore, LocalDirStore
+from .store import BlobStore, LocalDirStore, LocalRunLock
 
 
 def default_private_dir(out: str) -> str:
@@ -38,11 +39,18 @@ def _stores(out: str, private: str | None) -> tuple[BlobStore, BlobStore]:
     return LocalDirStore(out), LocalDirStore(private or default_private_dir(out))
 
 
+def _run_lock(private: BlobStore) -> contextlib.AbstractContextManager[object]:
+    """Local runs lock their private directory; on S3 the Lambdas' DynamoDB lock is the one that counts."""
+    return LocalRunLock(private.describe()) if isinstance(private, LocalDirStore) else contextlib.nullcontext()
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
     public, private = _stores(args.out, args.private)
-    result = Publisher(public, private).publish_file(
-        args.source, ReleaseInfo(performance_year=args.performance_year, source_url=os.path.abspath(args.source))
-    )
+    with _run_lock(private):
+        result = Publisher(public, private).publish_file(
+            args.source, ReleaseInfo(performance_year=args.performance_year, source_url=os.path.abspath(args.source)),
+            force=args.force,
+        )
     _report(result, public, private)
     if args.json:
         print(json.dumps({"performance_year": result.performance_year, "release_id": result.release_id,
@@ -94,8 +102,9 @@ def run_refresh(args: argparse.Namespace, *, quiet: bool = False):
     refresher = Refresher(HttpClient(), Publisher(public, private), state, hash_check=not args.no_hash_check,
                           work_dir=private.describe() if isinstance(private, LocalDirStore) and
                           os.path.isdir(private.describe()) else None)
-    report = refresher.run(args.catalog_url, None if args.no_pdc else args.pdc_url,
-                           performance_year=args.performance_year, force=args.force)
+    with _run_lock(private):
+        report = refresher.run(args.catalog_url, None if args.no_pdc else args.pdc_url,
+                               performance_year=args.performance_year, force=args.force)
     if not quiet:
         _print_outcomes(report)
     return report
@@ -155,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True, metavar="FILE", help="the CMS CSV file")
     p.add_argument("--out", required=True, metavar="DIR", help="public tree root (v1/... is written here)")
     p.add_argument("--private", metavar="DIR", help="private data root (default: DIR.private beside --out)")
+    p.add_argument("--force", action="store_true",
+                   help="publish even if a gate refuses (over 1%% rows rejected, over 10%% fewer rows than before)")
     p.add_argument("--json", action="store_true", help="print one JSON line with the counts last")
     p.set_defaults(func=cmd_publish)
 

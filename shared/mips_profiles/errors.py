@@ -15,5 +15,14 @@ class ConfigurationError(MipsProfilesError):
     """The request itself is wrong (unsupported performance year, bad path, bad contract)."""
 
 
+class PublishRefused(MipsProfilesError):
+    """A publish gate refused the release (too many rejected rows, too large a drop); a forced re-run may
+    override it. Nothing was written."""
+
+    def __init__(self, gate: str, message: str) -> None:
+        super().__init__(message)
+        self.gate = gate
+
+
 class PublishError(MipsProfilesError):
     """Publishing could not complete; what was published before stays in place."""

@@ -29,6 +29,7 @@ from typing import Any
 
 from . import __version__
 from .errors import MipsProfilesError
+from .sniff import non_csv_kind
 
 USER_AGENT = (
     f"mips-profiles/{__version__} (CMS MIPS public-data ingester; +https://github.com/mips-profiles/mips-profiles)"
@@ -182,8 +183,6 @@ class HttpClient:
 
 
 def _reject_error_page(head: bytes, content_type: str, url: str) -> None:
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if "html" in content_type.lower() or text.startswith((b"<!doctype", b"<html", b"<")):
-        raise DownloadError(f"HTML page instead of CSV from {normalise_url(url)} (status 200)")
-    if text.startswith((b"{", b"[")) or "json" in content_type.lower():
-        raise DownloadError(f"JSON body instead of CSV from {normalise_url(url)} (status 200)")
+    kind = non_csv_kind(head, content_type)
+    if kind:
+        raise DownloadError(f"{kind} instead of CSV from {normalise_url(url)} (status 200)")

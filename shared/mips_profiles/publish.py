@@ -51,6 +51,7 @@ from .documents import (
     year_entries,
 )
 from .errors import PublishError
+from .gates import GateLimits, enforce_gates
 from .methodology import Methodology, load_methodology
 from .reader import LINE_COLUMN, read_source
 from .store import CACHE_DOCUMENT, CACHE_MANIFEST, BlobStore, content_hash
@@ -183,7 +184,7 @@ class Publisher:
         contract: Contract | None = None,
         methodology: Methodology | None = None,
         clock: Callable[[], datetime] = utc_now,
-        max_rejected_share: float = 0.01,
+        limits: GateLimits | None = None,
     ) -> None:
         self.public = public
         self.private = private
@@ -191,17 +192,25 @@ class Publisher:
         self.methodology = methodology or load_methodology()
         self.builder = DocumentBuilder(self.contract, self.methodology)
         self.clock = clock
-        self.max_rejected_share = max_rejected_share
+        self.limits = limits or GateLimits()
 
     # -- entry point ---------------------------------------------------------------------------
     def publish_file(
-        self, path: str | os.PathLike[str], release: ReleaseInfo, *, sha256: str | None = None
+        self, path: str | os.PathLike[str], release: ReleaseInfo, *, sha256: str | None = None, force: bool = False
     ) -> PublishResult:
-        year = release.performance_year
+        validated = self.read_and_check(path, release.performance_year, sha256=sha256, force=force)
+        return self.publish_validated(validated, release)
+
+    def read_and_check(self, path: str | os.PathLike[str], year: int, *, sha256: str | None = None,
+                       force: bool = False) -> Validated:
+        """Read, validate and pass the publish gates, or raise; nothing is written either way."""
         self.methodology.parameters(year)  # unsupported year: fail before reading
         source = read_source(path, year, self.contract, sha256=sha256)
-        validated = validate(source, self.methodology, max_rejected_share=self.max_rejected_share)
-        return self.publish_validated(validated, release)
+        validated = validate(source, self.methodology, max_rejected_share=None)
+        previous = next((r for r in self.read_manifest().get("releases", [])
+                         if int(r["performance_year"]) == year), None)
+        enforce_gates(validated, previous, self.limits, force=force)
+        return validated
 
     def publish_validated(self, validated: Validated, release: ReleaseInfo) -> PublishResult:
         """All three steps in this process (the local CLI)."""

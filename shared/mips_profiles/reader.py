@@ -13,7 +13,6 @@ written anywhere.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import hashlib
 import io
@@ -25,6 +24,7 @@ import pyarrow.csv as pacsv
 
 from .contract import Contract, Layout, load_contract, normalise_column_name
 from .errors import SourceFileError
+from .sniff import non_csv_kind
 
 LINE_COLUMN = "_line"
 """Record line of a row: the header is line 1 and the n-th record is line n + 1 (equal to the
@@ -59,20 +59,16 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+_HINTS = {"HTML page": " (an error page served in place of the data?)", "JSON document": " (an API error body?)"}
+
+
 def sniff(head: bytes) -> None:
     """Reject bytes that are plainly not a CSV: compressed data, an HTML page, a JSON body."""
     if not head:
         raise SourceFileError("empty file: 0 bytes")
-    if head[:2] == b"\x1f\x8b":
-        raise SourceFileError("gzip-compressed bytes, not a CSV file")
-    if head[:4] == b"PK\x03\x04":
-        raise SourceFileError("ZIP archive, not a CSV file")
-    text = head.lstrip(codecs.BOM_UTF8).lstrip()
-    lowered = text[:200].lower()
-    if lowered.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml", b"<")):
-        raise SourceFileError("HTML page, not a CSV file (an error page served in place of the data?)")
-    if lowered.startswith((b"{", b"[")):
-        raise SourceFileError("JSON document, not a CSV file (an API error body?)")
+    kind = non_csv_kind(head)
+    if kind:
+        raise SourceFileError(f"{kind}, not a CSV file{_HINTS.get(kind, '')}")
 
 
 def _check_complete(path: str | os.PathLike[str], size: int) -> None:

@@ -121,6 +121,7 @@ class Refresher:
             ReleaseInfo(year, source_url=release.download_url, cms_modified=release.modified,
                         api_uuid=release.api_uuid),
             sha256=download.sha256,
+            force=check.decision == "forced",
         )
         self.publisher.private.put_file(f"raw/qpp/py={year}/{download.sha256}.csv", download.path)
         self.state.put("qpp", year, published_record(release, download, result.rows_read, result.release_id,

@@ -22,8 +22,6 @@ from .clock import iso
 from .errors import MipsProfilesError
 from .http import Download
 from .publish import PartitionResult, Publisher, PublishResult, ReleaseInfo, result_key
-from .reader import read_source
-from .validate import validate
 
 INVALIDATION_PATHS = ["/v1/*"]
 
@@ -76,9 +74,8 @@ class ShardWorker:
             if not self.raw.get_file(item["raw_key"], path):
                 return self._skip(message, rest, checked, year, f"raw file {item['raw_key']} is missing")
             try:
-                source = read_source(path, year, self.publisher.contract, sha256=item["download"]["sha256"])
-                validated = validate(source, self.publisher.methodology,
-                                     max_rejected_share=self.publisher.max_rejected_share)
+                validated = self.publisher.read_and_check(path, year, sha256=item["download"]["sha256"],
+                                                          force=item["decision"] == "forced")
             except MipsProfilesError as exc:
                 return self._skip(message, rest, checked, year, str(exc))
         run = self.publisher.stage(validated, ReleaseInfo(year, source_url=release.download_url,

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 
 def content_hash(data: bytes) -> bytes:
@@ -119,3 +119,78 @@ class LocalDirStore:
 
     def describe(self) -> str:
         return str(self.root)
+
+
+class MemoryStore:
+    """In-memory twin of the blob-store port (tests and property checks)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.meta: dict[str, dict[str, str]] = {}
+
+    def read(self, key: str) -> bytes | None:
+        return self.objects.get(key)
+
+    def write(self, key: str, data: bytes, *, content_type: str = "", cache_control: str = "") -> None:
+        self.objects[key] = bytes(data)
+        self.meta[key] = {"content_type": content_type, "cache_control": cache_control}
+
+    def write_many(self, items: Iterable[tuple[str, bytes]], *, content_type: str = "", cache_control: str = "") -> int:
+        count = 0
+        for key, data in items:
+            self.write(key, data, content_type=content_type, cache_control=cache_control)
+            count += 1
+        return count
+
+    def delete_many(self, keys: Iterable[str]) -> int:
+        return sum(1 for key in list(keys) if self.objects.pop(key, None) is not None)
+
+    def put_file(self, key: str, path: str | os.PathLike[str]) -> None:
+        self.objects[key] = Path(path).read_bytes()
+        os.unlink(path)
+
+    def get_file(self, key: str, path: str | os.PathLike[str]) -> bool:
+        if key not in self.objects:
+            return False
+        Path(path).write_bytes(self.objects[key])
+        return True
+
+    def describe(self) -> str:
+        return "memory"
+
+
+class LocalRunLock:
+    """One run at a time per private directory (``flock``: released by the OS if the process dies)."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.path = Path(directory) / ".run.lock"
+        self._fh: Any = None
+
+    def __enter__(self) -> LocalRunLock:
+        import fcntl
+
+        from .errors import PublishRefused
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            fh.close()
+            raise PublishRefused("run_lock", f"another run holds the lock on {self.path.parent} ({holder})") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import fcntl
+
+        if self._fh:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None

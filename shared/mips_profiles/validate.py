@@ -109,8 +109,10 @@ def validate(
     source: SourceTable,
     methodology: Methodology | None = None,
     *,
-    max_rejected_share: float = 0.01,
+    max_rejected_share: float | None = 0.01,
 ) -> Validated:
+    """Verdicts for every row. With ``max_rejected_share=None`` the file-level share is left to the
+    publish gates (``gates.enforce_gates``), which a forced re-run may override."""
     methodology = methodology or load_methodology()
     year = source.performance_year
     params = methodology.parameters(year)
@@ -190,7 +192,7 @@ def validate(
         },
         schema=REJECT_SCHEMA,
     )
-    if n and len(bad_rows) / n > max_rejected_share:
+    if max_rejected_share is not None and n and len(bad_rows) / n > max_rejected_share:
         first = rejected.slice(0, 1).to_pylist()[0]
         raise SourceFileError(
             f"{len(bad_rows)} of {n} rows rejected ({len(bad_rows) / n:.1%}, limit {max_rejected_share:.0%});"

@@ -1,0 +1,20 @@
+"""Name what a body is when it is plainly not a CSV file. Shared by the downloader (light) and the
+reader, so both say the same thing about the same bytes."""
+
+from __future__ import annotations
+
+import codecs
+
+
+def non_csv_kind(head: bytes, content_type: str = "") -> str | None:
+    """'gzip-compressed bytes', 'ZIP archive', 'HTML page' or 'JSON document', or None if it may be CSV."""
+    if head[:2] == b"\x1f\x8b":
+        return "gzip-compressed bytes"
+    if head[:4] == b"PK\x03\x04":
+        return "ZIP archive"
+    text = head.lstrip(codecs.BOM_UTF8).lstrip()[:200].lower()
+    if "html" in content_type.lower() or text.startswith(b"<"):
+        return "HTML page"
+    if "json" in content_type.lower() or text.startswith((b"{", b"[")):
+        return "JSON document"
+    return None
