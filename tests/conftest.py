@@ -81,3 +81,6 @@ def tree(tmp_path: Path) -> Path:
 @pytest.fixture
 def private(tmp_path: Path) -> Path:
     return tmp_path / "tree.private"
+
+
+from aws_stack import stack, tables  # noqa: E402,F401  (moto fixtures shared by the AWS test modules)
