@@ -76,3 +76,59 @@ def test_no_write_locked_name_or_value_ever_appears_under_v1(tmp_path_factory, y
     audit = pq.read_table(next((root / "private" / "audit").rglob("*.parquet")))
     kept = {v for name in set(columns.values()) & set(audit.column_names) for v in audit.column(name).to_pylist()}
     assert set(sentinels) <= kept
+
+
+CORE_YEARS = tuple(range(2017, 2025))
+CORE_BASE = {year: generate_table(year, 6, seed=year) for year in CORE_YEARS}
+BUILDER = None
+
+
+def _builder():
+    global BUILDER
+    if BUILDER is None:
+        import jsonschema
+
+        from mips_profiles.documents import DocumentBuilder
+
+        builder = DocumentBuilder()
+        BUILDER = (builder, jsonschema.Draft202012Validator(builder.json_schema()))
+    return BUILDER
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(year=st.sampled_from(CORE_YEARS), tail=st.text(alphabet=ALPHABET, min_size=1, max_size=10),
+       number=st.integers(min_value=10**11, max_value=10**12 - 1), numeric=st.booleans())
+def test_every_write_locked_field_carries_a_sentinel_and_none_reaches_a_document(tmp_path_factory, year, tail,
+                                                                                  number, numeric):
+    # Given a file where every write-locked cell of every row holds a sentinel
+    from mips_profiles.documents import year_entries
+    from mips_profiles.reader import read_source
+    from mips_profiles.validate import validate
+
+    table = CORE_BASE[year]
+    columns = locked_columns(year)
+    sentinels = []
+    for column in table.column_names:
+        if column in columns:
+            values = [str(number + i) if numeric else f"ZQX{len(sentinels) + i}{tail}" for i in range(table.num_rows)]
+            sentinels += values
+            table = table.set_column(table.column_names.index(column), column, pa.array(values, pa.string()))
+    path = tmp_path_factory.mktemp("core") / "in.csv"
+    write_csv(table, path)
+    # When it goes through the transform core
+    validated = validate(read_source(path, year))
+    assert validated.rows_rejected == 0
+    builder, validator = _builder()
+    documents = list(builder.documents(year_entries(validated.records, year)))
+    # Then no document carries a sentinel or a write-locked name, and every one validates
+    forbidden = locked_names()
+    assert documents
+    for _, data in documents:
+        text = data.decode()
+        assert "ZQX" not in text and not (numeric and any(v in text for v in sentinels))
+        doc = json.loads(data)
+        assert not keys_of(doc) & forbidden
+        validator.validate(doc)
+    # And the audit view kept every sentinel
+    kept = {v for name in set(columns.values()) for v in validated.accepted_text.column(name).to_pylist()}
+    assert set(sentinels) <= kept

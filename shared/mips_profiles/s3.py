@@ -25,7 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .errors import PublishError
-from .store import content_hash
+from .store import check_key, content_hash
 
 DEFAULT_CONCURRENCY = 32
 
@@ -67,8 +67,7 @@ class S3Store:
         return cls(bucket, prefix, **kw)
 
     def _key(self, key: str) -> str:
-        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in key.split("/")):
-            raise ValueError(f"unsafe key: {key!r}")
+        check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def read(self, key: str) -> bytes | None:
@@ -82,8 +81,9 @@ class S3Store:
 
     def write(self, key: str, data: bytes, *, content_type: str = "application/octet-stream",
               cache_control: str = "no-cache") -> None:
+        full_key = self._key(key)
         self.client.put_object(
-            Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type,
+            Bucket=self.bucket, Key=full_key, Body=data, ContentType=content_type,
             CacheControl=cache_control, Metadata={"content-blake2b": content_hash(data).hex()},
         )
         with self._lock:

@@ -22,6 +22,13 @@ def content_hash(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
+def check_key(key: str) -> str:
+    """A store key is relative and plain: no empty, ``.`` or ``..`` segment, no leading slash."""
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in key.split("/")):
+        raise ValueError(f"unsafe key: {key!r}")
+    return key
+
+
 CACHE_DOCUMENT = "public, max-age=3600, stale-while-revalidate=86400"
 CACHE_MANIFEST = "public, max-age=60"
 
@@ -57,10 +64,7 @@ class LocalDirStore:
         self.root = Path(root)
 
     def _path(self, key: str) -> Path:
-        parts = key.split("/")
-        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
-            raise ValueError(f"unsafe key: {key!r}")
-        return self.root.joinpath(*parts)
+        return self.root.joinpath(*check_key(key).split("/"))
 
     def read(self, key: str) -> bytes | None:
         try:
@@ -132,7 +136,7 @@ class MemoryStore:
         return self.objects.get(key)
 
     def write(self, key: str, data: bytes, *, content_type: str = "", cache_control: str = "") -> None:
-        self.objects[key] = bytes(data)
+        self.objects[check_key(key)] = bytes(data)
         self.meta[key] = {"content_type": content_type, "cache_control": cache_control}
 
     def write_many(self, items: Iterable[tuple[str, bytes]], *, content_type: str = "", cache_control: str = "") -> int:
