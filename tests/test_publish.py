@@ -232,3 +232,25 @@ def test_entries_snapshot_matches_the_documents(run_cli, sample_file, tree, priv
     row = entries.slice(0, 1).to_pylist()[0]
     assert docs[row["npi"]]["latest"]["final_score"] == row["final_score"]
     assert isinstance(entries, pa.Table)
+
+
+def test_a_large_drop_is_refused_unless_forced(run_cli, sample_table, tmp_path, tree, private):
+    full = sample_table(2024)
+    run_cli("publish", "--performance-year", 2024, "--source", write(full, tmp_path / "a.csv"), "--out", tree)
+    before = snapshot(tree, private)
+    short = write(full.slice(0, int(full.num_rows * 0.85)), tmp_path / "b.csv")
+    refused = run_cli("publish", "--performance-year", 2024, "--source", short, "--out", tree)
+    assert refused.code == 1
+    assert "accepted rows fell 15.0% from the last release (600 -> 510; limit 10%)" in refused.err
+    assert snapshot(tree, private) == before
+    forced = run_cli("publish", "--performance-year", 2024, "--source", short, "--out", tree, "--force", "--json")
+    assert forced.code == 0 and forced.json["rows_read"] == 510
+
+
+def test_two_local_runs_at_once_are_refused_by_the_lock(run_cli, sample_file, tree, private):
+    from mips_profiles.store import LocalRunLock
+
+    with LocalRunLock(private):
+        second = run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", tree)
+    assert second.code == 1 and "another run holds the lock" in second.err
+    assert not (tree / "v1").exists()
