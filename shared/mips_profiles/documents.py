@@ -158,34 +158,6 @@ class DocumentBuilder:
         self._source = {"name": SOURCE_NAME, "license": LICENSE, "methodology_version": self.methodology.version,
                         "disclaimer": DISCLAIMER}
 
-    def entry(self, row: dict[str, Any]) -> dict[str, Any]:
-        year = int(row["performance_year"])
-        pub, derived = self.public, self.derived
-        out: dict[str, Any] = {}
-        if "performance_year" in pub:
-            out["performance_year"] = year
-        if "payment_year" in derived:
-            out["payment_year"] = self.methodology.payment_year(year)
-        if "final_score" in pub:
-            out["final_score"] = row["final_score"]
-        if "payment_adjustment_pct" in pub:
-            out["payment_adjustment_pct"] = row["payment_adjustment_pct"]
-        if "payment_outcome" in derived:
-            out["payment_outcome"] = self.methodology.payment_outcome(year, row["payment_adjustment_pct"])
-        if "score_band" in derived:
-            out["score_band"] = self.methodology.score_band(row["final_score"])
-        if "participation_option" in pub:
-            out["participation_option"] = row["participation_option"]
-        if self._category_paths:
-            out["category_scores"] = {path: row[field] for field, path in self._category_paths}
-        if "scored_practices" in derived:
-            out["scored_practices"] = int(row["scored_practices"])
-        if "attribution" in derived:
-            out["attribution"] = attribution(year)
-        if "provenance" in derived:
-            out["provenance"] = self.provenance(year, int(row["scored_practices"]))
-        return out
-
     def provenance(self, year: int, practices: int) -> str:
         rule = (
             f"highest final score of {practices} TIN/NPI records"
@@ -194,29 +166,86 @@ class DocumentBuilder:
         )
         return f"{attribution(year)} · Methodology {self.methodology.version} · Display rule: {rule}"
 
-    def document(self, npi: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
-        """``entries`` are entry rows of one NPI, any order; the document lists them newest first."""
-        history = [self.entry(r) for r in sorted(entries, key=lambda r: -int(r["performance_year"]))]
-        doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
-        if "npi" in self.public:
-            doc["npi"] = npi
-        doc["latest"] = history[0]
-        doc["history"] = history
-        doc["source"] = self._source
-        return doc
+    def _entry_columns(self, ordered: pa.Table) -> list[tuple[str, list[Any]]]:
+        """Every entry field as one Python list, in the fixed output order, allowed fields only.
+        Derived fields are computed column-wise, so the per-row work is building one dict."""
+        years = ordered.column("performance_year").to_numpy(zero_copy_only=False).astype(np.int64)
+        practices = ordered.column("scored_practices").to_pylist()
+        pub, derived = self.public, self.derived
+        cols: list[tuple[str, list[Any]]] = []
+        if "performance_year" in pub:
+            cols.append(("performance_year", years.tolist()))
+        if "payment_year" in derived:
+            cols.append(("payment_year", (years + self.methodology.payment_year_offset).tolist()))
+        if "final_score" in pub:
+            cols.append(("final_score", ordered.column("final_score").to_pylist()))
+        if "payment_adjustment_pct" in pub:
+            cols.append(("payment_adjustment_pct", ordered.column("payment_adjustment_pct").to_pylist()))
+        if "payment_outcome" in derived:
+            cols.append(("payment_outcome", self._outcomes(years, ordered.column("payment_adjustment_pct"))))
+        if "score_band" in derived:
+            cols.append(("score_band", self._bands(ordered.column("final_score"))))
+        if "participation_option" in pub:
+            cols.append(("participation_option", ordered.column("participation_option").to_pylist()))
+        if self._category_paths:
+            parts = [(path, ordered.column(field).to_pylist()) for field, path in self._category_paths]
+            cols.append(("category_scores", [dict(zip((p for p, _ in parts), values, strict=True))
+                                             for values in zip(*(v for _, v in parts), strict=True)]))
+        if "scored_practices" in derived:
+            cols.append(("scored_practices", practices))
+        if "attribution" in derived:
+            by_year = {y: attribution(y) for y in set(years.tolist())}
+            cols.append(("attribution", [by_year[y] for y in years.tolist()]))
+        if "provenance" in derived:
+            cache: dict[tuple[int, int], str] = {}
+            out = []
+            for y, k in zip(years.tolist(), practices, strict=True):
+                text = cache.get((y, k))
+                if text is None:
+                    text = cache[(y, k)] = self.provenance(y, k)
+                out.append(text)
+            cols.append(("provenance", out))
+        return cols
+
+    def _bands(self, scores: pa.ChunkedArray) -> list[str | None]:
+        values = scores.to_numpy(zero_copy_only=False).astype(np.float64)  # nulls -> NaN
+        names = np.array([band for band, _ in self.methodology.bands] + [None], dtype=object)
+        choice = np.select([values >= lower for _, lower in self.methodology.bands],
+                           list(range(len(self.methodology.bands))), default=len(names) - 2)
+        choice[np.isnan(values)] = len(names) - 1
+        return names[choice].tolist()
+
+    def _outcomes(self, years: np.ndarray, adjustments: pa.ChunkedArray) -> list[str | None]:
+        adj = adjustments.to_numpy(zero_copy_only=False).astype(np.float64)
+        floor = np.zeros(len(years), dtype=np.float64)
+        for year in np.unique(years).tolist():
+            floor[years == year] = self.methodology.parameters(int(year)).max_negative_adjustment_pct
+        names = np.array(["positive", "neutral", "maximum_negative", "negative", None], dtype=object)
+        choice = np.select([adj > 0, adj == 0, adj <= floor], [0, 1, 2], default=3)
+        choice[np.isnan(adj)] = 4
+        return names[choice].tolist()
 
     def documents(self, entries: pa.Table) -> Iterator[tuple[str, bytes]]:
-        """(npi, document bytes) for every NPI in ``entries`` (any years), in NPI order."""
+        """(npi, document bytes) for every NPI in ``entries`` (any years), in NPI order, history newest first."""
         if entries.num_rows == 0:
             return
         ordered = entries.sort_by([("npi", "ascending"), ("performance_year", "descending")])
-        columns = {name: ordered.column(name).to_pylist() for name in ENTRY_SCHEMA.names}
-        npis = columns["npi"]
+        columns = self._entry_columns(ordered)
+        keys = [k for k, _ in columns]
+        rows = [dict(zip(keys, values, strict=True)) for values in zip(*(v for _, v in columns), strict=True)]
+        npis = ordered.column("npi").to_pylist()
         starts = [*_group_starts(ordered.column("npi").combine_chunks()).tolist(), ordered.num_rows]
-        names = ENTRY_SCHEMA.names
+        with_npi = "npi" in self.public
+        source = self._source
         for a, b in itertools.pairwise(starts):
-            rows = [{name: columns[name][i] for name in names} for i in range(a, b)]
-            yield npis[a], dumps(self.document(npis[a], rows))
+            history = rows[a:b]
+            doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+            if with_npi:
+                doc["npi"] = npis[a]
+            doc["latest"] = history[0]
+            doc["history"] = history
+            doc["source"] = source
+            yield npis[a], dumps(doc)
 
     # -- JSON Schema -----------------------------------------------------------------------
     def json_schema(self) -> dict[str, Any]:

@@ -101,6 +101,32 @@ def _mask(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def _npi_shape(npi: pa.ChunkedArray) -> np.ndarray:
+    """10 ASCII digits starting with 1 or 2 (byte length, then ASCII-decimal: no regex per value)."""
+    shape = pc.and_(pc.equal(pc.binary_length(npi), 10), pc.ascii_is_decimal(npi))
+    first = pc.utf8_slice_codeunits(npi, 0, 1)
+    return _mask(pc.and_(shape, pc.or_(pc.equal(first, "1"), pc.equal(first, "2"))))
+
+
+def _decimals(text: pa.ChunkedArray, empty: np.ndarray) -> tuple[pa.ChunkedArray, np.ndarray]:
+    """Parse plain decimals (``-4.36``, ``60``, ``.5``). Fast path: one cast of the whole column, then
+    refuse what a cast accepts but CMS never writes (NaN, infinity, exponents). If the cast fails, a
+    row-by-row regex finds the offending values."""
+    nullable = pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), text)
+    try:
+        number = pc.cast(nullable, pa.float64())
+    except pa.ArrowInvalid:
+        ok = _mask(pc.match_substring_regex(text, _DECIMAL))
+        return pc.cast(pc.if_else(pa.array(ok), text, pa.scalar(None, pa.string())), pa.float64()), ok
+    odd = pc.invert(pc.is_finite(number))
+    for letter in "eExX":  # exponents and hex: plain substring search, no regex
+        odd = pc.or_(odd, pc.match_substring(text, letter))
+    odd_mask = _mask(odd) & ~empty
+    if odd_mask.any():
+        number = pc.if_else(pa.array(odd_mask), pa.scalar(None, pa.float64()), number)
+    return number, ~odd_mask & ~empty
+
+
 def _text(col: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.utf8_trim_whitespace(pc.fill_null(col, ""))
 
@@ -128,7 +154,7 @@ def validate(
     # -- NPI -----------------------------------------------------------------------------
     npi = _text(raw["npi"])
     npi_missing = _mask(pc.equal(npi, ""))
-    npi_shape = _mask(pc.match_substring_regex(npi, _NPI_SHAPE))
+    npi_shape = _npi_shape(npi)
     checks.add(npi_missing, "npi is missing")
     checks.add(~npi_missing & ~npi_shape, lambda i: f"npi {given('npi')(i)} is not 10 digits starting with 1 or 2")
     numeric_npi = pc.cast(pc.if_else(pa.array(npi_shape), npi, pa.scalar(None, pa.string())), pa.int64())
@@ -140,10 +166,9 @@ def validate(
     typed: dict[str, pa.ChunkedArray] = {}
     for name in DECIMAL_FIELDS:
         text = _text(raw[name])
-        ok = _mask(pc.match_substring_regex(text, _DECIMAL))
         empty = _mask(pc.equal(text, ""))
+        number, ok = _decimals(text, empty)
         checks.add(~ok & ~empty, lambda i, name=name: f"{LABELS[name]} is not a number: {given(name)(i)}")
-        number = pc.cast(pc.if_else(pa.array(ok), text, pa.scalar(None, pa.string())), pa.float64())
         typed[name] = number
         if name in SCORE_FIELDS:
             lo, hi = 0.0, 100.0
@@ -199,7 +224,6 @@ def validate(
             f" first: line {first['line']}: {first['reason']}"
         )
 
-    keep = pa.array(~bad)
     records = pa.table(
         {
             "npi": npi,
@@ -208,5 +232,9 @@ def validate(
             LINE_COLUMN: lines,
         },
         schema=RECORD_SCHEMA,
-    ).filter(keep)
-    return Validated(source=source, accepted_text=table.filter(keep), records=records, rejected=rejected)
+    )
+    accepted_text = table
+    if len(bad_rows):  # filtering copies every column: only when a row was rejected
+        keep = pa.array(~bad)
+        records, accepted_text = records.filter(keep), table.filter(keep)
+    return Validated(source=source, accepted_text=accepted_text, records=records, rejected=rejected)
