@@ -254,3 +254,47 @@ def test_two_local_runs_at_once_are_refused_by_the_lock(run_cli, sample_file, tr
         second = run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", tree)
     assert second.code == 1 and "another run holds the lock" in second.err
     assert not (tree / "v1").exists()
+
+
+def test_only_npis_whose_entries_changed_are_rebuilt():
+    import pyarrow as pa
+
+    from mips_profiles.documents import ENTRY_SCHEMA
+    from mips_profiles.publish import changed_npis
+
+    def entries(rows):
+        base = {"performance_year": 2024, "final_score": 90.0, "payment_adjustment_pct": 1.0,
+                "participation_option": "Group", "quality_category_score": None, "pi_category_score": None,
+                "ia_category_score": 40.0, "cost_category_score": None, "scored_practices": 1}
+        return pa.Table.from_pylist([{**base, **r} for r in rows], schema=ENTRY_SCHEMA)
+
+    old = entries([{"npi": "1000000004"}, {"npi": "1000000012"}, {"npi": "1000000020", "final_score": None},
+                   {"npi": "1000000038"}])
+    new = entries([{"npi": "1000000004"}, {"npi": "1000000012", "final_score": 89.5},
+                   {"npi": "1000000020", "final_score": None}, {"npi": "1000000046"}])
+    assert sorted(changed_npis(old, new).to_pylist()) == ["1000000012", "1000000038", "1000000046"]
+
+
+def test_a_new_document_builder_rewrites_every_document(sample_file, tmp_path, tree, private):
+    # Given a tree published with one display contract
+    import json
+    from importlib import resources
+
+    from mips_profiles.contract import load_contract
+
+    Publisher(LocalDirStore(tree), LocalDirStore(private)).publish_file(sample_file(2024), ReleaseInfo(2024))
+    # When the contract changes (cost is write-locked now) and the same file is published again
+    raw = json.loads((resources.files("mips_profiles") / "data/display_contract.json").read_text("utf-8"))
+    for f in raw["fields"]:
+        if f["name"] == "cost_category_score":
+            f["display_allowed"] = False
+    (tmp_path / "c.json").write_text(json.dumps(raw))
+    contract = load_contract(str(tmp_path / "c.json"))
+    result = Publisher(LocalDirStore(tree), LocalDirStore(private), contract=contract).publish_file(
+        sample_file(2024), ReleaseInfo(2024))
+    # Then every document is rewritten without the field, even though no entry changed
+    assert result.docs_written == len(documents(tree)) and result.docs_unchanged == 0
+    assert all("cost" not in d["latest"]["category_scores"] for d in documents(tree).values())
+    again = Publisher(LocalDirStore(tree), LocalDirStore(private), contract=contract).publish_file(
+        sample_file(2024), ReleaseInfo(2024))
+    assert again.docs_written == 0

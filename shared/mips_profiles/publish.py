@@ -18,6 +18,7 @@ new), and running the same release again converges to the same bytes.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import uuid
@@ -60,6 +61,8 @@ from .validate import Validated, validate
 SHARDS = 64
 """Storage shards of the private state (entries and index), by ``int(npi) % SHARDS``. Fixed: it is
 part of the private layout. Lambda partitions are groups of shards, so their count can change freely."""
+
+FINGERPRINT_KEY = "index/builder-fingerprint"
 
 INDEX_SCHEMA = pa.schema([("npi", pa.string()), ("hash", pa.binary(16))])
 
@@ -193,6 +196,7 @@ class Publisher:
         self.builder = DocumentBuilder(self.contract, self.methodology)
         self.clock = clock
         self.limits = limits or GateLimits()
+        self._fingerprint: str | None = None
 
     # -- entry point ---------------------------------------------------------------------------
     def publish_file(
@@ -269,36 +273,69 @@ class Publisher:
         year = run.performance_year
         new_entries = _read_parquet(self.private, staged_key(run.run_id, shard), ENTRY_SCHEMA)
         old_entries = self._read_entries(year, shard)
-        affected = pa.concat_arrays(
-            [old_entries.column("npi").combine_chunks(), new_entries.column("npi").combine_chunks()]
-        ).unique()
-        others = [self._read_entries(y, shard, only=affected) for y in years if y != year]
-        combined = concat_entries([new_entries, *others])
         index = self._read_index(shard)
+        if self._builder_changed():
+            # Documents are built differently than when they were published: rebuild every NPI here.
+            every = [new_entries, *(self._read_entries(y, shard) for y in years if y != year)]
+            affected = pa.concat_arrays([t.column("npi").combine_chunks() for t in every]
+                                        + [pa.array(list(index), pa.string())]).unique()
+        else:
+            # Only NPIs whose entry for this year changed (or appeared, or vanished) can change bytes.
+            affected = changed_npis(old_entries, new_entries)
+        others = [self._read_entries(y, shard, only=affected) for y in years if y != year]
+        mine = new_entries.filter(pc.is_in(new_entries.column("npi"), value_set=affected))
+        combined = concat_entries([mine, *others])
+        written = 0
 
         def changed_documents() -> Iterator[tuple[str, bytes]]:
+            nonlocal written
             for npi, data in self.builder.documents(combined):
                 digest = content_hash(data)
                 if index.get(npi) == digest:
-                    totals.docs_unchanged += 1
                     continue
                 index[npi] = digest
-                totals.docs_written += 1
+                written += 1
                 totals.bytes_written += len(data)
                 yield npi_key(npi), data
 
-        written_before = totals.docs_written
         self.public.write_many(changed_documents(), content_type=CONTENT_TYPE, cache_control=CACHE_DOCUMENT)
         still_published = set(combined.column("npi").to_pylist())
         vanished = [npi for npi in affected.to_pylist() if npi not in still_published and npi in index]
-        totals.docs_deleted += self.public.delete_many(npi_key(npi) for npi in vanished)
+        deleted = self.public.delete_many(npi_key(npi) for npi in vanished)
         for npi in vanished:
             del index[npi]
+        touched = len(pa.concat_arrays([old_entries.column("npi").combine_chunks(),
+                                        new_entries.column("npi").combine_chunks()]).unique())
+        totals.docs_written += written
+        totals.docs_deleted += deleted
+        totals.docs_unchanged += max(0, touched - written - deleted)
         totals.documents += len(index)
-        # Commit the shard (the next publish starts from these), unless nothing in it changed.
-        if vanished or totals.docs_written > written_before or not new_entries.equals(old_entries):
-            self.private.write(entries_key(year, shard), _parquet_bytes(new_entries))
+        # Commit the shard, index first: after a crash between the two writes, the rerun finds the same
+        # changed entries, rebuilds them, and sees their bytes already recorded.
+        if len(affected) or vanished or written:
             self.private.write(index_key(shard), _parquet_bytes(_index_table(index)))
+            self.private.write(entries_key(year, shard), _parquet_bytes(new_entries))
+
+    def builder_fingerprint(self) -> str:
+        """Changes whenever document bytes would: the schema and a sample document built now."""
+        if self._fingerprint is None:
+            sample = pa.Table.from_pylist([
+                {"npi": "1376745471", "performance_year": 2024, "final_score": 94.79, "payment_adjustment_pct": 1.05,
+                 "participation_option": "Group", "quality_category_score": 93.1, "pi_category_score": None,
+                 "ia_category_score": 40.0, "cost_category_score": 0.0, "scored_practices": 2},
+                {"npi": "1376745471", "performance_year": 2019, "final_score": None, "payment_adjustment_pct": -7.0,
+                 "participation_option": "MIPS APM", "quality_category_score": None, "pi_category_score": 100.0,
+                 "ia_category_score": None, "cost_category_score": None, "scored_practices": 1},
+            ], schema=ENTRY_SCHEMA)
+            digest = hashlib.sha256(dumps(self.builder.json_schema()))
+            for _, data in self.builder.documents(sample):
+                digest.update(data)
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    def _builder_changed(self) -> bool:
+        stored = self.private.read(FINGERPRINT_KEY)
+        return stored is None or stored.decode() != self.builder_fingerprint()
 
     # -- step 3 ------------------------------------------------------------------------------------
     def finalize(self, run: StagedRun, results: list[PartitionResult]) -> PublishResult:
@@ -306,6 +343,8 @@ class Publisher:
         missing = [g for g in range(len(run.groups)) if g not in done]
         if missing:
             raise PublishError(f"run {run.run_id}: partitions {missing} have not finished; manifest not written")
+        if self._builder_changed():  # every shard has been rebuilt with this builder
+            self.private.write(FINGERPRINT_KEY, self.builder_fingerprint().encode())
         for key, body in ((SCHEMA_KEY, self.builder.json_schema()), (NOT_FOUND_KEY, NOT_FOUND)):
             data = dumps(body)
             if self.public.read(key) != data:
@@ -431,6 +470,20 @@ class Publisher:
         table = table.append_column("release_id", pa.array([release_id] * n, pa.string()).dictionary_encode())
         table = table.append_column("source_sha256", pa.array([source.sha256] * n, pa.string()).dictionary_encode())
         return _parquet_bytes(table)
+
+
+def changed_npis(old: pa.Table, new: pa.Table) -> pa.Array:
+    """NPIs whose entry differs between two entry tables of one year (nulls equal to nulls), plus those
+    in only one of them. Column-wise: one join and one comparison per column."""
+    if old.num_rows == 0 or new.num_rows == 0:
+        return pa.concat_arrays([old.column("npi").combine_chunks(), new.column("npi").combine_chunks()]).unique()
+    joined = old.join(new, keys="npi", join_type="full outer", left_suffix="_old", right_suffix="_new")
+    differs = pa.array(np.zeros(joined.num_rows, dtype=bool))  # an NPI on one side only: its columns differ
+    for name in ENTRY_SCHEMA.names[1:]:
+        a, b = joined.column(f"{name}_old"), joined.column(f"{name}_new")
+        same = pc.or_(pc.fill_null(pc.equal(a, b), False), pc.and_(pc.is_null(a), pc.is_null(b)))
+        differs = pc.or_(differs, pc.invert(same))
+    return joined.filter(differs).column("npi").combine_chunks()
 
 
 def _read_parquet(store: BlobStore, key: str, schema: pa.Schema) -> pa.Table:
