@@ -155,6 +155,13 @@ def cmd_contract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tree_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="public tree root (v1/... is written here), or s3://BUCKET/PREFIX")
+    parser.add_argument("--private", metavar="DIR",
+                        help="private data root (default: DIR.private beside --out), or s3://BUCKET/PREFIX")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mips-profiles", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -162,8 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("publish", help="ingest one CMS QPP Experience file into a tree")
     p.add_argument("--performance-year", type=int, required=True, metavar="YYYY")
     p.add_argument("--source", required=True, metavar="FILE", help="the CMS CSV file")
-    p.add_argument("--out", required=True, metavar="DIR", help="public tree root (v1/... is written here)")
-    p.add_argument("--private", metavar="DIR", help="private data root (default: DIR.private beside --out)")
+    _tree_arguments(p)
     p.add_argument("--force", action="store_true",
                    help="publish even if a gate refuses (over 1%% rows rejected, over 10%% fewer rows than before)")
     p.add_argument("--json", action="store_true", help="print one JSON line with the counts last")
@@ -176,8 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--pdc-url", default=DEFAULT_PDC_URL, metavar="URL",
                    help="Provider Data Catalog metastore item URL of a174-a962")
     r.add_argument("--no-pdc", action="store_true", help="skip the PDC clinician score file")
-    r.add_argument("--out", required=True, metavar="DIR", help="public tree root")
-    r.add_argument("--private", metavar="DIR", help="private data root (default: DIR.private beside --out)")
+    _tree_arguments(r)
     r.add_argument("--state", metavar="PATH", help="state file (default: PRIVATE/state.json)")
     r.add_argument("--performance-year", type=int, metavar="YYYY", help="only this performance year")
     r.add_argument("--force", action="store_true", help="re-download and re-publish the year even if unchanged")
