@@ -107,9 +107,6 @@ class Contract:
     def required_fields(self) -> list[str]:
         return [f.name for f in self.fields if f.required]
 
-    def expanded_field_names(self, year: int) -> list[str]:
-        return list(self.candidate_columns(year))
-
     # -- display ---------------------------------------------------------------------------
     def public_fields(self) -> dict[str, str]:
         """Display-allowed canonical fields -> their path in a public document entry."""

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from .contract import Contract, load_contract
 from .methodology import Methodology, load_methodology
+from .npi import check_digits
 
 STATES = ["CA", "TX", "FL", "NY", "PA", "IL", "OH", "GA", "NC", "MI", "NJ", "VA", "WA", "AZ", "MA", "TN",
           "IN", "MO", "MD", "WI", "CO", "MN", "SC", "AL", "LA", "KY", "OR", "OK", "CT", "UT", "PR", "DC"]
@@ -42,9 +43,7 @@ def npi_for(index: np.ndarray, seed: int = 0) -> np.ndarray:
     """Valid, distinct NPIs for clinician indexes (a bijection on the 9-digit body), as int64."""
     body = 100_000_000 + (index.astype(np.int64) * 48271 + seed * 7919) % 100_000_000
     digits = (body[:, None] // (10 ** np.arange(8, -1, -1, dtype=np.int64))) % 10
-    doubled = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9])[digits[:, 0::2]].sum(axis=1)
-    check = (10 - (24 + doubled + digits[:, 1::2].sum(axis=1)) % 10) % 10
-    return body * 10 + check
+    return body * 10 + check_digits(digits)
 
 
 @dataclass

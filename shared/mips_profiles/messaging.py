@@ -32,14 +32,6 @@ class SqsQueue:
                 raise RuntimeError(f"SQS refused {len(response['Failed'])} messages: {response['Failed'][0]}")
 
 
-class MemoryQueue:
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-
-    def send_many(self, messages: list[dict[str, Any]]) -> None:
-        self.messages.extend(messages)
-
-
 class CloudFrontCdn:
     """One invalidation per publish that changed documents, with wildcard paths (``/v1/*``), never one
     path per document; ``reference`` (the run id) makes a retried request a no-op."""

@@ -32,11 +32,15 @@ def is_valid_npi(value: str) -> bool:
 _DOUBLED = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.int64)
 
 
-def valid_check_digits(digits: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
-    """Vectorised check over an ``(n, 10)`` array of digit values (0-9); one bool per row."""
-    body = digits[:, :9].astype(np.int64)
+def check_digits(body: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
+    """Vectorised check digit for an ``(n, 9)`` array of body digits (0-9)."""
+    body = body.astype(np.int64)
     # Positions 8, 6, 4, 2, 0 (rightmost of the body first) are doubled.
     doubled = _DOUBLED[body[:, 0::2]].sum(axis=1)
     plain = body[:, 1::2].sum(axis=1)
-    expected = (10 - (24 + doubled + plain) % 10) % 10
-    return expected == digits[:, 9]
+    return (10 - (24 + doubled + plain) % 10) % 10
+
+
+def valid_check_digits(digits: npt.NDArray[np.integer]) -> npt.NDArray[np.bool_]:
+    """Vectorised check over an ``(n, 10)`` array of digit values (0-9); one bool per row."""
+    return check_digits(digits[:, :9]) == digits[:, 9]

@@ -509,7 +509,3 @@ def _csv_bytes(table: pa.Table) -> bytes:
     buf = io.BytesIO()
     pacsv.write_csv(table, buf)
     return buf.getvalue()
-
-
-def result_dict(result: PublishResult) -> dict[str, Any]:
-    return asdict(result)

@@ -100,17 +100,13 @@ def _detect_layout(contract: Contract, year: int, names: set[str]) -> Layout:
         return expected
     found = contract.detect_layouts(names)
     if found:
-        return _wrong_year(found[0], year)
+        raise SourceFileError(f"columns belong to the {found[0].label()} layout, not to performance year {year}")
     markers = sorted({c for lay in contract.layouts for c in lay.present})
     raise SourceFileError(
         "unrecognised column layout: none of the layout marker columns "
         + ", ".join(repr(m) for m in markers)
         + " found as expected (not a QPP Experience file?)"
     )
-
-
-def _wrong_year(found: Layout, year: int) -> Layout:
-    raise SourceFileError(f"columns belong to the {found.label()} layout, not to performance year {year}")
 
 
 def read_source(

@@ -7,7 +7,6 @@ the checker Lambda imports.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass
 from typing import Any
@@ -76,8 +75,7 @@ def check_for_releases(request: CheckRequest, *, http: HttpClient, state: Any, l
             download = check.download
             raw_key = f"raw/qpp/py={year}/{download.sha256}.csv"
             raw.put_file(raw_key, download.path)
-            if os.path.exists(download.path):
-                discard(download)
+            discard(download)  # the store took the file (moved or uploaded); nothing may be left behind
             plan.append({
                 "raw_key": raw_key, "decision": check.decision, "reason": check.reason,
                 "release": release.to_dict(),

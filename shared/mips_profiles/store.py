@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
@@ -72,18 +71,22 @@ class LocalDirStore:
         except FileNotFoundError:
             return None
 
-    def write(self, key: str, data: bytes, *, content_type: str = "", cache_control: str = "") -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    @staticmethod
+    def _atomic_write(path: Path, data: bytes) -> None:
+        """Temp file beside the target, then rename: a reader sees the old bytes or the new ones."""
+        tmp = path.with_name(f".tmp-{path.name}")
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+            tmp.write_bytes(data)
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+
+    def write(self, key: str, data: bytes, *, content_type: str = "", cache_control: str = "") -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._atomic_write(path, data)
 
     def write_many(self, items: Iterable[tuple[str, bytes]], *, content_type: str = "", cache_control: str = "") -> int:
         count = 0
@@ -93,9 +96,7 @@ class LocalDirStore:
             if path.parent not in made:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 made.add(path.parent)
-            tmp = path.with_name(f".tmp-{path.name}")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            self._atomic_write(path, data)
             count += 1
         return count
 
