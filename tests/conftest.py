@@ -54,6 +54,39 @@ def sample_file(sample_dir: Path, sample_table):
     return get
 
 
+@pytest.fixture(scope="session")
+def published_tree(tmp_path_factory: pytest.TempPathFactory, sample_file) -> Path:
+    """A public tree with PY2023 and PY2024 published (read-only for the tests that share it)."""
+    from mips_profiles.publish import Publisher, ReleaseInfo
+    from mips_profiles.store import LocalDirStore
+
+    root = tmp_path_factory.mktemp("published")
+    publisher = Publisher(LocalDirStore(root / "tree"), LocalDirStore(root / "tree.private"))
+    for year in (2023, 2024):
+        publisher.publish_file(sample_file(year), ReleaseInfo(performance_year=year))
+    return root / "tree"
+
+
+def pick_documents(tree: Path) -> dict[str, dict]:
+    """Documents of each kind the consumers must render: scored this year, with history, not scored."""
+    found: dict[str, dict] = {}
+    for path in sorted((tree / "v1" / "npi").glob("*.json")):
+        doc = json.loads(path.read_text())
+        latest = doc["latest"]
+        cats = latest["category_scores"]
+        if latest["final_score"] is not None and all(v is not None for v in cats.values()):
+            found.setdefault("scored", doc)
+            if len(doc["history"]) >= 2:
+                found.setdefault("history", doc)
+        if latest["final_score"] is None:
+            found.setdefault("unscored", doc)
+        if latest["performance_year"] == 2023:
+            found.setdefault("older_only", doc)
+        if len(found) == 4:
+            return found
+    raise AssertionError(f"the sample tree lacks a kind of document: found {sorted(found)}")
+
+
 class CliRun:
     def __init__(self, code: int, out: str, err: str) -> None:
         self.code, self.out, self.err = code, out, err

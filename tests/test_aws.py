@@ -81,8 +81,10 @@ def test_a_correction_rewrites_only_the_changed_objects(stack, tables, tmp_path)
     expected = {f"v1/npi/{n}.json" for n in fix.changed + fix.added}
     assert changed_docs == expected
     assert {k for k in before if k not in after} == {f"v1/npi/{n}.json" for n in fix.removed}
-    # PUTs: the changed documents and the manifest, nothing else
-    assert public_store.puts - puts_before == len(expected) + 1
+    # PUTs: the changed documents, the aggregates whose numbers moved, and the manifest; nothing else
+    changed_stats = {k for k in after if k.startswith("v1/stats/") and before.get(k) != after[k]}
+    assert "v1/stats/2024/national.json" in changed_stats
+    assert public_store.puts - puts_before == len(expected) + len(changed_stats) + 1
 
 
 def test_an_unchanged_day_writes_no_document(stack, tables, tmp_path):

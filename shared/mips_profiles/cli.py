@@ -132,6 +132,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.out)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import make_server
+
+    server = make_server(args.dir, host=args.host, port=args.port, cors_origins=args.cors_origin, quiet=args.quiet)
+    host, port = server.server_address[:2]
+    origins = ", ".join(args.cors_origin) or "none (same-origin only)"
+    print(f"serving {os.path.abspath(args.dir)} on http://{host}:{port}/v1/manifest.json (CORS: {origins}); "
+          "Ctrl-C to stop", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def contract_markdown() -> str:
     """The display contract as a Markdown table (the README embeds this output; a test keeps them equal)."""
     from .contract import load_contract
@@ -198,6 +215,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--title-case", action="store_true", help="Title Case header, as some older CMS files")
     g.add_argument("--out", required=True, metavar="FILE")
     g.set_defaults(func=cmd_generate)
+
+    s = sub.add_parser("serve", help="serve a published tree on loopback with the CDN's headers (local preview)")
+    s.add_argument("dir", metavar="DIR", help="public tree root (the --out of publish/refresh)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000, help="0 picks a free port (default: %(default)s)")
+    s.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                   help="an origin allowed to fetch cross-origin, e.g. http://localhost:8080 (repeatable; * for any)")
+    s.add_argument("--quiet", action="store_true", help="no request log")
+    s.set_defaults(func=cmd_serve)
 
     c = sub.add_parser("contract", help="print the display contract as a Markdown table")
     c.set_defaults(func=cmd_contract)

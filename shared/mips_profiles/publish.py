@@ -55,6 +55,7 @@ from .errors import PublishError
 from .gates import GateLimits, enforce_gates
 from .methodology import Methodology, load_methodology
 from .reader import LINE_COLUMN, read_source
+from .stats import StatsBuilder, clinicians, national_key, stale_keys
 from .store import CACHE_DOCUMENT, CACHE_MANIFEST, BlobStore, content_hash
 from .validate import Validated, validate
 
@@ -85,6 +86,10 @@ def run_key(run_id: str) -> str:
 
 def result_key(run_id: str, group: int) -> str:
     return f"runs/{run_id}/results/group={group:03d}.json"
+
+
+def stats_stage_key(run_id: str) -> str:
+    return f"runs/{run_id}/stats.json"
 
 
 def audit_key(year: int, release_id: str) -> str:
@@ -194,6 +199,7 @@ class Publisher:
         self.contract = contract or load_contract()
         self.methodology = methodology or load_methodology()
         self.builder = DocumentBuilder(self.contract, self.methodology)
+        self.stats = StatsBuilder(self.methodology)
         self.clock = clock
         self.limits = limits or GateLimits()
         self._fingerprint: str | None = None
@@ -235,6 +241,8 @@ class Publisher:
         if validated.rows_rejected:
             q_key = quarantine_key(year, release_id)
             self.private.write(q_key, _csv_bytes(validated.rejected))
+        aggregates = self.stats.build(clinicians(validated.records, validated.accepted_text), year, release_id)
+        self.private.write(stats_stage_key(run_id), orjson.dumps(aggregates))
         entries = year_entries(validated.records, year)
         shards = shard_of(entries.column("npi"))
         for shard in np.unique(shards).tolist():  # an absent shard file reads as empty
@@ -349,6 +357,7 @@ class Publisher:
             data = dumps(body)
             if self.public.read(key) != data:
                 self.public.write(key, data, content_type=CONTENT_TYPE, cache_control=CACHE_MANIFEST)
+        self._publish_stats(run)
         result = PublishResult(
             performance_year=run.performance_year,
             release_id=run.release_id,
@@ -368,6 +377,20 @@ class Publisher:
         self._write_manifest(self.read_manifest(), release, result, run.layout,
                              sum(r.documents for r in results), self.clock())
         return result
+
+    def _publish_stats(self, run: StagedRun) -> None:
+        """The year's aggregates, changed ones only; those a correction left with no group are deleted."""
+        staged = self.private.read(stats_stage_key(run.run_id))
+        if staged is None:
+            return
+        fresh: dict[str, Any] = orjson.loads(staged)
+        key = national_key(run.performance_year)
+        old = self.public.read(key)
+        for name, body in fresh.items():
+            data = dumps(body)
+            if self.public.read(name) != data:
+                self.public.write(name, data, content_type=CONTENT_TYPE, cache_control=CACHE_DOCUMENT)
+        self.public.delete_many(stale_keys(orjson.loads(old) if old else None, fresh))
 
     # -- manifest -------------------------------------------------------------------------------
     def read_manifest(self) -> dict[str, Any]:
@@ -404,6 +427,7 @@ class Publisher:
             "rows_accepted": result.rows_read - result.rows_rejected,
             "npis": result.npis,
             "attribution": f"Source: CMS QPP MIPS · Performance Year {year}",
+            "stats": national_key(year),
         }
         self.write_manifest(releases.values(), documents, now)
 

@@ -30,6 +30,12 @@ def check_key(key: str) -> str:
 
 CACHE_DOCUMENT = "public, max-age=3600, stale-while-revalidate=86400"
 CACHE_MANIFEST = "public, max-age=60"
+_SHORT_LIVED = ("v1/manifest.json", "v1/schema/", "v1/not-found.json")
+
+
+def cache_control_for(key: str) -> str:
+    """The one rule for public objects: the manifest and the schema are short-lived, the rest is not."""
+    return CACHE_MANIFEST if key.startswith(_SHORT_LIVED) else CACHE_DOCUMENT
 
 
 class BlobStore(Protocol):

@@ -1,0 +1,184 @@
+"""Research aggregates of one performance year, from the audit data, with small-cell suppression.
+
+The unit is the scored clinician: one NPI with a final score, at its headline (highest) score, as on
+its profile document. Specialty and state are write-locked per clinician, so they reach the public
+tree only here, as aggregates of at least ``MIN_CELL`` clinicians:
+
+- a group (specialty or state) with fewer than ``MIN_CELL`` clinicians publishes no statistics;
+- inside a group, a count from 1 to ``MIN_CELL - 1`` (band or histogram bin) is withheld (``null``), and
+  where exactly one count of a set would be withheld, the next smallest is withheld too, so that the
+  total cannot give it back (complementary suppression, as CMS does in its public-use files).
+
+>>> suppress([500, 3, 40, 0])
+[500, None, None, 0]
+>>> suppress([500, 30, 40, 12])
+[500, 30, 40, 12]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .documents import DISCLAIMER, SCHEMA_VERSION, attribution
+from .methodology import Methodology
+
+MIN_CELL = 11
+BIN_WIDTH = 5
+STATS_ROOT = "v1/stats"
+_STATE = re.compile(r"^[A-Z]{2}$")
+SUPPRESSION_NOTE = (f"Counts from 1 to {MIN_CELL - 1} are withheld (null), with one more count withheld where a "
+                    f"single withheld count could be derived from the total; groups of fewer than {MIN_CELL} "
+                    "clinicians publish no statistics.")
+UNIT_NOTE = ("One scored clinician (NPI) at its headline final score: the highest across its TIN/NPI rows, "
+             "as on its profile document.")
+
+
+def national_key(year: int) -> str:
+    return f"{STATS_ROOT}/{year}/national.json"
+
+
+def specialty_key(year: int, slug: str) -> str:
+    return f"{STATS_ROOT}/{year}/specialty/{slug}.json"
+
+
+def state_key(year: int, state: str) -> str:
+    return f"{STATS_ROOT}/{year}/state/{state}.json"
+
+
+def slugify(name: str) -> str:
+    """>>> slugify("Obstetrics/Gynecology"), slugify("  Nurse Practitioner ")
+    ('obstetrics-gynecology', 'nurse-practitioner')
+    """
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def suppress(counts: list[int]) -> list[int | None]:
+    """Withhold small cells (1 to MIN_CELL - 1) and, if only one is withheld, the next smallest too."""
+    out: list[int | None] = [None if 0 < c < MIN_CELL else c for c in counts]
+    withheld = [i for i, c in enumerate(out) if c is None]
+    if len(withheld) == 1:
+        candidates = [i for i, c in enumerate(counts) if out[i] is not None and c > 0]
+        if candidates:
+            out[min(candidates, key=lambda i: (counts[i], i))] = None
+    return out
+
+
+def clinicians(records: pa.Table, text: pa.Table) -> pa.Table:
+    """Scored clinicians: ``npi, final_score, state, specialty`` at each NPI's headline score.
+
+    ``records`` (typed) and ``text`` (the audit columns) are row-aligned tables of accepted rows."""
+    n = records.num_rows
+    blank = pa.nulls(n, pa.string())
+    table = pa.table({
+        "npi": records.column("npi"),
+        "final_score": records.column("final_score"),
+        "state": text.column("practice_state") if "practice_state" in text.column_names else blank,
+        "specialty": text.column("clinician_specialty") if "clinician_specialty" in text.column_names else blank,
+    })
+    table = table.filter(pc.is_valid(table.column("final_score")))
+    if table.num_rows == 0:
+        return table
+    ordered = table.sort_by([("npi", "ascending"), ("final_score", "descending"), ("state", "ascending"),
+                             ("specialty", "ascending")])
+    npis = ordered.column("npi").combine_chunks()
+    first = np.concatenate(([True], pc.not_equal(npis.slice(1), npis.slice(0, len(npis) - 1))
+                            .to_numpy(zero_copy_only=False)))
+    return ordered.filter(pa.array(first))
+
+
+@dataclass(frozen=True)
+class Scope:
+    kind: str  # national | specialty | state
+    key: str
+    label: str
+
+
+class StatsBuilder:
+    def __init__(self, methodology: Methodology) -> None:
+        self.methodology = methodology
+
+    def build(self, table: pa.Table, year: int, release_id: str) -> dict[str, dict[str, Any]]:
+        """Every aggregate document of the year, by key (national last, as it indexes the others)."""
+        scores = table.column("final_score").to_numpy(zero_copy_only=False).astype(float)
+        out: dict[str, dict[str, Any]] = {}
+        index: dict[str, list[dict[str, Any]]] = {"specialty": [], "state": []}
+        for kind, column in (("specialty", "specialty"), ("state", "state")):
+            encoded = pc.fill_null(table.column(column), "").combine_chunks().dictionary_encode()
+            codes = encoded.indices.to_numpy(zero_copy_only=False)
+            groups: dict[str, tuple[str, np.ndarray]] = {}
+            for code, raw in enumerate(encoded.dictionary.to_pylist()):
+                name = raw.strip()
+                slug = slugify(name) if kind == "specialty" else name.upper()
+                if not slug or (kind == "state" and not _STATE.match(slug)):
+                    continue
+                label, previous = groups.get(slug, (name, np.zeros(len(codes), dtype=bool)))
+                groups[slug] = (min(label, name), previous | (codes == code))
+            for slug, (label, mask) in sorted(groups.items()):
+                key = specialty_key(year, slug) if kind == "specialty" else state_key(year, slug)
+                body = self._summary(Scope(kind, slug, label), scores[mask], year, release_id)
+                out[key] = body
+                index[kind].append({"key": slug, "name": label, "clinicians": body["clinicians"], "url": key})
+        national = self._summary(Scope("national", "US", "National"), scores, year, release_id)
+        national["breakdowns"] = index
+        out[national_key(year)] = national
+        return out
+
+    def _summary(self, scope: Scope, scores: np.ndarray, year: int, release_id: str) -> dict[str, Any]:
+        n = int(scores.size)
+        body: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "performance_year": year,
+            "payment_year": self.methodology.payment_year(year),
+            "scope": {"kind": scope.kind, "key": scope.key, "name": scope.label},
+            "release_id": release_id,
+            "unit": UNIT_NOTE,
+            "suppressed": n < MIN_CELL,
+            "clinicians": n if n >= MIN_CELL else None,
+        }
+        if n >= MIN_CELL:
+            bands = self.methodology.bands  # highest first
+            band_counts = []
+            for i, (_, lower) in enumerate(bands):
+                upper = bands[i - 1][1] if i else np.inf
+                band_counts.append(int(np.count_nonzero((scores >= lower) & (scores < upper))))
+            shown = suppress(band_counts)
+            edges = np.arange(0, 100 + BIN_WIDTH, BIN_WIDTH)
+            hist, _ = np.histogram(np.clip(scores, 0, 100), bins=edges)
+            bins = suppress([int(c) for c in hist])
+            body.update({
+                "mean": round(float(scores.mean()), 2),
+                "median": round(float(np.median(scores)), 2),
+                "top_decile_min_score": round(float(np.quantile(scores, 0.9, method="inverted_cdf")), 2),
+                "bands": [
+                    {"band": band, "min_score": lower, "count": c,
+                     "share_pct": None if c is None else round(100.0 * c / n, 1)}
+                    for (band, lower), c in zip(bands, shown, strict=True)
+                ],
+                "histogram": {
+                    "bin_width": BIN_WIDTH,
+                    "note": "Bins are [min, max) except the last, which includes 100.",
+                    "bins": [{"min": int(lo), "max": int(lo + BIN_WIDTH), "count": c}
+                             for lo, c in zip(edges[:-1], bins, strict=True)],
+                },
+            })
+        body.update({
+            "suppression": {"min_cell": MIN_CELL, "rule": SUPPRESSION_NOTE},
+            "attribution": attribution(year),
+            "disclaimer": DISCLAIMER,
+        })
+        return body
+
+
+def stale_keys(previous_national: dict[str, Any] | None, fresh: dict[str, Any]) -> list[str]:
+    """Aggregate keys a previous national document listed that the fresh set no longer has."""
+    if not previous_national:
+        return []
+    listed = [item["url"] for kind in ("specialty", "state")
+              for item in previous_national.get("breakdowns", {}).get(kind, [])]
+    return [key for key in listed if key not in fresh]

@@ -1,0 +1,143 @@
+"""Research aggregates: computed from the audit data, small cells withheld, kept in step with corrections."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mips_profiles.stats import MIN_CELL, slugify, suppress
+
+from helpers import set_cells, write
+
+ROWS = 1200
+
+
+def publish(run_cli, source: Path, tree: Path, year: int = 2024):
+    result = run_cli("publish", "--performance-year", year, "--source", source, "--out", tree)
+    assert result.code == 0, result.err
+    return result
+
+
+def load(tree: Path, key: str) -> dict:
+    return json.loads((tree / key).read_text())
+
+
+def every_stats_file(tree: Path) -> list[Path]:
+    return sorted((tree / "v1" / "stats").rglob("*.json"))
+
+
+def headline_scores(private: Path, year: int) -> pd.DataFrame:
+    """Independent recomputation from the audit Parquet with pandas: one row per scored NPI."""
+    (audit,) = private.glob(f"audit/py={year}/release=*/audit.parquet")
+    df = pd.read_parquet(audit, columns=["npi", "final_score", "practice_state", "clinician_specialty"])
+    df["score"] = pd.to_numeric(df["final_score"].replace("", None))
+    df = df.dropna(subset=["score"]).sort_values(["npi", "score", "practice_state", "clinician_specialty"],
+                                                  ascending=[True, False, True, True])
+    return df.drop_duplicates("npi")
+
+
+@pytest.mark.parametrize(("counts", "expected"), [
+    ([500, 30, 40, 12], [500, 30, 40, 12]),  # nothing small
+    ([500, 3, 40, 12], [500, None, 40, None]),  # one small cell: the next smallest goes too
+    ([500, 3, 4, 12], [500, None, None, 12]),  # two small cells protect each other
+    ([500, 0, 40, 12], [500, 0, 40, 12]),  # a zero reveals no one
+    ([10, 0, 0, 0], [None, 0, 0, 0]),  # nothing left to withhold with it
+])
+def test_small_cells_are_withheld_with_a_complement(counts, expected):
+    assert suppress(counts) == expected
+
+
+def test_national_aggregates_match_an_independent_recomputation(run_cli, sample_file, tree, private):
+    publish(run_cli, sample_file(2024, ROWS), tree)
+    national = load(tree, "v1/stats/2024/national.json")
+    df = headline_scores(private, 2024)
+    scores = df["score"]
+
+    assert national["clinicians"] == len(df)
+    assert national["mean"] == pytest.approx(scores.mean(), abs=0.005)
+    assert national["median"] == pytest.approx(scores.median(), abs=0.005)
+    assert national["attribution"] == "Source: CMS QPP MIPS · Performance Year 2024"
+    assert "not a rating of clinical quality" in national["disclaimer"]
+    expected = {
+        "exceptional": int((scores >= 90).sum()),
+        "above_average": int(((scores >= 75) & (scores < 90)).sum()),
+        "meeting_threshold": int(((scores >= 50) & (scores < 75)).sum()),
+        "below_threshold": int((scores < 50).sum()),
+    }
+    shown = suppress(list(expected.values()))
+    assert [b["count"] for b in national["bands"]] == shown
+    for band, count in zip(national["bands"], shown, strict=True):
+        assert band["share_pct"] == (None if count is None else round(100 * count / len(df), 1))
+    assert sum(b["count"] or 0 for b in national["histogram"]["bins"]) <= len(df)
+    top = sorted(scores)[math.ceil(0.9 * len(df)) - 1]  # nearest rank
+    assert national["top_decile_min_score"] == pytest.approx(top)
+
+    # every state and specialty group is listed and has its own file with the same clinician count
+    by_state = df.groupby("practice_state").size()
+    listed = {item["key"]: item for item in national["breakdowns"]["state"]}
+    assert set(listed) == set(by_state.index)
+    for state, n in by_state.items():
+        body = load(tree, f"v1/stats/2024/state/{state}.json")
+        assert body["clinicians"] == (n if n >= MIN_CELL else None)
+        assert listed[state]["clinicians"] == body["clinicians"]
+    by_specialty = df.groupby("clinician_specialty").size()
+    assert {item["key"] for item in national["breakdowns"]["specialty"]} == {slugify(s) for s in by_specialty.index}
+    assert load(tree, "v1/manifest.json")["releases"][0]["stats"] == "v1/stats/2024/national.json"
+
+
+def test_no_published_count_identifies_fewer_than_eleven_clinicians(run_cli, sample_table, tree, tmp_path):
+    # a specialty of three clinicians and a state of five: both groups are withheld whole
+    table = sample_table(2024, ROWS)
+    table = set_cells(table, "clinician specialty", {i: "Rare Specialty" for i in range(3)})
+    table = set_cells(table, "practice state or us territory", {i: "GU" for i in range(10, 15)})
+    publish(run_cli, write(table, tmp_path / "f.csv"), tree)
+
+    rare = load(tree, "v1/stats/2024/specialty/rare-specialty.json")
+    assert rare["suppressed"] is True and rare["clinicians"] is None
+    assert "bands" not in rare and "mean" not in rare and "histogram" not in rare
+    assert load(tree, "v1/stats/2024/state/GU.json")["suppressed"] is True
+
+    files = every_stats_file(tree)
+    assert len(files) > 10
+    for path in files:
+        body = json.loads(path.read_text())
+        counts = [body.get("clinicians")] + [b["count"] for b in body.get("bands", [])] + \
+                 [b["count"] for b in body.get("histogram", {}).get("bins", [])]
+        assert not [c for c in counts if c is not None and 0 < c < MIN_CELL], path
+        withheld = [b for b in body.get("bands", []) if b["count"] is None]
+        assert len(withheld) != 1, f"{path}: a single withheld band is the total minus the others"
+
+
+def test_specialty_and_state_never_appear_in_profile_documents(run_cli, sample_file, tree):
+    publish(run_cli, sample_file(2024, ROWS), tree)
+    national = load(tree, "v1/stats/2024/national.json")
+    names = {item["name"] for item in national["breakdowns"]["specialty"]}
+    for path in list((tree / "v1" / "npi").glob("*.json"))[:200]:
+        text = path.read_text()
+        assert not any(name in text for name in names), path
+        assert "practice_state" not in text and "specialty" not in text
+
+
+def test_a_correction_removes_aggregates_of_a_group_that_no_longer_exists(run_cli, sample_table, tree, tmp_path):
+    table = sample_table(2024, ROWS)
+    with_group = set_cells(table, "clinician specialty", {i: "Rare Specialty" for i in range(3)})
+    publish(run_cli, write(with_group, tmp_path / "a.csv"), tree)
+    assert (tree / "v1/stats/2024/specialty/rare-specialty.json").exists()
+    other_year = tree / "v1/stats/2024/national.json"
+    before = other_year.read_bytes()
+
+    publish(run_cli, write(table, tmp_path / "b.csv"), tree)
+    assert not (tree / "v1/stats/2024/specialty/rare-specialty.json").exists()
+    assert other_year.read_bytes() != before
+    assert "rare-specialty" not in other_year.read_text()
+
+
+def test_republishing_the_same_file_rewrites_no_aggregate(run_cli, sample_file, tree):
+    publish(run_cli, sample_file(2024, ROWS), tree)
+    mtimes = {p: p.stat().st_mtime_ns for p in every_stats_file(tree)}
+    publish(run_cli, sample_file(2024, ROWS), tree)
+    assert {p: p.stat().st_mtime_ns for p in every_stats_file(tree)} == mtimes
