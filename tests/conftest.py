@@ -74,7 +74,8 @@ def pick_documents(tree: Path) -> dict[str, dict]:
         doc = json.loads(path.read_text())
         latest = doc["latest"]
         cats = latest["category_scores"]
-        if latest["final_score"] is not None and all(v is not None for v in cats.values()):
+        newest = latest["performance_year"] == 2024
+        if newest and latest["final_score"] is not None and all(v is not None for v in cats.values()):
             found.setdefault("scored", doc)
             if len(doc["history"]) >= 2:
                 found.setdefault("history", doc)

@@ -1,0 +1,189 @@
+"""The score card widget in a real headless Chromium, against ``mips-profiles serve``.
+
+The host page (``web/example.html``) is served from one loopback origin and the API from another, so
+every fetch the widget makes is a real cross-origin request answered by the CDN stand-in's CORS.
+Set ``SCREENSHOT_DIR`` to keep the card's screenshot (``make screenshot`` refreshes the README's).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from conftest import pick_documents
+
+pytestmark = pytest.mark.browser
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+WEB = Path(__file__).resolve().parents[1] / "web"
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage"]
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def host_origin():
+    """The web team's page: ``web/`` on its own loopback origin."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(WEB)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def start_serve(tree: Path, *cors: str) -> tuple[subprocess.Popen, str]:
+    args = [sys.executable, "-m", "mips_profiles.cli", "serve", str(tree), "--port", "0", "--quiet"]
+    for origin in cors:
+        args += ["--cors-origin", origin]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    banner = proc.stderr.readline()
+    assert " on http://" in banner, banner
+    return proc, banner.split(" on ", 1)[1].split("/v1/")[0]
+
+
+@pytest.fixture(scope="module")
+def api(published_tree, host_origin):
+    """``mips-profiles serve`` (the real command) allowing the host page's origin."""
+    proc, base = start_serve(published_tree, host_origin)
+    yield base
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs it with apt-get")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1000, "height": 700}, device_scale_factor=2)
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    yield page
+    context.close()
+
+
+def open_card(page, host_origin: str, npi: str, base: str, **extra: str):
+    query = "&".join(f"{k}={v}" for k, v in {"npi": npi, "base": base, **extra}.items())
+    page.goto(f"{host_origin}/example.html?{query}")
+    card = page.locator("#score-card section.card")
+    card.wait_for(state="visible", timeout=15_000)
+    page.wait_for_function("window.MipsScoreCard && window.MipsScoreCard.ready")
+    state = page.evaluate("window.MipsScoreCard.ready.then(states => states[0])")
+    return card, state
+
+
+def field(card, name: str) -> str:
+    return card.locator(f"[data-field='{name}']").inner_text()
+
+
+def manifest_date(tree: Path, year: int) -> str:
+    manifest = json.loads((tree / "v1/manifest.json").read_text())
+    return next(r["last_checked"][:10] for r in manifest["releases"] if r["performance_year"] == year)
+
+
+def test_a_scored_npi_shows_the_published_numbers_and_attribution(page, api, host_origin, published_tree):
+    doc = pick_documents(published_tree)["scored"]
+    latest = doc["latest"]
+    card, state = open_card(page, host_origin, doc["npi"], api)
+    assert state == "scored"
+    assert field(card, "final-score") == str(latest["final_score"]).removesuffix(".0")
+    assert field(card, "performance-year") == f"Performance Year {latest['performance_year']}"
+    assert card.locator("[data-field='band']").get_attribute("class").endswith(latest["score_band"])
+    adjustment = latest["payment_adjustment_pct"]
+    expected_adjustment = ("+" if adjustment > 0 else "") + str(adjustment).removesuffix(".0") + "%"
+    assert field(card, "payment-adjustment") == expected_adjustment
+    assert f"payment adjustment in {latest['payment_year']}" in card.inner_text()
+    for name, value in latest["category_scores"].items():
+        assert field(card, f"category-{name}") == str(value).removesuffix(".0"), name
+    year = latest["performance_year"]
+    assert field(card, "attribution") == (f"Source: CMS QPP MIPS · Performance Year {year} · "
+                                          f"Last checked {manifest_date(published_tree, year)}")
+    assert "not a rating of clinical quality" in field(card, "disclaimer")
+    # the host page's red 20px paragraph style does not leak into the card
+    color = card.locator("[data-field='disclaimer']").evaluate("el => getComputedStyle(el).color")
+    assert color != "rgb(139, 0, 0)"
+    assert page.errors == []
+
+    if os.environ.get("SCREENSHOT_DIR"):
+        target = Path(os.environ["SCREENSHOT_DIR"]) / "score-card.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        card.screenshot(path=str(target))
+
+
+def test_an_npi_with_history_shows_the_newest_year(page, api, host_origin, published_tree):
+    doc = pick_documents(published_tree)["history"]
+    newest = max(doc["history"], key=lambda e: e["performance_year"])
+    card, state = open_card(page, host_origin, doc["npi"], api)
+    assert state == "scored"
+    assert field(card, "performance-year") == f"Performance Year {newest['performance_year']}"
+    assert field(card, "final-score") == str(newest["final_score"]).removesuffix(".0")
+
+
+def test_an_npi_whose_newest_year_is_older_shows_that_year_and_its_check_date(page, api, host_origin,
+                                                                               published_tree):
+    doc = pick_documents(published_tree)["older_only"]
+    card, _ = open_card(page, host_origin, doc["npi"], api)
+    assert field(card, "performance-year") == "Performance Year 2023"
+    assert field(card, "attribution").endswith(f"Performance Year 2023 · Last checked "
+                                               f"{manifest_date(published_tree, 2023)}")
+
+
+def test_an_unscored_npi_says_not_scored(page, api, host_origin, published_tree):
+    doc = pick_documents(published_tree)["unscored"]
+    card, state = open_card(page, host_origin, doc["npi"], api)
+    assert state == "not_scored"
+    assert field(card, "final-score") == "Not scored"
+    assert card.locator("[data-field='band']").count() == 0
+
+
+@pytest.mark.parametrize("npi", ["1234567893", "12345"])
+def test_an_unknown_npi_shows_the_neutral_state(page, api, host_origin, npi):
+    card, state = open_card(page, host_origin, npi, api)
+    assert state == "not_found"
+    assert field(card, "message") == "No MIPS score published for this clinician."
+    assert page.errors == []
+
+
+def test_an_unreachable_api_leaves_the_host_page_working(page, host_origin):
+    card, state = open_card(page, host_origin, "1376745471", "http://127.0.0.1:9", timeout_ms="3000")
+    assert state == "unavailable"
+    assert field(card, "message") == "MIPS score unavailable right now."
+    assert page.locator("body").get_attribute("data-host-ready") == "true"
+    assert page.locator("#host-content").is_visible()
+    assert page.errors == []
+
+
+def test_a_host_origin_the_cdn_does_not_allow_cannot_read_scores(page, published_tree, host_origin):
+    proc, base = start_serve(published_tree, "https://www.example.org")
+    try:
+        card, state = open_card(page, host_origin, pick_documents(published_tree)["scored"]["npi"], base)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert state == "unavailable"
+    assert page.errors == []

@@ -1,0 +1,220 @@
+/*!
+ * mips-score-card.js: the MIPS score card for clinician profile pages. No dependencies.
+ *
+ *   <div data-mips-npi="1376745471" data-mips-base="https://cdn.example.org"></div>
+ *   <script src="mips-score-card.js" defer></script>
+ *
+ * or, from code: MipsScoreCard.render(element, { npi: "1376745471", baseUrl: "https://cdn.example.org" })
+ * which resolves to the state shown: "scored", "not_scored", "not_found" or "unavailable". It never
+ * rejects and never throws into the host page: a network error, a timeout or a malformed answer
+ * shows a quiet "unavailable" note instead of the card.
+ *
+ * The card renders into an open shadow root, so the host page's CSS neither styles it nor is styled
+ * by it. Every value is set as text (never as HTML).
+ */
+(function (global) {
+  "use strict";
+
+  var VERSION = "1.0.0";
+  var DEFAULT_TIMEOUT_MS = 8000;
+  var SOURCE = "CMS QPP MIPS";
+  var DISCLAIMER =
+    "A MIPS score is a Medicare payment-program measure used to set payment adjustments; " +
+    "it is not a rating of clinical quality.";
+  var BANDS = {
+    exceptional: "Exceptional",
+    above_average: "Above average",
+    meeting_threshold: "Meeting threshold",
+    below_threshold: "Below threshold"
+  };
+  var CATEGORIES = [
+    ["quality", "Quality"],
+    ["promoting_interoperability", "Promoting interoperability"],
+    ["improvement_activities", "Improvement activities"],
+    ["cost", "Cost"]
+  ];
+  var NPI_PATTERN = /^[0-9]{10}$/;
+
+  var STYLE =
+    ":host{all:initial;display:block;font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif}" +
+    ".card{box-sizing:border-box;max-width:380px;border:1px solid #d0d5dd;border-radius:10px;padding:16px;" +
+    "background:#fff;color:#1d2939;font-size:14px;line-height:1.4}" +
+    ".heading{display:flex;justify-content:space-between;gap:8px;font-size:13px;color:#475467;margin:0 0 8px}" +
+    ".score{display:flex;align-items:baseline;gap:6px;margin:0 0 6px}" +
+    ".value{font-size:40px;font-weight:700;line-height:1}" +
+    ".outof{font-size:16px;color:#475467}" +
+    ".band{display:inline-block;margin:0 0 12px;padding:2px 8px;border-radius:999px;font-size:12px;" +
+    "font-weight:600;background:#eef2f6;color:#344054}" +
+    ".band-exceptional{background:#d1fadf;color:#05603a}.band-above_average{background:#d1e9ff;color:#175cd3}" +
+    ".band-meeting_threshold{background:#fef0c7;color:#93370d}.band-below_threshold{background:#f2f4f7;color:#344054}" +
+    "dl{display:grid;grid-template-columns:1fr auto;gap:4px 12px;margin:0 0 12px}" +
+    "dt{color:#475467}dd{margin:0;text-align:right;font-variant-numeric:tabular-nums;font-weight:600}" +
+    ".categories{border-top:1px solid #eaecf0;padding-top:10px}" +
+    ".attribution,.disclaimer,.note{margin:0;font-size:12px;color:#475467}" +
+    ".disclaimer{margin-top:4px}.muted{color:#667085;font-weight:400}";
+
+  function text(doc, tag, className, content) {
+    var el = doc.createElement(tag);
+    if (className) el.className = className;
+    if (content !== undefined && content !== null) el.textContent = String(content);
+    return el;
+  }
+
+  function field(el, name) {
+    el.setAttribute("data-field", name);
+    return el;
+  }
+
+  function formatScore(value) {
+    return value === null || value === undefined ? null : String(value);
+  }
+
+  function formatAdjustment(value) {
+    if (value === null || value === undefined) return null;
+    return (value > 0 ? "+" : "") + String(value) + "%";
+  }
+
+  function joinUrl(base, path) {
+    return String(base || "").replace(/\/+$/, "") + "/" + path;
+  }
+
+  function fetchJson(url, timeoutMs) {
+    var controller = typeof AbortController === "function" ? new AbortController() : null;
+    var timer = controller ? setTimeout(function () { controller.abort(); }, timeoutMs) : null;
+    return fetch(url, { mode: "cors", credentials: "omit", signal: controller ? controller.signal : undefined })
+      .then(function (response) {
+        if (response.status === 404) return { status: 404, body: null };
+        if (!response.ok) throw new Error("HTTP " + response.status + " for " + url);
+        return response.json().then(function (body) { return { status: response.status, body: body }; });
+      })
+      .finally(function () { if (timer) clearTimeout(timer); });
+  }
+
+  function lastChecked(manifest, year) {
+    var releases = (manifest && manifest.releases) || [];
+    for (var i = 0; i < releases.length; i++) {
+      if (releases[i].performance_year === year && typeof releases[i].last_checked === "string") {
+        return releases[i].last_checked.slice(0, 10);
+      }
+    }
+    return null;
+  }
+
+  function shell(host) {
+    var root = host.shadowRoot || (host.attachShadow ? host.attachShadow({ mode: "open" }) : host);
+    while (root.firstChild) root.removeChild(root.firstChild);
+    var style = host.ownerDocument.createElement("style");
+    style.textContent = STYLE;
+    root.appendChild(style);
+    var card = text(host.ownerDocument, "section", "card");
+    card.setAttribute("aria-label", "Medicare MIPS score");
+    root.appendChild(card);
+    return card;
+  }
+
+  function renderScored(host, doc, manifest) {
+    var d = host.ownerDocument;
+    var latest = doc.latest;
+    var year = latest.performance_year;
+    var card = shell(host);
+    var scored = latest.final_score !== null && latest.final_score !== undefined;
+    card.setAttribute("data-state", scored ? "scored" : "not_scored");
+
+    var heading = text(d, "p", "heading");
+    heading.appendChild(text(d, "span", null, "Medicare MIPS final score"));
+    heading.appendChild(field(text(d, "span", null, "Performance Year " + year), "performance-year"));
+    card.appendChild(heading);
+
+    var score = text(d, "p", "score");
+    if (scored) {
+      score.appendChild(field(text(d, "span", "value", formatScore(latest.final_score)), "final-score"));
+      score.appendChild(text(d, "span", "outof", "out of 100"));
+    } else {
+      score.appendChild(field(text(d, "span", "value muted", "Not scored"), "final-score"));
+    }
+    card.appendChild(score);
+    if (scored && latest.score_band) {
+      var band = text(d, "span", "band band-" + latest.score_band, BANDS[latest.score_band] || latest.score_band);
+      card.appendChild(field(band, "band"));
+    }
+
+    var facts = text(d, "dl", "facts");
+    var adjustment = formatAdjustment(latest.payment_adjustment_pct);
+    facts.appendChild(text(d, "dt", null, "Medicare payment adjustment in " + latest.payment_year));
+    facts.appendChild(field(text(d, "dd", adjustment ? null : "muted", adjustment || "None published"),
+      "payment-adjustment"));
+    card.appendChild(facts);
+
+    var categories = text(d, "dl", "categories");
+    var cats = latest.category_scores || {};
+    CATEGORIES.forEach(function (pair) {
+      var value = formatScore(cats[pair[0]]);
+      categories.appendChild(text(d, "dt", null, pair[1]));
+      categories.appendChild(field(text(d, "dd", value ? null : "muted", value || "Not scored"),
+        "category-" + pair[0]));
+    });
+    card.appendChild(categories);
+
+    var checked = lastChecked(manifest, year);
+    var attribution = (latest.attribution || ("Source: " + SOURCE + " \u00b7 Performance Year " + year)) +
+      (checked ? " \u00b7 Last checked " + checked : "");
+    card.appendChild(field(text(d, "p", "attribution", attribution), "attribution"));
+    card.appendChild(field(text(d, "p", "disclaimer", (doc.source && doc.source.disclaimer) || DISCLAIMER),
+      "disclaimer"));
+    return scored ? "scored" : "not_scored";
+  }
+
+  function renderNote(host, state, message) {
+    var d = host.ownerDocument;
+    var card = shell(host);
+    card.setAttribute("data-state", state);
+    card.appendChild(field(text(d, "p", "note", message), "message"));
+    if (state === "not_found") {
+      card.appendChild(field(text(d, "p", "disclaimer", "Source: " + SOURCE + ". " + DISCLAIMER), "disclaimer"));
+    }
+    return state;
+  }
+
+  function render(host, options) {
+    options = options || {};
+    var npi = String(options.npi || host.getAttribute("data-mips-npi") || "").trim();
+    var base = options.baseUrl || host.getAttribute("data-mips-base") || "";
+    var timeoutMs = options.timeoutMs || Number(host.getAttribute("data-mips-timeout-ms")) || DEFAULT_TIMEOUT_MS;
+    try {
+      if (!NPI_PATTERN.test(npi)) {
+        return Promise.resolve(renderNote(host, "not_found", "No MIPS score published for this clinician."));
+      }
+      var documentRequest = fetchJson(joinUrl(base, "v1/npi/" + npi + ".json"), timeoutMs);
+      var manifestRequest = fetchJson(joinUrl(base, "v1/manifest.json"), timeoutMs)
+        .then(function (r) { return r.body; }, function () { return null; });
+      return Promise.all([documentRequest, manifestRequest])
+        .then(function (results) {
+          var doc = results[0];
+          if (doc.status === 404) return renderNote(host, "not_found", "No MIPS score published for this clinician.");
+          if (!doc.body || !doc.body.latest) throw new Error("unexpected document for NPI " + npi);
+          return renderScored(host, doc.body, results[1]);
+        })
+        .catch(function (error) {
+          if (global.console && console.warn) console.warn("mips-score-card:", error && error.message);
+          return renderNote(host, "unavailable", "MIPS score unavailable right now.");
+        });
+    } catch (error) {
+      return Promise.resolve("unavailable");
+    }
+  }
+
+  function renderAll(scope) {
+    var nodes = (scope || global.document).querySelectorAll("[data-mips-npi]");
+    return Promise.all(Array.prototype.map.call(nodes, function (node) { return render(node); }));
+  }
+
+  global.MipsScoreCard = { version: VERSION, render: render, renderAll: renderAll };
+
+  if (global.document) {
+    var start = function () {
+      global.MipsScoreCard.ready = renderAll();
+    };
+    if (global.document.readyState === "loading") global.document.addEventListener("DOMContentLoaded", start);
+    else start();
+  }
+})(typeof window !== "undefined" ? window : this);
