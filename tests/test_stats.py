@@ -51,8 +51,8 @@ def test_small_cells_are_withheld_with_a_complement(counts, expected):
     assert suppress(counts) == expected
 
 
-def test_national_aggregates_match_an_independent_recomputation(run_cli, sample_file, tree, private):
-    publish(run_cli, sample_file(2024, ROWS), tree)
+def test_national_aggregates_match_an_independent_recomputation(published_tree):
+    tree, private = published_tree, published_tree.with_name("tree.private")
     national = load(tree, "v1/stats/2024/national.json")
     df = headline_scores(private, 2024)
     scores = df["score"]
@@ -112,8 +112,8 @@ def test_no_published_count_identifies_fewer_than_eleven_clinicians(run_cli, sam
         assert len(withheld) != 1, f"{path}: a single withheld band is the total minus the others"
 
 
-def test_specialty_and_state_never_appear_in_profile_documents(run_cli, sample_file, tree):
-    publish(run_cli, sample_file(2024, ROWS), tree)
+def test_specialty_and_state_never_appear_in_profile_documents(published_tree):
+    tree = published_tree
     national = load(tree, "v1/stats/2024/national.json")
     names = {item["name"] for item in national["breakdowns"]["specialty"]}
     for path in list((tree / "v1" / "npi").glob("*.json"))[:200]:

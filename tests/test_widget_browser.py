@@ -186,4 +186,5 @@ def test_a_host_origin_the_cdn_does_not_allow_cannot_read_scores(page, published
         proc.terminate()
         proc.wait(timeout=10)
     assert state == "unavailable"
+    assert field(card, "message") == "MIPS score unavailable right now."
     assert page.errors == []

@@ -149,6 +149,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    if args.tree.startswith("s3://"):
+        from .s3 import S3Store
+
+        tree: BlobStore = S3Store.from_url(args.tree)
+    elif os.path.isdir(args.tree):
+        tree = LocalDirStore(args.tree)
+    else:
+        raise ConfigurationError(f"{args.tree}: no such directory (give --tree, the --out of publish or refresh)")
+    files = write_report(tree, args.out)
+    for path in [*files.histograms, files.table]:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def contract_markdown() -> str:
     """The display contract as a Markdown table (the README embeds this output; a test keeps them equal)."""
     from .contract import load_contract
@@ -224,6 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an origin allowed to fetch cross-origin, e.g. http://localhost:8080 (repeatable; * for any)")
     s.add_argument("--quiet", action="store_true", help="no request log")
     s.set_defaults(func=cmd_serve)
+
+    rp = sub.add_parser("report", help="score histograms (SVG) and a band-share table (Markdown) from a tree")
+    rp.add_argument("--tree", default=os.path.join("out", "demo", "tree"), metavar="DIR",
+                    help="published tree root or s3://BUCKET/PREFIX (default: the demo's, %(default)s)")
+    rp.add_argument("--out", required=True, metavar="DIR", help="directory for scores-YYYY.svg and bands.md")
+    rp.set_defaults(func=cmd_report)
 
     c = sub.add_parser("contract", help="print the display contract as a Markdown table")
     c.set_defaults(func=cmd_contract)

@@ -90,7 +90,11 @@ class TreeHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = _method_not_allowed
+    def __getattr__(self, name: str):
+        """Any other method (POST, PUT, TRACE, QUERY...) is answered 405, not http.server's 501."""
+        if name.startswith("do_"):
+            return self._method_not_allowed
+        raise AttributeError(name)
 
     # -- responses ------------------------------------------------------------------------------
     def _respond(self, *, body: bool) -> None:
