@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .errors import ConfigurationError, MipsProfilesError
 from .generator import generate_file
+from .progress import NO_PROGRESS, for_cli
 from .publish import Publisher, PublishResult, ReleaseInfo
 from .store import BlobStore, LocalDirStore, LocalRunLock
 
@@ -47,7 +48,7 @@ def _run_lock(private: BlobStore) -> contextlib.AbstractContextManager[object]:
 def cmd_publish(args: argparse.Namespace) -> int:
     public, private = _stores(args.out, args.private)
     with _run_lock(private):
-        result = Publisher(public, private).publish_file(
+        result = Publisher(public, private, progress=for_cli()).publish_file(
             args.source, ReleaseInfo(performance_year=args.performance_year, source_url=os.path.abspath(args.source)),
             force=args.force,
         )
@@ -99,9 +100,10 @@ def run_refresh(args: argparse.Namespace, *, quiet: bool = False):
         raise ConfigurationError("with an S3 --private, give --state PATH (or use the Lambdas, which keep state "
                                  "in DynamoDB)")
     state = LocalStateStore(args.state or os.path.join(private.describe(), "state.json"))
-    refresher = Refresher(HttpClient(), Publisher(public, private), state, hash_check=not args.no_hash_check,
-                          work_dir=private.describe() if isinstance(private, LocalDirStore) and
-                          os.path.isdir(private.describe()) else None)
+    progress = NO_PROGRESS if quiet else for_cli()
+    work_dir = private.describe() if isinstance(private, LocalDirStore) and os.path.isdir(private.describe()) else None
+    refresher = Refresher(HttpClient(progress=progress), Publisher(public, private, progress=progress), state,
+                          hash_check=not args.no_hash_check, work_dir=work_dir)
     with _run_lock(private):
         report = refresher.run(args.catalog_url, None if args.no_pdc else args.pdc_url,
                                performance_year=args.performance_year, force=args.force)

@@ -22,6 +22,7 @@ import os
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from typing import Any
 
 from . import __version__
 from .errors import MipsProfilesError
+from .progress import NO_PROGRESS, Progress
 from .sniff import non_csv_kind
 
 USER_AGENT = (
@@ -92,7 +94,8 @@ class HttpClient:
     """Small retrying client. ``sleep`` is injectable so tests do not wait."""
 
     def __init__(self, policy: RetryPolicy | None = None, sleep: Callable[[float], None] = time.sleep,
-                 user_agent: str = USER_AGENT) -> None:
+                 user_agent: str = USER_AGENT, progress: Progress = NO_PROGRESS) -> None:
+        self.progress = progress
         self.policy = policy or RetryPolicy()
         self.sleep = sleep
         self.user_agent = user_agent
@@ -147,10 +150,12 @@ class HttpClient:
             response.close()
             return Download(url, None, None, 0, not_modified=True, etag=etag, last_modified=last_modified)
         fd, path = tempfile.mkstemp(dir=directory, prefix=".download-", suffix=".csv")
+        expected = response.headers.get("Content-Length")
+        task = self.progress.task(f"download {os.path.basename(urllib.parse.urlsplit(url).path) or url}",
+                                  int(expected) if expected and expected.isdigit() else None, unit="B")
         try:
             with contextlib.closing(response), os.fdopen(fd, "wb") as out:
                 digest, size, head, tail = hashlib.sha256(), 0, b"", b""
-                expected = response.headers.get("Content-Length")
                 ctype = response.headers.get("Content-Type", "")
                 try:
                     while block := response.read(chunk):
@@ -162,6 +167,7 @@ class HttpClient:
                         out.write(block)
                         size += len(block)
                         tail = block[-1:]
+                        task.advance(len(block))
                 except (http.client.HTTPException, OSError) as exc:
                     where = normalise_url(url)
                     raise DownloadError(f"download of {where} interrupted after {size} bytes: {exc!r}") from None
@@ -175,9 +181,11 @@ class HttpClient:
                     raise DownloadError(f"empty body from {normalise_url(url)}")
                 headers_out = {k.lower(): v for k, v in response.headers.items()}
         except BaseException:
+            task.close("download failed")
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
             raise
+        task.close(f"downloaded {size:,} bytes from {normalise_url(url)}")
         return Download(url, path, digest.hexdigest(), size, etag=headers_out.get("etag"),
                         last_modified=headers_out.get("last-modified"), headers=headers_out)
 

@@ -54,6 +54,7 @@ from .documents import (
 from .errors import PublishError
 from .gates import GateLimits, enforce_gates
 from .methodology import Methodology, load_methodology
+from .progress import NO_PROGRESS, Progress
 from .reader import LINE_COLUMN, read_source
 from .stats import StatsBuilder, clinicians, national_key, stale_keys
 from .store import CACHE_DOCUMENT, CACHE_MANIFEST, BlobStore, content_hash
@@ -193,7 +194,9 @@ class Publisher:
         methodology: Methodology | None = None,
         clock: Callable[[], datetime] = utc_now,
         limits: GateLimits | None = None,
+        progress: Progress = NO_PROGRESS,
     ) -> None:
+        self.progress = progress
         self.public = public
         self.private = private
         self.contract = contract or load_contract()
@@ -215,8 +218,14 @@ class Publisher:
                        force: bool = False) -> Validated:
         """Read, validate and pass the publish gates, or raise; nothing is written either way."""
         self.methodology.parameters(year)  # unsupported year: fail before reading
-        source = read_source(path, year, self.contract, sha256=sha256)
-        validated = validate(source, self.methodology, max_rejected_share=None)
+        task = self.progress.task(f"PY{year}: read and validate {os.path.getsize(path):,} bytes")
+        try:
+            source = read_source(path, year, self.contract, sha256=sha256)
+            validated = validate(source, self.methodology, max_rejected_share=None)
+        except BaseException:
+            task.close(f"PY{year}: file refused")
+            raise
+        task.close(f"PY{year}: {validated.rows_read:,} rows read, {validated.rows_rejected:,} rejected")
         previous = next((r for r in self.read_manifest().get("releases", [])
                          if int(r["performance_year"]) == year), None)
         enforce_gates(validated, previous, self.limits, force=force)
@@ -272,8 +281,11 @@ class Publisher:
         manifest = self.read_manifest()
         years = sorted({int(r["performance_year"]) for r in manifest.get("releases", [])} | {year})
         totals = PartitionResult(group, 0, 0, 0, 0, 0)
+        task = self.progress.task(f"PY{year}: publish", total=len(run.groups[group]), unit="shards")
         for shard in run.groups[group]:
             self._publish_shard(run, shard, years, totals)
+            task.advance()
+        task.close(f"PY{year}: {totals.docs_written:,} documents written, {totals.docs_deleted:,} deleted")
         self.private.write(result_key(run.run_id, group), orjson.dumps(asdict(totals)))
         return totals
 

@@ -1,0 +1,69 @@
+"""Progress bars: drawn on a terminal, never in pipes, captured output or CI."""
+
+from __future__ import annotations
+
+import io
+import os
+import pty
+import select
+import subprocess
+import sys
+
+from mips_profiles.progress import NO_PROGRESS, TerminalProgress, for_cli
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_only_a_terminal_outside_ci_gets_progress(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    assert isinstance(for_cli(Tty(), Tty()), TerminalProgress)
+    assert for_cli(io.StringIO(), Tty()) is NO_PROGRESS  # stdout piped (e.g. --json)
+    monkeypatch.setenv("CI", "true")
+    assert for_cli(Tty(), Tty()) is NO_PROGRESS
+
+
+def test_a_bar_counts_up_and_ends_with_a_summary_line():
+    stream = Tty()
+    task = TerminalProgress(stream).task("download f.csv", total=4 << 20, unit="B")
+    task.advance(1 << 20)
+    task.close("downloaded 4 MiB")
+    text = stream.getvalue()
+    assert "download f.csv [" in text and "0.0 B/4.0 MiB" not in text
+    assert text.endswith("downloaded 4 MiB (0.0 s)\n")
+
+
+def test_captured_cli_output_has_no_control_characters(run_cli, sample_file, tree):
+    result = run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", tree)
+    assert result.code == 0
+    assert "\r" not in result.err and "\x1b" not in result.err
+
+
+def test_publish_on_a_terminal_shows_parse_and_publish_progress(sample_file, tmp_path):
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "CI"} | {"TERM": "xterm"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mips_profiles.cli", "publish", "--performance-year", "2024", "--source",
+         str(sample_file(2024)), "--out", str(tmp_path / "tree")],
+        stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env=env)
+    os.close(follower)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([leader], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert proc.wait(timeout=60) == 0
+    text = seen.decode()
+    assert "PY2024: read and validate" in text and "rows read, 0 rejected (" in text
+    assert "PY2024: publish [" in text and "documents written" in text
