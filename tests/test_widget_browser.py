@@ -135,6 +135,34 @@ def test_a_scored_npi_shows_the_published_numbers_and_attribution(page, api, hos
         card.screenshot(path=str(target))
 
 
+def test_the_readme_embed_snippet_renders_the_card(page, published_tree, tmp_path):
+    """The snippet as written in the README, on a page of its own origin, with that origin allowed."""
+    readme = (WEB.parent / "README.md").read_text(encoding="utf-8")
+    snippet = readme.split("### The score card widget", 1)[1].split("```html\n", 1)[1].split("```", 1)[0]
+    site = tmp_path / "site"
+    (site / "js").mkdir(parents=True)
+    shutil.copy(WEB / "mips-score-card.js", site / "js")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    origin = f"http://127.0.0.1:{server.server_address[1]}"
+    proc, api = start_serve(published_tree, origin)
+    doc = pick_documents(published_tree)["scored"]
+    page_html = snippet.replace("1376745471", doc["npi"]).replace("https://d111111abcdef8.cloudfront.net", api)
+    (site / "index.html").write_text(f"<!doctype html><meta charset=utf-8><h1>Profile</h1>\n{page_html}")
+    try:
+        page.goto(f"{origin}/index.html")
+        page.wait_for_function("window.MipsScoreCard && window.MipsScoreCard.ready")
+        state = page.evaluate("window.MipsScoreCard.ready.then(states => states[0])")
+        score = page.locator("[data-mips-npi] [data-field='final-score']").inner_text()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        server.shutdown()
+        server.server_close()
+    assert state == "scored"
+    assert score == str(doc["latest"]["final_score"]).removesuffix(".0")
+
+
 def test_an_npi_with_history_shows_the_newest_year(page, api, host_origin, published_tree):
     doc = pick_documents(published_tree)["history"]
     newest = max(doc["history"], key=lambda e: e["performance_year"])
