@@ -77,29 +77,37 @@ def test_national_aggregates_match_an_independent_recomputation(published_tree):
     assert national["top_decile_min_score"] == pytest.approx(top)
 
     # every state and specialty group is listed and has its own file with the same clinician count
+    # every state and specialty of 11 or more has its own file with the same count; smaller ones are only counted
     by_state = df.groupby("practice_state").size()
     listed = {item["key"]: item for item in national["breakdowns"]["state"]}
-    assert set(listed) == set(by_state.index)
+    assert set(listed) == set(by_state[by_state >= MIN_CELL].index)
+    assert national["breakdowns"]["groups_withheld"]["state"] == int((by_state < MIN_CELL).sum())
     for state, n in by_state.items():
-        body = load(tree, f"v1/stats/2024/state/{state}.json")
-        assert body["clinicians"] == (n if n >= MIN_CELL else None)
-        assert listed[state]["clinicians"] == body["clinicians"]
+        path = tree / f"v1/stats/2024/state/{state}.json"
+        if n < MIN_CELL:
+            assert not path.exists()
+            continue
+        body = json.loads(path.read_text())
+        assert body["clinicians"] == n == listed[state]["clinicians"]
+        assert body["scope"] == {"kind": "state", "key": state, "name": state}
     by_specialty = df.groupby("clinician_specialty").size()
-    assert {item["key"] for item in national["breakdowns"]["specialty"]} == {slugify(s) for s in by_specialty.index}
+    assert {item["key"] for item in national["breakdowns"]["specialty"]} == \
+        {slugify(s) for s in by_specialty[by_specialty >= MIN_CELL].index}
     assert load(tree, "v1/manifest.json")["releases"][0]["stats"] == "v1/stats/2024/national.json"
 
 
 def test_no_published_count_identifies_fewer_than_eleven_clinicians(run_cli, sample_table, tree, tmp_path):
-    # a specialty of three clinicians and a state of five: both groups are withheld whole
+    # a specialty of three clinicians and a state of five: neither is published, not even by name
     table = sample_table(2024, ROWS)
     table = set_cells(table, "clinician specialty", {i: "Rare Specialty" for i in range(3)})
     table = set_cells(table, "practice state or us territory", {i: "GU" for i in range(10, 15)})
     publish(run_cli, write(table, tmp_path / "f.csv"), tree)
 
-    rare = load(tree, "v1/stats/2024/specialty/rare-specialty.json")
-    assert rare["suppressed"] is True and rare["clinicians"] is None
-    assert "bands" not in rare and "mean" not in rare and "histogram" not in rare
-    assert load(tree, "v1/stats/2024/state/GU.json")["suppressed"] is True
+    assert not (tree / "v1/stats/2024/specialty/rare-specialty.json").exists()
+    assert not (tree / "v1/stats/2024/state/GU.json").exists()
+    assert not any("Rare Specialty" in p.read_text() for p in every_stats_file(tree))
+    withheld = load(tree, "v1/stats/2024/national.json")["breakdowns"]["groups_withheld"]
+    assert withheld["specialty"] >= 1 and withheld["state"] >= 1
 
     files = every_stats_file(tree)
     assert len(files) > 10
@@ -124,7 +132,7 @@ def test_specialty_and_state_never_appear_in_profile_documents(published_tree):
 
 def test_a_correction_removes_aggregates_of_a_group_that_no_longer_exists(run_cli, sample_table, tree, tmp_path):
     table = sample_table(2024, ROWS)
-    with_group = set_cells(table, "clinician specialty", {i: "Rare Specialty" for i in range(3)})
+    with_group = set_cells(table, "clinician specialty", {i: "Rare Specialty" for i in range(40)})
     publish(run_cli, write(with_group, tmp_path / "a.csv"), tree)
     assert (tree / "v1/stats/2024/specialty/rare-specialty.json").exists()
     other_year = tree / "v1/stats/2024/national.json"

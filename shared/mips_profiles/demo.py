@@ -59,5 +59,7 @@ def run_demo(out: str) -> int:
     print(f"\npublic tree:   {tree}/v1/  (manifest: {tree}/v1/manifest.json)")
     print(f"private data:  {private}/  (audit Parquet, quarantine, raw files, state.json; never served)")
     print(f"one document:  {tree}/v1/npi/{fix.changed[0]}.json")
+    print(f"aggregates:    {tree}/v1/stats/2024/national.json")
+    print(f"preview:       mips-profiles serve {tree} --cors-origin http://127.0.0.1:8080  (README: Consumers)")
     print(f"done in {time.monotonic() - started:.1f} s")
     return 0 if ok else 1

@@ -117,11 +117,17 @@ AGGREGATE_SCHEMA: dict[str, Any] = {
         },
         "breakdowns": {
             "type": "object", "description": "National document only: every specialty and state published.",
-            "properties": {kind: {"type": "array", "items": {
-                "type": "object", "additionalProperties": False, "required": ["key", "name", "clinicians", "url"],
-                "properties": {"key": {"type": "string"}, "name": {"type": "string"}, "clinicians": _NULLABLE_COUNT,
-                               "url": {"type": "string"}},
-            }} for kind in ("specialty", "state")},
+            "properties": {
+                **{kind: {"type": "array", "items": {
+                    "type": "object", "additionalProperties": False, "required": ["key", "name", "clinicians", "url"],
+                    "properties": {"key": {"type": "string"}, "name": {"type": "string"},
+                                   "clinicians": {"type": "integer", "minimum": MIN_CELL}, "url": {"type": "string"}},
+                }} for kind in ("specialty", "state")},
+                "groups_withheld": {
+                    "type": "object", "description": f"Groups of fewer than {MIN_CELL} clinicians, not published.",
+                    "properties": {"specialty": {"type": "integer", "minimum": 0},
+                                   "state": {"type": "integer", "minimum": 0}}},
+            },
         },
         "suppression": {"type": "object", "required": ["min_cell", "rule"],
                         "properties": {"min_cell": {"const": MIN_CELL}, "rule": {"type": "string"}}},

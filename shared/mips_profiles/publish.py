@@ -56,7 +56,7 @@ from .gates import GateLimits, enforce_gates
 from .methodology import Methodology, load_methodology
 from .progress import NO_PROGRESS, Progress
 from .reader import LINE_COLUMN, read_source
-from .stats import StatsBuilder, clinicians, national_key, stale_keys
+from .stats import StatsBuilder, clinicians, national_key
 from .store import CACHE_DOCUMENT, CACHE_MANIFEST, BlobStore, content_hash
 from .validate import Validated, validate
 
@@ -91,6 +91,10 @@ def result_key(run_id: str, group: int) -> str:
 
 def stats_stage_key(run_id: str) -> str:
     return f"runs/{run_id}/stats.json"
+
+
+def stats_record_key(year: int) -> str:
+    return f"index/stats/py={year}.json"
 
 
 def audit_key(year: int, release_id: str) -> str:
@@ -218,7 +222,7 @@ class Publisher:
                        force: bool = False) -> Validated:
         """Read, validate and pass the publish gates, or raise; nothing is written either way."""
         self.methodology.parameters(year)  # unsupported year: fail before reading
-        task = self.progress.task(f"PY{year}: read and validate {os.path.getsize(path):,} bytes")
+        task = self.progress.task(f"PY{year}: read and validate {os.path.basename(path)}")
         try:
             source = read_source(path, year, self.contract, sha256=sha256)
             validated = validate(source, self.methodology, max_rejected_share=None)
@@ -391,18 +395,23 @@ class Publisher:
         return result
 
     def _publish_stats(self, run: StagedRun) -> None:
-        """The year's aggregates, changed ones only; those a correction left with no group are deleted."""
+        """The year's aggregates: only those whose bytes changed since the last publish (compared with the
+        private record of what was published, not by reading objects back); those of groups a correction
+        emptied are deleted. The record is written last, so a rerun after a crash converges."""
         staged = self.private.read(stats_stage_key(run.run_id))
         if staged is None:
             return
-        fresh: dict[str, Any] = orjson.loads(staged)
-        key = national_key(run.performance_year)
-        old = self.public.read(key)
-        for name, body in fresh.items():
-            data = dumps(body)
-            if self.public.read(name) != data:
-                self.public.write(name, data, content_type=CONTENT_TYPE, cache_control=CACHE_DOCUMENT)
-        self.public.delete_many(stale_keys(orjson.loads(old) if old else None, fresh))
+        fresh = {key: dumps(body) for key, body in orjson.loads(staged).items()}
+        record_key = stats_record_key(run.performance_year)
+        recorded = self.private.read(record_key)
+        before: dict[str, str] = orjson.loads(recorded) if recorded else {}
+        digests = {key: content_hash(data).hex() for key, data in fresh.items()}
+        for key, data in fresh.items():
+            if before.get(key) != digests[key]:
+                self.public.write(key, data, content_type=CONTENT_TYPE, cache_control=CACHE_DOCUMENT)
+        self.public.delete_many(key for key in before if key not in fresh)
+        if digests != before:
+            self.private.write(record_key, orjson.dumps(digests, option=orjson.OPT_SORT_KEYS))
 
     # -- manifest -------------------------------------------------------------------------------
     def read_manifest(self) -> dict[str, Any]:

@@ -4,7 +4,8 @@ The unit is the scored clinician: one NPI with a final score, at its headline (h
 its profile document. Specialty and state are write-locked per clinician, so they reach the public
 tree only here, as aggregates of at least ``MIN_CELL`` clinicians:
 
-- a group (specialty or state) with fewer than ``MIN_CELL`` clinicians publishes no statistics;
+- a group (specialty or state) with fewer than ``MIN_CELL`` clinicians is not published at all, not even
+  its name (a rare free-text value could point at one clinician); the national document counts them;
 - inside a group, a count from 1 to ``MIN_CELL - 1`` (band or histogram bin) is withheld (``null``), and
   where exactly one count of a set would be withheld, the next smallest is withheld too, so that the
   total cannot give it back (complementary suppression, as CMS does in its public-use files).
@@ -33,8 +34,8 @@ BIN_WIDTH = 5
 STATS_ROOT = "v1/stats"
 _STATE = re.compile(r"^[A-Z]{2}$")
 SUPPRESSION_NOTE = (f"Counts from 1 to {MIN_CELL - 1} are withheld (null), with one more count withheld where a "
-                    f"single withheld count could be derived from the total; groups of fewer than {MIN_CELL} "
-                    "clinicians publish no statistics.")
+                    f"single withheld count could be derived from the total; specialties and states of fewer than "
+                    f"{MIN_CELL} clinicians are not published, not even by name.")
 UNIT_NOTE = ("One scored clinician (NPI) at its headline final score: the highest across its TIN/NPI rows, "
              "as on its profile document.")
 
@@ -107,7 +108,7 @@ class StatsBuilder:
         """Every aggregate document of the year, by key (national last, as it indexes the others)."""
         scores = table.column("final_score").to_numpy(zero_copy_only=False).astype(float)
         out: dict[str, dict[str, Any]] = {}
-        index: dict[str, list[dict[str, Any]]] = {"specialty": [], "state": []}
+        index: dict[str, Any] = {"specialty": [], "state": [], "groups_withheld": {"specialty": 0, "state": 0}}
         for kind, column in (("specialty", "specialty"), ("state", "state")):
             encoded = pc.fill_null(table.column(column), "").combine_chunks().dictionary_encode()
             codes = encoded.indices.to_numpy(zero_copy_only=False)
@@ -120,6 +121,9 @@ class StatsBuilder:
                 label, previous = groups.get(slug, (name, np.zeros(len(codes), dtype=bool)))
                 groups[slug] = (min(label, name), previous | (codes == code))
             for slug, (label, mask) in sorted(groups.items()):
+                if np.count_nonzero(mask) < MIN_CELL:
+                    index["groups_withheld"][kind] += 1
+                    continue
                 key = specialty_key(year, slug) if kind == "specialty" else state_key(year, slug)
                 body = self._summary(Scope(kind, slug, label), scores[mask], year, release_id)
                 out[key] = body
@@ -173,12 +177,3 @@ class StatsBuilder:
             "disclaimer": DISCLAIMER,
         })
         return body
-
-
-def stale_keys(previous_national: dict[str, Any] | None, fresh: dict[str, Any]) -> list[str]:
-    """Aggregate keys a previous national document listed that the fresh set no longer has."""
-    if not previous_national:
-        return []
-    listed = [item["url"] for kind in ("specialty", "state")
-              for item in previous_national.get("breakdowns", {}).get(kind, [])]
-    return [key for key in listed if key not in fresh]
