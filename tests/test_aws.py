@@ -22,6 +22,7 @@ from aws_stack import (
 from moto import mock_aws
 
 from mips_profiles.generator import generate_table, make_correction
+from mips_profiles.store import cache_control_for
 
 
 def test_the_whole_flow_publishes_the_same_bytes_as_a_local_publish(stack, tables, tmp_path):
@@ -62,6 +63,10 @@ def test_objects_carry_content_type_cache_control_and_a_content_hash(stack, tabl
     assert len(head["Metadata"]["content-blake2b"]) == 32
     manifest = stack.s3.head_object(Bucket="public", Key="v1/manifest.json")
     assert manifest["CacheControl"] == "public, max-age=60"
+    # `mips-profiles serve` answers with the same Cache-Control as the S3 object carries, for every kind of key
+    for sample in (key, "v1/manifest.json", "v1/schema/profile.schema.json", "v1/not-found.json",
+                   "v1/stats/2024/national.json", stack.keys("public", "v1/stats/2024/state/")[0]):
+        assert stack.s3.head_object(Bucket="public", Key=sample)["CacheControl"] == cache_control_for(sample), sample
 
 
 def test_a_correction_rewrites_only_the_changed_objects(stack, tables, tmp_path):
