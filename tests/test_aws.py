@@ -21,7 +21,7 @@ from aws_stack import (
 )
 from moto import mock_aws
 
-from mips_profiles.generator import generate_table, make_correction
+from mips_profiles.generator import generate_table, make_correction, make_pdc_table
 from mips_profiles.store import cache_control_for
 
 
@@ -98,6 +98,7 @@ def test_an_unchanged_day_writes_no_document(stack, tables, tmp_path):
     stack.drain()
     before = stack.public_objects()
     result = stack.invoke_check(scheduled(23))
+    assert result.pop("pdc")["decision"] == "failed"  # the stand-in's metastore lists no PDC file here
     assert result == {"status": "unchanged", "years": {"2024": {"decision": "unchanged",
                                                                  "reason": "content hash unchanged"}},
                       "owner": result["owner"]}
@@ -223,3 +224,39 @@ def test_the_cli_publishes_to_s3_exactly_as_to_a_directory(tmp_path, monkeypatch
 def test_the_cli_refuses_private_data_in_the_public_bucket(run_cli, sample_file):
     result = run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", "s3://public/x")
     assert result.code == 1 and "private data never goes to the public bucket" in result.err
+
+
+def test_the_lambdas_reconcile_with_the_cms_profile_scores(stack, tables, tmp_path):
+    stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
+    stack.cms.publish_pdc(2024, csv_bytes(make_pdc_table(tables[2024], mismatches=2), tmp_path), "2025-08-01")
+    result = stack.invoke_check(scheduled(22))
+    assert result["pdc"] == {"performance_year": 2024, "decision": "new", "reason": "not published before"}
+    stack.drain()
+
+    manifest = json.loads(stack.public_objects()["v1/manifest.json"])
+    summary = manifest["releases"][0]["cms_profile_reconciliation"]
+    assert summary["mismatches"] == 2 and summary["matches"] > 0
+    assert stack.keys("audit", "reconciliation/py=2024/") == ["reconciliation/py=2024/mismatches.csv"]
+    assert len(stack.keys("raw", "raw/pdc/py=2024/")) == 1
+    assert stack.check.DynamoStateStore("state").get("pdc", 2024)["modified"] == "2025-08-01"
+    assert stack.check.RunLock("state").holder() is None
+    # nothing of the PDC file (names, Org PAC ids) is public
+    assert not [k for k in stack.public_objects() if "pdc" in k]
+
+    # the next day nothing changed: neither file is downloaded into the plan again
+    again = stack.invoke_check(scheduled(23))
+    assert again["status"] == "unchanged" and again["pdc"]["decision"] == "unchanged"
+    stack.drain()
+    assert stack.check.RunLock("state").holder() is None
+
+
+def test_a_pdc_file_that_is_not_one_is_refused_and_the_years_scores_stand(stack, tables, tmp_path):
+    stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
+    stack.cms.publish_pdc(2024, b"<!doctype html><html><body>Service unavailable</body></html>\n", "2025-08-01")
+    result = stack.invoke_check(scheduled(22))
+    assert result["pdc"]["decision"] == "failed" and "HTML" in result["pdc"]["error"]
+    stack.drain()
+    manifest = json.loads(stack.public_objects()["v1/manifest.json"])
+    assert "cms_profile_reconciliation" not in manifest["releases"][0]
+    assert stack.check.DynamoStateStore("state").get("pdc", 2024) is None
+    assert stack.check.RunLock("state").holder() is None

@@ -54,10 +54,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         owner=context.aws_request_id,
         lease_seconds=settings.lock_lease_seconds,
         work_dir="/tmp",
+        pdc_url=settings.pdc_url or None,
     )
     if result["status"] == "refused":
         metrics.add_metric(name="RunRefusedByLock", unit=MetricUnit.Count, value=1)
     for year, outcome in result.get("years", {}).items():
         metrics.add_metric(name=f"Decision_{outcome['decision']}", unit=MetricUnit.Count, value=1)
         logger.info("performance year checked", extra={"performance_year": year, **outcome})
+    if "pdc" in result:
+        logger.info("PDC score file checked", extra={"source": "pdc", **result["pdc"]})
     return result

@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mips_profiles.dynamo import DynamoStateStore, RunLock, RunTracker
 from mips_profiles.messaging import CloudFrontCdn, NoCdn, SqsQueue
 from mips_profiles.publish import Publisher
+from mips_profiles.reconcile import RECONCILIATION_KEY
 from mips_profiles.s3 import S3Store
 from mips_profiles.settings import Settings
 from mips_profiles.shard_worker import ShardWorker
@@ -62,6 +63,9 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
         metrics.add_metric(name="BytesWritten", unit=MetricUnit.Bytes, value=p.bytes_written)
     if outcome.status == "staged":
         metrics.add_metric(name="RowsRejected", unit=MetricUnit.Count, value=outcome.details["rows_rejected"])
+    summary = outcome.details.get(RECONCILIATION_KEY) if outcome.status == "reconciled" else None
+    if summary:
+        metrics.add_metric(name="CmsProfileMismatches", unit=MetricUnit.Count, value=summary["mismatches"])
     if outcome.status == "refused":
         metrics.add_metric(name="PublishRefused", unit=MetricUnit.Count, value=1)
         logger.error("performance year refused", extra={"performance_year": outcome.performance_year,

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -142,6 +143,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     origins = ", ".join(args.cors_origin) or "none (same-origin only)"
     print(f"serving {os.path.abspath(args.dir)} on http://{host}:{port}/v1/manifest.json (CORS: {origins}); "
           "Ctrl-C to stop", file=sys.stderr, flush=True)
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # `kill` stops it as cleanly as Ctrl-C
     try:
         server.serve_forever()
     except KeyboardInterrupt:

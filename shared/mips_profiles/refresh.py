@@ -9,18 +9,15 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from .catalog import DEFAULT_CATALOG_URL, DEFAULT_PDC_URL, CatalogError, pdc_release, qpp_releases
 from .checker import CheckResult, check_release, checked_record, discard, published_record
 from .clock import iso
 from .errors import MipsProfilesError
 from .http import HttpClient
-from .pdc import read_pdc, reconcile
-from .publish import Publisher, PublishResult, ReleaseInfo, _csv_bytes, _parquet_bytes
+from .publish import Publisher, PublishResult, ReleaseInfo
+from .reconcile import RECONCILIATION_KEY, ProfileReconciler
 
-RECONCILIATION_KEY = "cms_profile_reconciliation"
+__all__ = ["RECONCILIATION_KEY", "RefreshReport", "Refresher", "YearOutcome"]
 
 
 @dataclass
@@ -66,6 +63,7 @@ class Refresher:
         self.state = state
         self.hash_check = hash_check
         self.work_dir = work_dir
+        self.reconciler = ProfileReconciler(publisher)
 
     def run(self, catalog_url: str = DEFAULT_CATALOG_URL, pdc_url: str | None = DEFAULT_PDC_URL, *,
             performance_year: int | None = None, force: bool = False) -> RefreshReport:
@@ -127,7 +125,7 @@ class Refresher:
         self.state.put("qpp", year, published_record(release, download, result.rows_read, result.release_id,
                                                      iso(self.publisher.clock())))
         outcome = YearOutcome("qpp", year, check.decision, check.reason, publish=result)
-        recon = self._reconcile_year(year)
+        recon = self.reconciler.reconcile_year(year)
         if recon:
             outcome.extra[RECONCILIATION_KEY] = recon
         return outcome
@@ -135,29 +133,12 @@ class Refresher:
     def _ingest_pdc(self, check: CheckResult) -> YearOutcome:
         release, download = check.release, check.download
         year = release.performance_year
-        scores = read_pdc(download.path)
-        release_id = f"{year}-{download.sha256[:16]}"
-        private = self.publisher.private
-        private.write(f"pdc/py={year}/release={release_id}/ec_score_file.parquet", _parquet_bytes(scores.table))
-        private.write(f"pdc/py={year}/scores.parquet", _parquet_bytes(scores.scores))
-        private.put_file(f"raw/pdc/py={year}/{download.sha256}.csv", download.path)
-        self.state.put("pdc", year, published_record(release, download, scores.rows, release_id,
+        ingested = self.reconciler.ingest(download.path, year, download.sha256)
+        self.state.put("pdc", year, published_record(release, download, ingested.rows, ingested.release_id,
                                                      iso(self.publisher.clock())))
         outcome = YearOutcome("pdc", year, check.decision, check.reason,
-                              extra={"rows_read": scores.rows, "rows_skipped": scores.skipped_rows})
-        recon = self._reconcile_year(year)
+                              extra={"rows_read": ingested.rows, "rows_skipped": ingested.skipped_rows})
+        recon = self.reconciler.reconcile_year(year)
         if recon:
             outcome.extra[RECONCILIATION_KEY] = recon
         return outcome
-
-    def _reconcile_year(self, year: int) -> dict[str, Any] | None:
-        """Compare the published QPP headline scores of ``year`` with the PDC scores, if both exist."""
-        data = self.publisher.private.read(f"pdc/py={year}/scores.parquet")
-        entries = self.publisher.read_entries(year)
-        if data is None or entries.num_rows == 0:
-            return None
-        result = reconcile(entries, pq.read_table(pa.BufferReader(data)))
-        report_key = f"reconciliation/py={year}/mismatches.csv"
-        self.publisher.private.write(report_key, _csv_bytes(result.mismatches))
-        self.publisher.annotate_release(year, RECONCILIATION_KEY, result.summary())
-        return {**result.summary(), "mismatch_report": "private:" + report_key}

@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-from .catalog import CatalogError, qpp_releases
+from .catalog import CatalogError, pdc_release, qpp_releases
 from .checker import check_release, checked_record, discard
 from .clock import iso, utc_now
 from .errors import MipsProfilesError
@@ -38,8 +38,8 @@ class CheckRequest:
 
 
 def check_for_releases(request: CheckRequest, *, http: HttpClient, state: Any, lock: Any, raw: Any, queue: Any,
-                       catalog_url: str, owner: str, lease_seconds: int, work_dir: str | None = None
-                       ) -> dict[str, Any]:
+                       catalog_url: str, owner: str, lease_seconds: int, work_dir: str | None = None,
+                       pdc_url: str | None = None) -> dict[str, Any]:
     if not lock.acquire(owner, lease_seconds):
         holder = lock.holder() or {}
         return {"status": "refused", "reason": "another refresh holds the run lock",
@@ -72,18 +72,52 @@ def check_for_releases(request: CheckRequest, *, http: HttpClient, state: Any, l
                     state.put("qpp", year, checked_record(record, iso(utc_now()), check.download))
                 discard(check.download)
                 continue
-            download = check.download
-            raw_key = f"raw/qpp/py={year}/{download.sha256}.csv"
-            raw.put_file(raw_key, download.path)
-            discard(download)  # the store took the file (moved or uploaded); nothing may be left behind
-            plan.append({
-                "raw_key": raw_key, "decision": check.decision, "reason": check.reason,
-                "release": release.to_dict(),
-                "download": {"sha256": download.sha256, "size": download.size, "etag": download.etag,
-                             "last_modified": download.last_modified},
-            })
+            raw_key = f"raw/qpp/py={year}/{check.download.sha256}.csv"
+            raw.put_file(raw_key, check.download.path)
+            discard(check.download)  # the store took the file (moved or uploaded); nothing may be left behind
+            plan.append(_plan_item(raw_key, check))
+        pdc = _check_pdc(request, http, state, raw, pdc_url, tmp, plan) if pdc_url else None
     # Always hand over: the workers publish the plan year by year (never two years at once, since they
     # share documents), then record the check dates and release the lock.
     queue.send_many([{"kind": "run", "owner": owner, "plan": plan, "checked": checked,
                       "reason": request.reason}])
-    return {"status": "publishing" if plan else "unchanged", "years": years, "owner": owner}
+    result = {"status": "publishing" if plan else "unchanged", "years": years, "owner": owner}
+    if pdc:
+        result["pdc"] = pdc
+    return result
+
+
+def _plan_item(raw_key: str, check: Any) -> dict[str, Any]:
+    download = check.download
+    return {
+        "source": check.release.source, "raw_key": raw_key, "decision": check.decision, "reason": check.reason,
+        "release": check.release.to_dict(),
+        "download": {"sha256": download.sha256, "size": download.size, "etag": download.etag,
+                     "last_modified": download.last_modified},
+    }
+
+
+def _check_pdc(request: CheckRequest, http: HttpClient, state: Any, raw: Any, pdc_url: str, tmp: str,
+               plan: list[dict[str, Any]]) -> dict[str, Any]:
+    """The PDC score file: a new or corrected one joins the end of the plan (after the QPP years it is
+    compared with). Its failure is reported and changes nothing else."""
+    try:
+        release = pdc_release(http.get_json(pdc_url))
+    except MipsProfilesError as exc:
+        return {"decision": "failed", "error": str(exc)}
+    year = release.performance_year
+    if request.performance_year is not None and year != request.performance_year:
+        return {"performance_year": year, "decision": "skipped", "reason": f"run is for PY{request.performance_year}"}
+    record = state.get("pdc", year)
+    try:
+        check = check_release(release, record, http, tmp, force=request.force)
+    except MipsProfilesError as exc:
+        return {"performance_year": year, "decision": "failed", "error": str(exc)}
+    if check.publishable:
+        raw_key = f"raw/pdc/py={year}/{check.download.sha256}.csv"
+        raw.put_file(raw_key, check.download.path)
+        plan.append(_plan_item(raw_key, check))
+    elif record is not None:
+        state.put("pdc", year, checked_record(record, iso(utc_now()), check.download))
+    discard(check.download)
+    return {"performance_year": year, "decision": check.decision, "reason": check.reason}

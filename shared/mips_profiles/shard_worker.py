@@ -4,7 +4,9 @@
   refused here, before anything is written), stage it, and fan out one ``partition`` message per
   group of NPI shards; with an empty plan, record the check dates and release the run lock;
 - ``partition``: publish one group of shards; the caller that completes the run finalizes it
-  (schema, manifest last, release state, one CDN invalidation), then hands the rest of the plan on.
+  (schema, manifest last, release state, reconciliation with the PDC file, one CDN invalidation), then
+  hands the rest of the plan on;
+- a PDC plan item (last in the plan): keep the file privately and reconcile its year.
 
 Every step is safe to retry: a staged run, a finished partition and a finalize are idempotent.
 """
@@ -22,6 +24,7 @@ from .clock import iso
 from .errors import MipsProfilesError
 from .http import Download
 from .publish import PartitionResult, Publisher, PublishResult, ReleaseInfo, result_key
+from .reconcile import RECONCILIATION_KEY, ProfileReconciler
 
 INVALIDATION_PATHS = ["/v1/*"]
 
@@ -50,6 +53,7 @@ class ShardWorker:
         self.cdn = cdn
         self.partitions = partitions
         self.work_dir = work_dir
+        self.reconciler = ProfileReconciler(publisher)
 
     def handle(self, message: dict[str, Any]) -> WorkOutcome:
         kind = message.get("kind")
@@ -69,6 +73,8 @@ class ShardWorker:
         item, rest = plan[0], plan[1:]
         release = Release.from_dict(item["release"])
         year = release.performance_year
+        if item.get("source") == "pdc":
+            return self.ingest_pdc(message, item, rest, checked)
         with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="mips-shard-") as tmp:
             path = os.path.join(tmp, "source.csv")
             if not self.raw.get_file(item["raw_key"], path):
@@ -88,6 +94,26 @@ class ShardWorker:
                               for g in range(len(run.groups))])
         return WorkOutcome("run", "staged", year, run.run_id,
                            details={"partitions": len(run.groups), "rows_rejected": run.rows_rejected})
+
+    def ingest_pdc(self, message: dict[str, Any], item: dict[str, Any], rest: list[dict[str, Any]],
+                   checked: list[int]) -> WorkOutcome:
+        """The PDC score file: keep it privately and reconcile the year's published scores with it."""
+        release = Release.from_dict(item["release"])
+        year = release.performance_year
+        with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="mips-pdc-") as tmp:
+            path = os.path.join(tmp, "ec_score_file.csv")
+            if not self.raw.get_file(item["raw_key"], path):
+                return self._skip(message, rest, checked, year, f"raw file {item['raw_key']} is missing")
+            try:
+                ingested = self.reconciler.ingest(path, year, item["download"]["sha256"])
+            except MipsProfilesError as exc:
+                return self._skip(message, rest, checked, year, str(exc))
+        self.state.put("pdc", year, published_record(release, _download(release, item), ingested.rows,
+                                                     ingested.release_id, iso(self.publisher.clock())))
+        summary = self.reconciler.reconcile_year(year)
+        self.queue.send_many([{**message, "plan": rest}])
+        return WorkOutcome("run", "reconciled", year, details={"rows_read": ingested.rows,
+                                                               RECONCILIATION_KEY: summary})
 
     def _skip(self, message: dict[str, Any], rest: list[dict[str, Any]], checked: list[int], year: int,
               error: str) -> WorkOutcome:
@@ -120,11 +146,9 @@ class ShardWorker:
         context = self.tracker.context(run_id)
         item = context["item"]
         release = Release.from_dict(item["release"])
-        info = item["download"]
-        download = Download(release.download_url, None, info["sha256"], int(info.get("size") or 0),
-                            etag=info.get("etag"), last_modified=info.get("last_modified"))
         self.state.put("qpp", run.performance_year, published_record(
-            release, download, result.rows_read, result.release_id, iso(self.publisher.clock())))
+            release, _download(release, item), result.rows_read, result.release_id, iso(self.publisher.clock())))
+        self.reconciler.reconcile_year(run.performance_year)  # against the PDC file of the year, if any
         if result.docs_written or result.docs_deleted:
             self.cdn.invalidate(INVALIDATION_PATHS, reference=run_id)
         self.tracker.finish(run_id, "published")
@@ -133,3 +157,10 @@ class ShardWorker:
         self.queue.send_many([{"kind": "run", "owner": context["owner"], "plan": context["rest"],
                                "checked": remaining}])
         return result
+
+
+def _download(release: Release, item: dict[str, Any]) -> Download:
+    """What the checker recorded of a download, for the state record."""
+    info = item["download"]
+    return Download(release.download_url, None, info["sha256"], int(info.get("size") or 0),
+                    etag=info.get("etag"), last_modified=info.get("last_modified"))
