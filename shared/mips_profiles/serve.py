@@ -60,8 +60,7 @@ def _accepts_gzip(header: str) -> bool:
 
 
 class TreeHandler(BaseHTTPRequestHandler):
-    server_version = "mips-profiles-serve"
-    sys_version = ""
+    protocol_version = "HTTP/1.1"  # keep-alive, as a CDN; every response states its length
     root: Path
     cors_origins: frozenset[str]
     quiet: bool
@@ -152,6 +151,9 @@ class TreeHandler(BaseHTTPRequestHandler):
         if not path.is_relative_to(self.root) or not path.is_file():
             return None
         return path.read_bytes()
+
+    def version_string(self) -> str:
+        return "mips-profiles-serve"
 
     def log_message(self, format: str, *args: object) -> None:
         if not self.quiet:
