@@ -210,6 +210,11 @@ def test_private_data_never_lands_in_the_public_tree(run_cli, sample_file, tree,
     assert all(f.startswith("v1/") for f in public_files)
     assert not any(f.endswith((".parquet", ".csv")) for f in public_files)
     assert any(private.rglob("*.parquet"))
+    # nor does the operator's local path: the manifest names the file by its SHA-256
+    source_dir = str(sample_file(2024).parent)
+    assert not [f for f in public_files if source_dir in (tree / f).read_text(encoding="utf-8")]
+    release = json.loads((tree / "v1/manifest.json").read_text())["releases"][0]
+    assert release["source_url"] is None and len(release["source_sha256"]) == 64
 
 
 def test_the_console_script_is_installed(tmp_path):

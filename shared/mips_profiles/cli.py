@@ -50,7 +50,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
     public, private = _stores(args.out, args.private)
     with _run_lock(private):
         result = Publisher(public, private, progress=for_cli()).publish_file(
-            args.source, ReleaseInfo(performance_year=args.performance_year, source_url=os.path.abspath(args.source)),
+            # A local path is the operator's business, not the public's: the manifest identifies the file
+            # by its SHA-256 (refresh records the CMS download URL instead).
+            args.source, ReleaseInfo(performance_year=args.performance_year),
             force=args.force,
         )
     _report(result, public, private)
