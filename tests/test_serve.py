@@ -122,6 +122,11 @@ def test_a_directory_without_a_tree_is_refused(run_cli, tmp_path):
     assert len(result.err.strip().splitlines()) == 1
 
 
+def test_a_malformed_cors_origin_is_refused(run_cli, published_tree):
+    result = run_cli("serve", published_tree, "--cors-origin", "example.org/page")
+    assert result.code == 1 and "is not an origin" in result.err
+
+
 def test_a_port_in_use_is_refused(run_cli, published_tree):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

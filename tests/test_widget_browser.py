@@ -216,3 +216,26 @@ def test_a_host_origin_the_cdn_does_not_allow_cannot_read_scores(page, published
     assert state == "unavailable"
     assert field(card, "message") == "MIPS score unavailable right now."
     assert page.errors == []
+
+
+def test_markup_in_a_document_is_shown_as_text_and_never_runs(page, published_tree, host_origin, tmp_path):
+    """Defence in depth: even a tampered document cannot run script in the host page."""
+    doc = pick_documents(published_tree)["scored"]
+    payload = '<img src=x onerror="window.pwned=1">'
+    doc = {**doc, "latest": {**doc["latest"], "attribution": payload, "score_band": "<b>x</b>"}}
+    tree = tmp_path / "tampered"
+    (tree / "v1" / "npi").mkdir(parents=True)
+    shutil.copy(published_tree / "v1/manifest.json", tree / "v1/manifest.json")
+    (tree / "v1" / "npi" / f"{doc['npi']}.json").write_text(json.dumps(doc))
+    proc, base = start_serve(tree, host_origin)
+    try:
+        card, state = open_card(page, host_origin, doc["npi"], base)
+        attribution = field(card, "attribution")
+        pwned = page.evaluate("window.pwned")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert state == "scored"
+    assert attribution.startswith(payload)
+    assert pwned is None
+    assert card.locator("img").count() == 0 and card.locator("b").count() == 0

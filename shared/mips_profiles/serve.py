@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import mimetypes
 import os
+import re
 import sys
 from collections.abc import Iterable
 from functools import lru_cache
@@ -28,6 +29,7 @@ from .errors import ConfigurationError
 from .store import cache_control_for, check_key
 
 GZIP_MIN_BYTES = 1000
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 NOT_FOUND_CACHE = "public, max-age=300"  # the distribution's ErrorCachingMinTTL
 CORS_MAX_AGE = "600"
 
@@ -168,11 +170,15 @@ def _gzip(data: bytes) -> bytes:
 def make_server(root: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 8000,
                 cors_origins: Iterable[str] = (), quiet: bool = False) -> ThreadingHTTPServer:
     """A server over a published tree (not started). Refuses a directory that holds no tree."""
+    origins = [o.rstrip("/") for o in cors_origins]
+    bad = [o for o in origins if o != "*" and not _ORIGIN.match(o)]
+    if bad:
+        raise ConfigurationError(f"--cors-origin {bad[0]!r} is not an origin (scheme://host[:port], or *)")
     tree = Path(root).resolve()
     if not (tree / MANIFEST_KEY).is_file():
         raise ConfigurationError(f"{root}: not a published tree (no {MANIFEST_KEY}); publish or run the demo first")
     handler = type("BoundTreeHandler", (TreeHandler,),
-                   {"root": tree, "cors_origins": frozenset(o.rstrip("/") for o in cors_origins), "quiet": quiet})
+                   {"root": tree, "cors_origins": frozenset(origins), "quiet": quiet})
     try:
         server = ThreadingHTTPServer((host, port), handler)
     except OSError as exc:
