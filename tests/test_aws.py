@@ -260,3 +260,16 @@ def test_a_pdc_file_that_is_not_one_is_refused_and_the_years_scores_stand(stack,
     assert "cms_profile_reconciliation" not in manifest["releases"][0]
     assert stack.check.DynamoStateStore("state").get("pdc", 2024) is None
     assert stack.check.RunLock("state").holder() is None
+
+
+def test_a_pdc_csv_of_the_wrong_shape_is_refused_by_the_worker_and_the_run_finishes(stack, tables, tmp_path):
+    stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
+    stack.cms.publish_pdc(2024, b"npi,provider last name\n1376745471,SMITH\n", "2025-08-01")
+    assert stack.invoke_check(scheduled(22))["pdc"]["decision"] == "new"  # a CSV: the checker takes it
+    stack.drain()
+    assert len(stack.keys("public", "v1/npi/")) > 0  # the QPP year is published all the same
+    manifest = json.loads(stack.public_objects()["v1/manifest.json"])
+    assert "cms_profile_reconciliation" not in manifest["releases"][0]
+    assert stack.keys("audit", "pdc/") == [] and stack.keys("audit", "reconciliation/") == []
+    assert stack.check.DynamoStateStore("state").get("pdc", 2024) is None  # retried on the next check
+    assert stack.check.RunLock("state").holder() is None

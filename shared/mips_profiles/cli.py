@@ -29,16 +29,20 @@ def default_private_dir(out: str) -> str:
     return str(path.with_name(path.name + ".private"))
 
 
-def _stores(out: str, private: str | None) -> tuple[BlobStore, BlobStore]:
-    """Local directories, or S3 (``s3://bucket/prefix``; ``AWS_ENDPOINT_URL`` is honoured by boto3)."""
-    if out.startswith("s3://") or (private or "").startswith("s3://"):
-        if not (out.startswith("s3://") and (private or "").startswith("s3://")):
-            raise ConfigurationError("with S3, give both --out s3://PUBLIC-BUCKET/... and --private "
-                                     "s3://PRIVATE-BUCKET/...: private data never goes to the public bucket")
+def _store(location: str) -> BlobStore:
+    """A local directory, or S3 for ``s3://bucket/prefix`` (``AWS_ENDPOINT_URL`` is honoured by boto3)."""
+    if location.startswith("s3://"):
         from .s3 import S3Store
 
-        return S3Store.from_url(out), S3Store.from_url(private)
-    return LocalDirStore(out), LocalDirStore(private or default_private_dir(out))
+        return S3Store.from_url(location)
+    return LocalDirStore(location)
+
+
+def _stores(out: str, private: str | None) -> tuple[BlobStore, BlobStore]:
+    if out.startswith("s3://") != (private or "").startswith("s3://"):
+        raise ConfigurationError("with S3, give both --out s3://PUBLIC-BUCKET/... and --private "
+                                 "s3://PRIVATE-BUCKET/...: private data never goes to the public bucket")
+    return _store(out), _store(private or default_private_dir(out))
 
 
 def _run_lock(private: BlobStore) -> contextlib.AbstractContextManager[object]:
@@ -145,6 +149,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     origins = ", ".join(args.cors_origin) or "none (same-origin only)"
     print(f"serving {os.path.abspath(args.dir)} on http://{host}:{port}/v1/manifest.json (CORS: {origins}); "
           "Ctrl-C to stop", file=sys.stderr, flush=True)
+
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
@@ -161,15 +166,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
-    if args.tree.startswith("s3://"):
-        from .s3 import S3Store
-
-        tree: BlobStore = S3Store.from_url(args.tree)
-    elif os.path.isdir(args.tree):
-        tree = LocalDirStore(args.tree)
-    else:
+    if not (args.tree.startswith("s3://") or os.path.isdir(args.tree)):
         raise ConfigurationError(f"{args.tree}: no such directory (give --tree, the --out of publish or refresh)")
-    files = write_report(tree, args.out)
+    files = write_report(_store(args.tree), args.out)
     for path in [*files.histograms, files.table]:
         print(f"wrote {path}", file=sys.stderr)
     return 0

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .catalog import CatalogError, pdc_release, qpp_releases
-from .checker import check_release, checked_record, discard
+from .checker import CheckResult, check_release, checked_record, discard
 from .clock import iso, utc_now
 from .errors import MipsProfilesError
 from .http import HttpClient
@@ -87,7 +87,7 @@ def check_for_releases(request: CheckRequest, *, http: HttpClient, state: Any, l
     return result
 
 
-def _plan_item(raw_key: str, check: Any) -> dict[str, Any]:
+def _plan_item(raw_key: str, check: CheckResult) -> dict[str, Any]:
     download = check.download
     return {
         "source": check.release.source, "raw_key": raw_key, "decision": check.decision, "reason": check.reason,

@@ -74,7 +74,7 @@ class ShardWorker:
         release = Release.from_dict(item["release"])
         year = release.performance_year
         if item.get("source") == "pdc":
-            return self.ingest_pdc(message, item, rest, checked)
+            return self.ingest_pdc(message, item, rest)
         with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="mips-shard-") as tmp:
             path = os.path.join(tmp, "source.csv")
             if not self.raw.get_file(item["raw_key"], path):
@@ -95,19 +95,20 @@ class ShardWorker:
         return WorkOutcome("run", "staged", year, run.run_id,
                            details={"partitions": len(run.groups), "rows_rejected": run.rows_rejected})
 
-    def ingest_pdc(self, message: dict[str, Any], item: dict[str, Any], rest: list[dict[str, Any]],
-                   checked: list[int]) -> WorkOutcome:
+    def ingest_pdc(self, message: dict[str, Any], item: dict[str, Any], rest: list[dict[str, Any]]) -> WorkOutcome:
         """The PDC score file: keep it privately and reconcile the year's published scores with it."""
         release = Release.from_dict(item["release"])
         year = release.performance_year
         with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="mips-pdc-") as tmp:
             path = os.path.join(tmp, "ec_score_file.csv")
             if not self.raw.get_file(item["raw_key"], path):
-                return self._skip(message, rest, checked, year, f"raw file {item['raw_key']} is missing")
+                self.queue.send_many([{**message, "plan": rest}])
+                return WorkOutcome("run", "refused", year, error=f"raw file {item['raw_key']} is missing")
             try:
                 ingested = self.reconciler.ingest(path, year, item["download"]["sha256"])
-            except MipsProfilesError as exc:
-                return self._skip(message, rest, checked, year, str(exc))
+            except MipsProfilesError as exc:  # the QPP years stay checked: only the PDC file was refused
+                self.queue.send_many([{**message, "plan": rest}])
+                return WorkOutcome("run", "refused", year, error=str(exc))
         self.state.put("pdc", year, published_record(release, _download(release, item), ingested.rows,
                                                      ingested.release_id, iso(self.publisher.clock())))
         summary = self.reconciler.reconcile_year(year)
