@@ -53,7 +53,9 @@ def state_key(year: int, state: str) -> str:
 
 
 def slugify(name: str) -> str:
-    """>>> slugify("Obstetrics/Gynecology"), slugify("  Nurse Practitioner ")
+    """A specialty's key in URLs.
+
+    >>> slugify("Obstetrics/Gynecology"), slugify("  Nurse Practitioner ")
     ('obstetrics-gynecology', 'nurse-practitioner')
     """
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
