@@ -111,7 +111,7 @@ def year_entries(records: pa.Table, performance_year: int) -> pa.Table:
         ],  # nulls sort last in both directions (pyarrow's default placement)
     )
     npis = ordered.column("npi").combine_chunks()
-    starts = _group_starts(npis)
+    starts = group_starts(npis)
     counts = np.diff(np.append(starts, ordered.num_rows)).astype(np.int32)
     head = ordered.take(pa.array(starts))
     return pa.table(
@@ -125,7 +125,7 @@ def year_entries(records: pa.Table, performance_year: int) -> pa.Table:
     )
 
 
-def _group_starts(sorted_keys: pa.Array) -> np.ndarray:
+def group_starts(sorted_keys: pa.Array) -> np.ndarray:
     n = len(sorted_keys)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
@@ -234,7 +234,7 @@ class DocumentBuilder:
         keys = [k for k, _ in columns]
         rows = [dict(zip(keys, values, strict=True)) for values in zip(*(v for _, v in columns), strict=True)]
         npis = ordered.column("npi").to_pylist()
-        starts = [*_group_starts(ordered.column("npi").combine_chunks()).tolist(), ordered.num_rows]
+        starts = [*group_starts(ordered.column("npi").combine_chunks()).tolist(), ordered.num_rows]
         with_npi = "npi" in self.public
         source = self._source
         for a, b in itertools.pairwise(starts):

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .documents import DISCLAIMER, SCHEMA_VERSION, attribution
+from .documents import DISCLAIMER, SCHEMA_VERSION, attribution, group_starts
 from .methodology import Methodology
 
 MIN_CELL = 11
@@ -89,10 +89,7 @@ def clinicians(records: pa.Table, text: pa.Table) -> pa.Table:
         return table
     ordered = table.sort_by([("npi", "ascending"), ("final_score", "descending"), ("state", "ascending"),
                              ("specialty", "ascending")])
-    npis = ordered.column("npi").combine_chunks()
-    first = np.concatenate(([True], pc.not_equal(npis.slice(1), npis.slice(0, len(npis) - 1))
-                            .to_numpy(zero_copy_only=False)))
-    return ordered.filter(pa.array(first))
+    return ordered.take(pa.array(group_starts(ordered.column("npi").combine_chunks())))
 
 
 @dataclass(frozen=True)
