@@ -8,6 +8,9 @@ import importlib.util
 import json
 import sys
 import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +26,16 @@ from mips_profiles.publish import Publisher
 from mips_profiles.refresh import Refresher
 from mips_profiles.state import LocalStateStore
 from mips_profiles.store import LocalDirStore
+
+from iam_enforcement import (
+    Resolver,
+    acting_as,
+    assume_function_role,
+    create_admin,
+    iam_enforced,
+    iam_paused,
+    resolved_policy,
+)
 
 ROOT = Path(__file__).parents[1]
 EVENTS = ROOT / "events"
@@ -61,11 +74,27 @@ def csv_bytes(table, tmp_path: Path) -> bytes:
     return path.read_bytes()
 
 
-class Stack:
-    """moto resources named like the template's, the two handlers, and a way to drain the queue."""
+class DeadLettered(AssertionError):
+    """A work message failed as often as the queue allows before dead-lettering it."""
 
-    def __init__(self, cms: CmsStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+
+FUNCTION_ROLES = {"check": "CheckReleaseFunctionRole", "shard": "ShardScoresFunctionRole"}
+
+
+class Stack:
+    """moto resources named like the template's, the two handlers, and a way to drain the queue.
+
+    IAM is enforced: each handler runs as its role with exactly the policy ``template.yaml`` gives it
+    (``iam_enforcement``); the test's own clients act as an administrator. ``drop`` removes one statement
+    from one role's policy, to prove that each statement is needed."""
+
+    def __init__(self, cms: CmsStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                 drop: tuple[str, int] | None = None) -> None:
         self.cms, self.tmp = cms, tmp_path
+        self.admin = create_admin()
+        for k, v in self.admin.env().items():  # everything not acting as a function acts as the admin
+            monkeypatch.setenv(k, v)
+        monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
         self.s3 = boto3.client("s3")
         for bucket in ("raw", "audit", "public"):
             self.s3.create_bucket(Bucket=bucket)
@@ -94,17 +123,42 @@ class Stack:
                "PARTITIONS": str(PARTITIONS), "S3_CONCURRENCY": "8"}
         for k, v in env.items():
             monkeypatch.setenv(k, v)
-        self.check = load_handler("check_release")
-        self.shard = load_handler("shard_scores")
-        self.shard.worker.cache_clear()
+        resolver = self.resolver()
+        self.roles = {
+            fn: assume_function_role(f"{fn}-role", resolved_policy(
+                logical, resolver, drop=drop[1] if drop and drop[0] == fn else None), self.admin)
+            for fn, logical in FUNCTION_ROLES.items()
+        }
+        with acting_as(self.roles["check"]):
+            self.check = load_handler("check_release")
+        with acting_as(self.roles["shard"]):
+            self.shard = load_handler("shard_scores")
+            self.shard.worker.cache_clear()
+            self.shard.worker()  # its clients are created here, with the shard role's credentials
+
+    def resolver(self) -> Resolver:
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
+        refs = {"RawBucket": "raw", "AuditBucket": "audit", "PublicContentBucket": "public", "StateTable": "state",
+                "IdempotencyTable": "idempotency", "WorkQueue": self.queue_url, "Distribution": self.distribution_id}
+        table = "arn:aws:dynamodb:us-east-1:123456789012:table/{}".format
+        attributes = {
+            "RawBucket.Arn": "arn:aws:s3:::raw", "AuditBucket.Arn": "arn:aws:s3:::audit",
+            "PublicContentBucket.Arn": "arn:aws:s3:::public", "StateTable.Arn": table("state"),
+            "IdempotencyTable.Arn": table("idempotency"), "WorkQueue.Arn": queue_arn["Attributes"]["QueueArn"],
+        }
+        return Resolver(refs, attributes)
 
     def invoke_check(self, event: dict) -> dict:
-        return self.check.handler(event, FakeContext(function_name="CheckReleaseFunction"))
+        with acting_as(self.roles["check"]):
+            return self.check.handler(event, FakeContext(function_name="CheckReleaseFunction"))
 
-    def drain(self, *, max_rounds: int = 200) -> list[dict]:
-        """Deliver every queued message to the shard handler as the SQS event source mapping would."""
+    def drain(self, *, max_rounds: int = 200, max_receives: int = 3) -> list[dict]:
+        """Deliver every queued message to the shard handler as the SQS event source mapping would.
+
+        A message that fails ``max_receives`` times (the queue's ``maxReceiveCount``) would be
+        dead-lettered: that raises ``DeadLettered`` with the handler's last exception."""
         template = load_event("sqs_work.json")["Records"][0]
-        responses = []
+        responses, receives = [], Counter()
         for _ in range(max_rounds):
             got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=1).get("Messages", [])
             if not got:
@@ -114,13 +168,21 @@ class Stack:
             record.update(messageId=message["MessageId"], receiptHandle=message["ReceiptHandle"],
                           body=message["Body"])
             try:
-                response = self.shard.handler({"Records": [record]}, FakeContext(function_name="ShardScoresFunction",
-                                                                                 memory_limit_in_mb=3008))
+                with acting_as(self.roles["shard"]):
+                    response = self.shard.handler({"Records": [record]}, FakeContext(
+                        function_name="ShardScoresFunction", memory_limit_in_mb=3008))
             except BatchProcessingError:  # the invocation failed: SQS makes the message visible again
                 response = {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
             responses.append(response)
             if not response["batchItemFailures"]:
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                continue
+            receives[message["MessageId"]] += 1
+            if receives[message["MessageId"]] >= max_receives:
+                errors = self.shard.processor.exceptions
+                last = errors[-1][1] if errors else None
+                raise DeadLettered(f"{json.loads(message['Body'])['kind']} message failed {max_receives} times: "
+                                   f"{last!r}") from last
         raise AssertionError("queue did not drain")
 
     def public_objects(self) -> dict[str, bytes]:
@@ -135,7 +197,8 @@ class Stack:
         return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
     def invalidations(self) -> list[dict]:
-        listing = self.cloudfront.list_invalidations(DistributionId=self.distribution_id)["InvalidationList"]
+        with iam_paused():
+            listing = self.cloudfront.list_invalidations(DistributionId=self.distribution_id)["InvalidationList"]
         return listing.get("Items", [])
 
 
@@ -144,15 +207,24 @@ def tables():
     return {year: generate_table(year, ROWS) for year in (2023, 2024)}
 
 
-@pytest.fixture
-def stack(tmp_path, monkeypatch):
+@contextmanager
+def running_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                  drop: tuple[str, int] | None = None) -> Iterator[Stack]:
     for k, v in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
                  "AWS_SECRET_ACCESS_KEY": "testing", "POWERTOOLS_TRACE_DISABLED": "true",
                  "POWERTOOLS_SERVICE_NAME": "mips-profiles", "POWERTOOLS_METRICS_NAMESPACE": "MipsProfiles",
                  "POWERTOOLS_LOG_LEVEL": "WARNING"}.items():
         monkeypatch.setenv(k, v)
     with CmsStandIn() as cms, mock_aws():
-        yield Stack(cms, tmp_path, monkeypatch)
+        stack = Stack(cms, tmp_path, monkeypatch, drop=drop)
+        with iam_enforced():
+            yield stack
+
+
+@pytest.fixture
+def stack(tmp_path, monkeypatch):
+    with running_stack(tmp_path, monkeypatch) as running:
+        yield running
 
 
 def scheduled(day: int) -> dict:

@@ -1,0 +1,76 @@
+"""IAM as deployed: the flows run under each function role's policy from ``template.yaml`` (moto with IAM
+enforced, see ``iam_enforcement``), and every statement of those policies is needed by some flow."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from mips_profiles.generator import make_correction, make_pdc_table
+
+from aws_stack import FUNCTION_ROLES, csv_bytes, running_stack, scheduled
+from iam_enforcement import role_statements
+
+STATEMENTS = [(fn, i, s.get("Sid", str(i))) for fn, logical in FUNCTION_ROLES.items()
+              for i, s in enumerate(role_statements(logical))]
+
+
+def run_every_kind_of_work(stack, tables, tmp_path) -> None:
+    """A first publish with a PDC file, then a correction that changes, adds and removes NPIs: between
+    them every S3 prefix, table, queue and the distribution the functions touch."""
+    stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
+    stack.cms.publish_pdc(2024, csv_bytes(make_pdc_table(tables[2024], mismatches=2), tmp_path), "2025-08-01")
+    stack.invoke_check(scheduled(22))
+    stack.drain()
+    fix = make_correction(tables[2024], changed_share=0.02, removed=2, added=2)
+    stack.cms.publish_qpp(2024, csv_bytes(fix.table, tmp_path), "2025-09-15")
+    stack.invoke_check(scheduled(23))
+    stack.drain()
+
+
+def test_every_flow_runs_under_the_template_policies(tables, tmp_path, monkeypatch):
+    with running_stack(tmp_path, monkeypatch) as stack:
+        run_every_kind_of_work(stack, tables, tmp_path)
+        assert stack.check.RunLock("state").holder() is None
+        assert stack.keys("audit", "reconciliation/py=2024/") == ["reconciliation/py=2024/mismatches.csv"]
+        assert len(stack.invalidations()) == 2
+
+
+def denied(exc: BaseException | None) -> bool:
+    """AccessDenied anywhere in the exception chain (boto3's upload and Powertools wrap it); CloudFront's
+    denial reaches botocore as a bare 403."""
+    while exc is not None:
+        if isinstance(exc, ClientError) and (exc.response["Error"].get("Code") == "AccessDenied"
+                                             or exc.response["ResponseMetadata"]["HTTPStatusCode"] == 403):
+            return True
+        if "AccessDenied" in str(exc) or "(403)" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+@pytest.mark.parametrize(("function", "index"), [(fn, i) for fn, i, _ in STATEMENTS],
+                         ids=[f"{fn}-{sid}" for fn, _, sid in STATEMENTS])
+def test_each_policy_statement_is_needed(function, index, tables, tmp_path, monkeypatch):
+    with running_stack(tmp_path, monkeypatch, drop=(function, index)) as stack, pytest.raises(Exception) as caught:
+        run_every_kind_of_work(stack, tables, tmp_path)
+    assert denied(caught.value), caught.value
+
+
+def test_the_harness_denies_what_the_policy_does_not_grant(tables, tmp_path, monkeypatch):
+    """The enforcement itself: the shard role may not read the raw PDC copy it writes, nor anything
+    outside its prefixes, and a missing key it may not list answers 403, as on AWS."""
+    import boto3
+
+    from iam_enforcement import acting_as
+
+    with running_stack(tmp_path, monkeypatch) as stack, acting_as(stack.roles["shard"]):
+        s3 = boto3.client("s3")
+        s3.put_object(Bucket="audit", Key="raw/pdc/py=2024/x.csv", Body=b"x")
+        for bucket, key in (("audit", "raw/pdc/py=2024/x.csv"), ("audit", "elsewhere/x"), ("raw", "raw/missing")):
+            with pytest.raises(ClientError, match="AccessDenied"):
+                s3.get_object(Bucket=bucket, Key=key)
+        with pytest.raises(ClientError, match="NoSuchKey"):  # it may list index/: a missing key is a 404
+            s3.get_object(Bucket="audit", Key="index/missing")
+        with pytest.raises(ClientError, match="AccessDenied"):
+            boto3.client("dynamodb").get_item(TableName="idempotency", Key={"id": {"S": "x"}})
