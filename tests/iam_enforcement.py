@@ -228,8 +228,8 @@ def _conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> boo
                 return False
             if operator == "StringLike" and not _matches(expected, context[key]):
                 return False
-            if operator == "StringEquals" and not _matches(re.escape(str(expected)) if isinstance(expected, str)
-                                                            else [re.escape(e) for e in expected], context[key]):
+            allowed = [expected] if isinstance(expected, str) else expected
+            if operator == "StringEquals" and context[key] not in allowed:
                 return False
             if operator not in ("StringLike", "StringEquals"):
                 return False
