@@ -17,6 +17,7 @@ from pathlib import Path
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from lambda_runtime import layer_pyarrow
 from moto import mock_aws
 
 from mips_profiles.cms_standin import CmsStandIn
@@ -215,7 +216,7 @@ def running_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                  "POWERTOOLS_SERVICE_NAME": "mips-profiles", "POWERTOOLS_METRICS_NAMESPACE": "MipsProfiles",
                  "POWERTOOLS_LOG_LEVEL": "WARNING"}.items():
         monkeypatch.setenv(k, v)
-    with CmsStandIn() as cms, mock_aws():
+    with CmsStandIn() as cms, mock_aws(), layer_pyarrow():
         stack = Stack(cms, tmp_path, monkeypatch, drop=drop)
         with iam_enforced():
             yield stack

@@ -544,9 +544,15 @@ def _index_table(index: dict[str, bytes]) -> pa.Table:
                     schema=INDEX_SCHEMA)
 
 
+# The AWS SDK for pandas Lambda layer builds pyarrow with Snappy and zlib only (ZSTD, LZ4, Brotli and
+# BZ2 off: aws/aws-sdk-pandas building/lambda/build-lambda-layer.sh); its pyarrow cannot write or read
+# zstd ("Support for codec 'zstd' not built"). tests/lambda_runtime.py holds every path to that set.
+PARQUET_COMPRESSION = "snappy"
+
+
 def _parquet_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(table, sink, compression=PARQUET_COMPRESSION)
     return sink.getvalue().to_pybytes()
 
 
