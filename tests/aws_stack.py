@@ -17,6 +17,15 @@ from pathlib import Path
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from iam_enforcement import (
+    Resolver,
+    acting_as,
+    assume_function_role,
+    create_admin,
+    iam_enforced,
+    iam_paused,
+    resolved_policy,
+)
 from lambda_runtime import layer_pyarrow
 from moto import mock_aws
 
@@ -27,16 +36,6 @@ from mips_profiles.publish import Publisher
 from mips_profiles.refresh import Refresher
 from mips_profiles.state import LocalStateStore
 from mips_profiles.store import LocalDirStore
-
-from iam_enforcement import (
-    Resolver,
-    acting_as,
-    assume_function_role,
-    create_admin,
-    iam_enforced,
-    iam_paused,
-    resolved_policy,
-)
 
 ROOT = Path(__file__).parents[1]
 EVENTS = ROOT / "events"
@@ -152,6 +151,11 @@ class Stack:
     def invoke_check(self, event: dict) -> dict:
         with acting_as(self.roles["check"]):
             return self.check.handler(event, FakeContext(function_name="CheckReleaseFunction"))
+
+    def invoke_shard(self, event: dict) -> dict:
+        """A direct invocation of the shard function (an operator action), as its role."""
+        with acting_as(self.roles["shard"]):
+            return self.shard.handler(event, FakeContext(function_name="ShardScoresFunction"))
 
     def drain(self, *, max_rounds: int = 200, max_receives: int = 3) -> list[dict]:
         """Deliver every queued message to the shard handler as the SQS event source mapping would.

@@ -10,11 +10,6 @@ import sys
 
 import boto3
 import pytest
-from moto import mock_aws
-
-from mips_profiles.generator import generate_table, make_correction, make_pdc_table
-from mips_profiles.store import cache_control_for
-
 from aws_stack import (
     PARTITIONS,
     ROOT,
@@ -24,6 +19,10 @@ from aws_stack import (
     scheduled,
     without_dates,
 )
+from moto import mock_aws
+
+from mips_profiles.generator import generate_table, make_correction, make_pdc_table
+from mips_profiles.store import cache_control_for
 
 
 def test_the_whole_flow_publishes_the_same_bytes_as_a_local_publish(stack, tables, tmp_path):

@@ -7,10 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from aws_stack import csv_bytes, local_publish, scheduled
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError
-
-from aws_stack import csv_bytes, local_publish, scheduled
 
 
 class _Body:

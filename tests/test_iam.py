@@ -4,12 +4,11 @@ enforced, see ``iam_enforcement``), and every statement of those policies is nee
 from __future__ import annotations
 
 import pytest
+from aws_stack import FUNCTION_ROLES, csv_bytes, running_stack, scheduled
 from botocore.exceptions import ClientError
+from iam_enforcement import role_statements
 
 from mips_profiles.generator import make_correction, make_pdc_table
-
-from aws_stack import FUNCTION_ROLES, csv_bytes, running_stack, scheduled
-from iam_enforcement import role_statements
 
 STATEMENTS = [(fn, i, s.get("Sid", str(i))) for fn, logical in FUNCTION_ROLES.items()
               for i, s in enumerate(role_statements(logical))]
@@ -61,7 +60,6 @@ def test_the_harness_denies_what_the_policy_does_not_grant(tables, tmp_path, mon
     """The enforcement itself: the shard role may not read the raw PDC copy it writes, nor anything
     outside its prefixes, and a missing key it may not list answers 403, as on AWS."""
     import boto3
-
     from iam_enforcement import acting_as
 
     with running_stack(tmp_path, monkeypatch) as stack, acting_as(stack.roles["shard"]):

@@ -1,8 +1,10 @@
-"""ShardScoresFunction: consumes the work queue (SQS, partial batch failures).
+"""ShardScoresFunction: consumes the work queue (SQS, partial batch failures), and takes two operator
+actions by direct invocation: ``{"action": "selftest"}`` and ``{"action": "repair"}``.
 
 Thin on purpose: each record is one work message handed to ``mips_profiles.shard_worker``; a failed
 record is reported back to SQS alone, retried, and after the queue's max receive count lands in the
-dead-letter queue. pandas/pyarrow come from the AWS SDK for pandas managed layer.
+dead-letter queue; the actions are ``mips_profiles.operations``. pandas/pyarrow come from the AWS SDK
+for pandas managed layer.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mips_profiles.dynamo import DynamoStateStore, RunLock, RunTracker
 from mips_profiles.messaging import CloudFrontCdn, NoCdn, SqsQueue
+from mips_profiles.operations import repair, self_test
 from mips_profiles.publish import Publisher
 from mips_profiles.reconcile import RECONCILIATION_KEY
 from mips_profiles.s3 import S3Store
 from mips_profiles.settings import Settings
-from mips_profiles.shard_worker import ShardWorker
+from mips_profiles.shard_worker import INVALIDATION_PATHS, ShardWorker
 
 settings = Settings.from_env()
 logger = Logger()
@@ -78,5 +81,18 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    action = event.get("action")
+    if action == "selftest":
+        w = worker()
+        return self_test(w.publisher, raw=w.raw, lock=w.lock)
+    if action == "repair":
+        w = worker()
+        result = repair(w.publisher, lock=w.lock, cdn=w.cdn, owner=f"repair-{context.aws_request_id}",
+                        lease_seconds=settings.lock_lease_seconds, invalidation_paths=INVALIDATION_PATHS)
+        metrics.add_metric(name="ObjectsRepaired", unit=MetricUnit.Count, value=len(result.get("restored", [])))
+        logger.info("repair", extra={k: v for k, v in result.items() if k not in ("restored", "deleted")})
+        return result
+    if action is not None:
+        raise ValueError(f"unknown action {action!r}: expected 'selftest' or 'repair'")
     return process_partial_response(event=event, record_handler=record_handler, processor=processor,
                                     context=context)

@@ -80,6 +80,24 @@ def _report(result: PublishResult, public: BlobStore, private: BlobStore) -> Non
         print(f"  quarantine:   {private.describe()}/{result.quarantine_key}", file=out)
 
 
+def cmd_repair(args: argparse.Namespace) -> int:
+    from .repair import Repairer
+
+    public, private = _stores(args.out, args.private)
+    with _run_lock(private):
+        report = Repairer(Publisher(public, private)).repair()
+    print(f"repair: {report.documents_checked:,} documents checked; {len(report.restored):,} objects restored, "
+          f"{len(report.deleted):,} stray documents deleted", file=sys.stderr)
+    for key in report.restored[:20]:
+        print(f"  restored {key}", file=sys.stderr)
+    for key in report.not_repairable:
+        print(f"  not repairable from private state: {key} (restore its previous version or re-publish the year)",
+              file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    return 2 if report.not_repairable else 0
+
+
 def _print_outcomes(report) -> None:
     for o in report.outcomes:
         label = f"{o.source.upper()} PY{o.performance_year}"
@@ -216,6 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="publish even if a gate refuses (over 1%% rows rejected, over 10%% fewer rows than before)")
     p.add_argument("--json", action="store_true", help="print one JSON line with the counts last")
     p.set_defaults(func=cmd_publish)
+
+    rep = sub.add_parser("repair", help="re-put every public document that is missing or differs from the private "
+                                        "state; delete documents no entry explains")
+    _tree_arguments(rep)
+    rep.add_argument("--json", action="store_true", help="print the repair report as one JSON object last")
+    rep.set_defaults(func=cmd_repair)
 
     from .catalog import DEFAULT_CATALOG_URL, DEFAULT_PDC_URL
 

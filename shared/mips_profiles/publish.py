@@ -496,6 +496,23 @@ class Publisher:
         """Every published entry of ``year`` (all shards)."""
         return concat_entries([self._read_entries(year, shard) for shard in range(SHARDS)])
 
+    def private_years(self) -> set[int]:
+        """The years with published entries in the private store (found by listing, not by the manifest)."""
+        return {int(key.split("/")[1].removeprefix("py=")) for key in self.private.md5_listing("entries/")
+                if key.count("/") == 2 and key.split("/")[1].startswith("py=")}
+
+    def shard_documents(self, shard: int, years: list[int]) -> Iterator[tuple[str, bytes]]:
+        """(npi, bytes) of every published document of one storage shard, rebuilt from the private entries."""
+        return self.builder.documents(concat_entries([self._read_entries(y, shard) for y in years]))
+
+    def recorded_stats(self, years: list[int]) -> dict[str, str]:
+        """Public aggregate key -> content hash (hex) of what was last published, for ``years``."""
+        out: dict[str, str] = {}
+        for year in years:
+            recorded = self.private.read(stats_record_key(year))
+            out.update(orjson.loads(recorded) if recorded else {})
+        return out
+
     def _read_entries(self, year: int, shard: int, only: pa.Array | None = None) -> pa.Table:
         table = _read_parquet(self.private, entries_key(year, shard), ENTRY_SCHEMA)
         if only is not None and table.num_rows:

@@ -149,5 +149,16 @@ class S3Store:
             raise
         return True
 
+    def md5_listing(self, prefix: str) -> dict[str, str | None]:
+        """One LIST per 1,000 keys; the ETag of a single-part PUT is the MD5 of the bytes."""
+        out: dict[str, str | None] = {}
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        full = f"{self.prefix}/{prefix}" if self.prefix else prefix
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+            for obj in page.get("Contents", []):
+                etag = obj["ETag"].strip('"')
+                out[obj["Key"][strip:]] = None if "-" in etag else etag
+        return out
+
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"

@@ -61,6 +61,11 @@ class BlobStore(Protocol):
 
     def describe(self) -> str: ...
 
+    def md5_listing(self, prefix: str) -> dict[str, str | None]:
+        """Every key under ``prefix`` with the MD5 (hex) of its bytes, ``None`` where the store cannot
+        tell without reading (an S3 multipart ETag). For repair: compare without reading every object."""
+        ...
+
 
 class LocalDirStore:
     """A directory as a blob store: atomic writes (temp file + rename), so readers never see half a file."""
@@ -131,6 +136,13 @@ class LocalDirStore:
     def describe(self) -> str:
         return str(self.root)
 
+    def md5_listing(self, prefix: str) -> dict[str, str | None]:
+        base = self._path(prefix.rstrip("/"))
+        if not base.is_dir():
+            return {}
+        return {path.relative_to(self.root).as_posix(): hashlib.md5(path.read_bytes()).hexdigest()
+                for path in base.rglob("*") if path.is_file() and not path.name.startswith(".")}
+
 
 class MemoryStore:
     """In-memory twin of the blob-store port (tests and property checks)."""
@@ -168,6 +180,9 @@ class MemoryStore:
 
     def describe(self) -> str:
         return "memory"
+
+    def md5_listing(self, prefix: str) -> dict[str, str | None]:
+        return {k: hashlib.md5(v).hexdigest() for k, v in self.objects.items() if k.startswith(prefix)}
 
 
 class LocalRunLock:
