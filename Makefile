@@ -3,6 +3,7 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+TOOLS ?= .venv-tools
 
 .PHONY: demo test lint screenshot openapi clean
 
@@ -12,15 +13,23 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+$(TOOLS)/.installed: requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --upgrade pip
+	$(TOOLS)/bin/pip install --quiet -r requirements-tools.txt
+	touch $@
+
 demo: $(VENV)/.installed
 	$(BIN)/mips-profiles demo --out out/demo
 
 test: $(VENV)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed $(TOOLS)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam validate --lint --region us-east-1 --template template.yaml
+	$(TOOLS)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 # The README's screenshot of the score card, as the browser test renders it.
 screenshot: $(VENV)/.installed
@@ -28,4 +37,4 @@ screenshot: $(VENV)/.installed
 		tests/test_widget_browser.py
 
 clean:
-	rm -rf $(VENV) out
+	rm -rf $(VENV) $(TOOLS) out

@@ -49,3 +49,19 @@ def test_the_package_imports_only_pyarrow_modules_the_layer_builds():
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pyarrow"):
                 used.add(node.module)
     assert used and used <= LAYER_PYARROW_MODULES, used - LAYER_PYARROW_MODULES
+
+
+def test_the_tests_run_the_powertools_release_the_template_deploys():
+    from importlib.metadata import version
+
+    from cfnlint.decode import cfn_yaml
+
+    template = cfn_yaml.load(str(Path(__file__).parents[1] / "template.yaml"))
+    parameter = template["Parameters"]["PowertoolsLayerArn"]
+    assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
+    installed = version("aws-lambda-powertools")
+    assert parameter["Default"] == f"/aws/service/powertools/python/x86_64/python3.12/{installed}"
+    layers = [str(layer) for fn in ("CheckReleaseFunction", "ShardScoresFunction")
+              for layer in template["Resources"][fn]["Properties"]["Layers"]]
+    assert not [layer for layer in layers if ":layer:" in layer], "pin layers through SSM, not region-specific ARNs"
+    assert any("/aws/service/aws-sdk-pandas/" in layer for layer in layers)

@@ -58,6 +58,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     if result["status"] == "refused":
         metrics.add_metric(name="RunRefusedByLock", unit=MetricUnit.Count, value=1)
+    else:  # the plan (possibly empty) was handed over; the shard function counts RunFinished at its end
+        metrics.add_metric(name="RunStarted", unit=MetricUnit.Count, value=1)
+    outcomes = [*result.get("years", {}).values(), *([result["pdc"]] if "pdc" in result else [])]
+    if any(o.get("decision") == "failed" for o in outcomes):
+        metrics.add_metric(name="RunFailed", unit=MetricUnit.Count, value=1)
     for year, outcome in result.get("years", {}).items():
         metrics.add_metric(name=f"Decision_{outcome['decision']}", unit=MetricUnit.Count, value=1)
         logger.info("performance year checked", extra={"performance_year": year, **outcome})

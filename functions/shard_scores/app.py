@@ -56,7 +56,15 @@ def worker() -> ShardWorker:
 def record_handler(record: SQSRecord) -> dict[str, Any]:
     message = json.loads(record.body)
     logger.set_correlation_id(message.get("owner") or message.get("run_id"))
-    outcome = worker().handle(message)
+    try:
+        outcome = worker().handle(message)
+    except Exception:
+        # A failed record does not fail the invocation (partial batch response), so the Lambda Errors
+        # metric never sees it: count it here for the RunFailed alarm. SQS retries it.
+        metrics.add_metric(name="RunFailed", unit=MetricUnit.Count, value=1)
+        raise
+    if outcome.kind == "run" and outcome.status == "done":
+        metrics.add_metric(name="RunFinished", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="WorkMessages", unit=MetricUnit.Count, value=1)
     if outcome.partition:
         p = outcome.partition

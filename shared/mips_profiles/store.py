@@ -28,7 +28,12 @@ def check_key(key: str) -> str:
     return key
 
 
-CACHE_DOCUMENT = "public, max-age=3600, stale-while-revalidate=86400"
+# One deliberate caching rule, held equal to the CloudFront cache policies of template.yaml, to `serve` and to
+# README by tests/test_caching.py. Documents and aggregates change only when a publish changes them, and
+# every publish ends with one invalidation of /v1/*: so the edge keeps them a day (s-maxage), while a
+# browser re-asks after 5 minutes (max-age) and so sees a correction soon after the edge does. The
+# manifest (with "last checked") and the schema are short-lived everywhere.
+CACHE_DOCUMENT = "public, max-age=300, s-maxage=86400"
 CACHE_MANIFEST = "public, max-age=60"
 _SHORT_LIVED = ("v1/manifest.json", "v1/schema/", "v1/not-found.json")
 
