@@ -12,7 +12,8 @@ moto does not check permissions unless asked. This module:
      distribution ARN, as AWS does;
    - S3 ``DeleteObjects`` is checked per key (``s3:DeleteObject`` on each object ARN), as AWS does;
    - a GET or HEAD of a missing S3 key answers 403 AccessDenied, not 404, unless the role may
-     ``s3:ListBucket`` that prefix, as AWS does; the ``s3:prefix`` condition is evaluated;
+     ``s3:ListBucket`` on the bucket, as AWS does (without an ``s3:prefix`` in that implicit check);
+     the ``s3:prefix`` condition of an explicit LIST is evaluated;
    - SQS batch APIs need the single action's permission (``SendMessageBatch`` is allowed by
      ``sqs:SendMessage``), as AWS documents; moto asks for an action that does not exist in IAM.
 
@@ -300,7 +301,9 @@ def _teach_moto() -> Any:
             bucket = self.backend.buckets.get(bucket_name)
             if bucket is not None and key_name not in bucket.keys:
                 resource = f"arn:aws:s3:::{bucket_name}"
-                if not _identity_allows(self, "s3:ListBucket", resource, {"s3:prefix": key_name}):
+                # the implicit check carries no s3:prefix: a ListBucket grant conditioned on a prefix does not
+                # turn a missing key's 403 into a 404 (conservative: AWS is at least this strict)
+                if not _identity_allows(self, "s3:ListBucket", resource, {}):
                     raise BucketAccessDeniedError(bucket=bucket_name)
         return None
 

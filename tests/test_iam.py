@@ -58,17 +58,25 @@ def test_each_policy_statement_is_needed(function, index, tables, tmp_path, monk
 
 def test_the_harness_denies_what_the_policy_does_not_grant(tables, tmp_path, monkeypatch):
     """The enforcement itself: the shard role may not read the raw PDC copy it writes, nor anything
-    outside its prefixes, and a missing key it may not list answers 403, as on AWS."""
+    outside its prefixes; a missing key answers 404 only to a role that may list the bucket (the checker
+    may not: 403, as on AWS); DynamoDB is checked per table."""
     import boto3
     from iam_enforcement import acting_as
 
-    with running_stack(tmp_path, monkeypatch) as stack, acting_as(stack.roles["shard"]):
-        s3 = boto3.client("s3")
-        s3.put_object(Bucket="audit", Key="raw/pdc/py=2024/x.csv", Body=b"x")
-        for bucket, key in (("audit", "raw/pdc/py=2024/x.csv"), ("audit", "elsewhere/x"), ("raw", "raw/missing")):
+    with running_stack(tmp_path, monkeypatch) as stack:
+        with acting_as(stack.roles["shard"]):
+            s3 = boto3.client("s3")
+            s3.put_object(Bucket="audit", Key="raw/pdc/py=2024/x.csv", Body=b"x")
+            for bucket, key in (("audit", "raw/pdc/py=2024/x.csv"), ("audit", "elsewhere/x"), ("public", "x.json")):
+                with pytest.raises(ClientError, match="AccessDenied"):
+                    s3.get_object(Bucket=bucket, Key=key)
+            with pytest.raises(ClientError, match="NoSuchKey"):
+                s3.get_object(Bucket="raw", Key="raw/missing")
             with pytest.raises(ClientError, match="AccessDenied"):
-                s3.get_object(Bucket=bucket, Key=key)
-        with pytest.raises(ClientError, match="NoSuchKey"):  # it may list index/: a missing key is a 404
-            s3.get_object(Bucket="audit", Key="index/missing")
-        with pytest.raises(ClientError, match="AccessDenied"):
-            boto3.client("dynamodb").get_item(TableName="idempotency", Key={"id": {"S": "x"}})
+                boto3.client("dynamodb").get_item(TableName="idempotency", Key={"id": {"S": "x"}})
+        with acting_as(stack.roles["check"]):
+            s3 = boto3.client("s3")
+            s3.put_object(Bucket="raw", Key="raw/qpp/x.csv", Body=b"x")
+            for key in ("raw/qpp/x.csv", "raw/missing"):
+                with pytest.raises(ClientError, match="AccessDenied"):
+                    s3.get_object(Bucket="raw", Key=key)

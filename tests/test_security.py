@@ -40,13 +40,22 @@ def test_every_bucket_blocks_public_access_encrypts_and_refuses_plain_http(bucke
 
 
 def test_no_bucket_policy_allows_anyone_and_only_cloudfront_reads_the_public_tree():
-    for policy in (r["Properties"]["PolicyDocument"] for r in of_type("AWS::S3::BucketPolicy").values()):
+    for resource in of_type("AWS::S3::BucketPolicy").values():
+        policy, bucket = resource["Properties"]["PolicyDocument"], resource["Properties"]["Bucket"]
         for statement in policy["Statement"]:
-            if statement["Effect"] == "Allow":
-                assert statement["Principal"] == {"Service": "cloudfront.amazonaws.com"}
-                assert statement["Action"] == "s3:GetObject"
-                assert "AWS:SourceArn" in statement["Condition"]["StringEquals"]
-                assert str(statement["Resource"]).find("/v1/*") > 0
+            if statement["Effect"] != "Allow":
+                continue
+            if bucket == {"Ref": "AccessLogBucket"}:  # S3 server access logs of this account, under s3/ only
+                assert statement["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+                assert statement["Action"] == "s3:PutObject"
+                assert "aws:SourceAccount" in statement["Condition"]["StringEquals"]
+                assert "/s3/*" in str(statement["Resource"])
+                continue
+            assert bucket == {"Ref": "PublicContentBucket"}
+            assert statement["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+            assert statement["Action"] == "s3:GetObject"
+            assert "AWS:SourceArn" in statement["Condition"]["StringEquals"]
+            assert str(statement["Resource"]).find("/v1/*") > 0
 
 
 def test_the_distribution_is_https_only_and_reaches_s3_through_origin_access_control():
