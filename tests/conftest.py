@@ -68,7 +68,8 @@ def published_tree(tmp_path_factory: pytest.TempPathFactory, sample_file) -> Pat
 
 
 def pick_documents(tree: Path) -> dict[str, dict]:
-    """Documents of each kind the consumers must render: scored this year, with history, not scored."""
+    """Documents of each kind the consumers must render: scored this year, with history, not scored, with a
+    reweighted category."""
     found: dict[str, dict] = {}
     for path in sorted((tree / "v1" / "npi").glob("*.json")):
         doc = json.loads(path.read_text())
@@ -83,7 +84,9 @@ def pick_documents(tree: Path) -> dict[str, dict]:
             found.setdefault("unscored", doc)
         if latest["performance_year"] == 2023:
             found.setdefault("older_only", doc)
-        if len(found) == 4:
+        if newest and latest["category_status"]["promoting_interoperability"] == "reweighted":
+            found.setdefault("reweighted", doc)
+        if len(found) == 5:
             return found
     raise AssertionError(f"the sample tree lacks a kind of document: found {sorted(found)}")
 

@@ -112,3 +112,19 @@ def test_a_failing_record_and_a_refused_file_reach_their_alarms(stack, tables, t
     stack.invoke_check(scheduled(23))
     stack.drain()
     assert watched_and_emitted(resources, emitted(capsys), "PublishRefused")
+
+
+def test_an_unknown_column_reaches_its_alarm_and_the_manifest(stack, tmp_path, resources, capsys):
+    import pyarrow as pa
+
+    table = generate_table(2024, 300)
+    table = table.append_column("a column cms added", pa.array(["x"] * table.num_rows, pa.string()))
+    stack.cms.publish_qpp(2024, csv_bytes(table, tmp_path), "2025-07-28")
+    capsys.readouterr()
+    stack.invoke_check(scheduled(22))
+    stack.drain()
+    records = emitted(capsys)
+    assert watched_and_emitted(resources, records, "UnknownColumns")
+    assert [r["value"] for r in records if r["name"] == "UnknownColumns"] in ([1.0], [[1.0]])
+    manifest = json.loads(stack.public_objects()["v1/manifest.json"])
+    assert manifest["releases"][0]["unknown_columns"] == ["a column cms added"]

@@ -66,7 +66,8 @@ def test_the_headline_does_not_depend_on_row_order():
 def test_an_unscored_npi_has_no_band_and_no_outcome():
     latest = headline([{"final_score": None, "payment_adjustment_pct": None}])
     assert latest["score_band"] is None and latest["payment_outcome"] is None
-    assert latest["provenance"].endswith("Display rule: single TIN/NPI record")
+    assert latest["provenance"].endswith("Display rule: single TIN/NPI record; reweighted categories shown as exempt,"
+                                         " not as 0")
 
 
 def test_the_document_has_the_agreed_shape():
@@ -83,13 +84,18 @@ def test_the_document_has_the_agreed_shape():
             "payment_outcome": "positive", "score_band": "exceptional", "participation_option": "APM Entity",
             "category_scores": {"quality": 93.1, "promoting_interoperability": 100.0, "improvement_activities": 40.0,
                                 "cost": None},
+            "category_status": {"quality": "scored", "promoting_interoperability": "scored",
+                                "improvement_activities": "scored", "cost": "not_scored"},
+            "category_weights": {"quality": None, "promoting_interoperability": None, "improvement_activities": None,
+                                 "cost": None},
             "scored_practices": 2,
             "attribution": "Source: CMS QPP MIPS · Performance Year 2024",
-            "provenance": "Source: CMS QPP MIPS · Performance Year 2024 · Methodology cms-qpp-mips/v1 · "
-                          "Display rule: highest final score of 2 TIN/NPI records",
+            "provenance": "Source: CMS QPP MIPS · Performance Year 2024 · Methodology cms-qpp-mips/v2 · "
+                          "Display rule: highest final score of 2 TIN/NPI records; reweighted categories shown as "
+                          "exempt, not as 0",
         }],
         "source": {"name": "CMS QPP MIPS", "license": "U.S. government public-domain work (17 U.S.C. § 105)",
-                   "methodology_version": "cms-qpp-mips/v1",
+                   "methodology_version": "cms-qpp-mips/v2",
                    "disclaimer": "A MIPS score is a Medicare payment-program measure used to set payment adjustments; "
                                  "it is not a rating of clinical quality."},
     }

@@ -28,7 +28,7 @@ def test_publish_prints_counts_as_one_json_line_last(run_cli, sample_file, sampl
     npis = len(set(sample_table(2024).column("npi").to_pylist()))
     assert result.json == {"performance_year": 2024, "release_id": result.json["release_id"],
                            "rows_read": 600, "rows_rejected": 0, "docs_written": npis, "docs_unchanged": 0,
-                           "docs_deleted": 0}
+                           "docs_deleted": 0, "unknown_columns": []}
     assert len(documents(tree)) == npis
     assert (tree / "v1" / "manifest.json").exists() and (tree / "v1" / "schema" / "profile.schema.json").exists()
 

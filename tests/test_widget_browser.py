@@ -181,6 +181,24 @@ def test_an_npi_whose_newest_year_is_older_shows_that_year_and_its_check_date(pa
                                                f"{manifest_date(published_tree, 2023)}")
 
 
+def test_a_reweighted_category_shows_exempt_never_zero(page, api, host_origin, published_tree):
+    doc = pick_documents(published_tree)["reweighted"]
+    latest = doc["latest"]
+    card, state = open_card(page, host_origin, doc["npi"], api)
+    assert state == "scored"
+    for name, status in latest["category_status"].items():
+        shown = field(card, f"category-{name}")
+        if status == "reweighted":
+            assert shown == "Exempt (reweighted)", name
+        elif status == "not_scored":
+            assert shown == "Not scored", name
+        else:
+            assert shown == str(latest["category_scores"][name]).removesuffix(".0"), name
+        assert card.locator(f"[data-field='category-{name}']").get_attribute("data-status") == status
+    assert field(card, "category-promoting_interoperability") == "Exempt (reweighted)"
+    assert page.errors == []
+
+
 def test_an_unscored_npi_says_not_scored(page, api, host_origin, published_tree):
     doc = pick_documents(published_tree)["unscored"]
     card, state = open_card(page, host_origin, doc["npi"], api)

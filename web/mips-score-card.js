@@ -147,11 +147,16 @@
 
     var categories = text(d, "dl", "categories");
     var cats = latest.category_scores || {};
+    var statuses = latest.category_status || {};
     CATEGORIES.forEach(function (pair) {
       var value = formatScore(cats[pair[0]]);
+      // CMS reweighted the category to 0%: the clinician is exempt from a score for it (never show a 0)
+      var exempt = statuses[pair[0]] === "reweighted";
+      var shown = exempt ? "Exempt (reweighted)" : (value || "Not scored");
       categories.appendChild(text(d, "dt", null, pair[1]));
-      categories.appendChild(field(text(d, "dd", value ? null : "muted", value || "Not scored"),
-        "category-" + pair[0]));
+      var dd = field(text(d, "dd", exempt || !value ? "muted" : null, shown), "category-" + pair[0]);
+      dd.setAttribute("data-status", exempt ? "reweighted" : (value ? "scored" : "not_scored"));
+      categories.appendChild(dd);
     });
     card.appendChild(categories);
 

@@ -74,6 +74,11 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
         metrics.add_metric(name="BytesWritten", unit=MetricUnit.Bytes, value=p.bytes_written)
     if outcome.status == "staged":
         metrics.add_metric(name="RowsRejected", unit=MetricUnit.Count, value=outcome.details["rows_rejected"])
+        unknown = outcome.details.get("unknown_columns") or []
+        metrics.add_metric(name="UnknownColumns", unit=MetricUnit.Count, value=len(unknown))
+        if unknown:
+            logger.warning("columns the display contract does not know (kept in the audit record, not published)",
+                           extra={"performance_year": outcome.performance_year, "unknown_columns": unknown})
     summary = outcome.details.get(RECONCILIATION_KEY) if outcome.status == "reconciled" else None
     if summary:
         metrics.add_metric(name="CmsProfileMismatches", unit=MetricUnit.Count, value=summary["mismatches"])

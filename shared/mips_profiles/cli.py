@@ -62,7 +62,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     _report(result, public, private)
     if args.json:
         print(json.dumps({"performance_year": result.performance_year, "release_id": result.release_id,
-                          **result.counts()}))
+                          **result.counts(), "unknown_columns": result.unknown_columns}))
     return 0
 
 
@@ -78,6 +78,13 @@ def _report(result: PublishResult, public: BlobStore, private: BlobStore) -> Non
     print(f"  audit:        {private.describe()}/{result.audit_key}", file=out)
     if result.quarantine_key:
         print(f"  quarantine:   {private.describe()}/{result.quarantine_key}", file=out)
+    _warn_unknown(f"PY{result.performance_year}", result.unknown_columns)
+
+
+def _warn_unknown(label: str, columns: list[str]) -> None:
+    if columns:
+        print(f"warning: {label}: {len(columns)} column(s) the display contract does not know, kept in the audit "
+              f"record and not published: {', '.join(repr(c) for c in columns)}", file=sys.stderr)
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
@@ -111,6 +118,8 @@ def _print_outcomes(report) -> None:
             line += (f"; vs CMS profile scores: {recon['matches']} match, {recon['mismatches']} differ"
                      f" (report: {recon['mismatch_report']})")
         print(line)
+        if o.publish:
+            _warn_unknown(label, o.publish.unknown_columns)
         if o.error:
             print(f"error: {label}: {o.error}", file=sys.stderr)
 

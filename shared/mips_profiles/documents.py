@@ -20,6 +20,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .categories import CATEGORIES, display
 from .contract import Contract, load_contract
 from .methodology import Methodology, load_methodology
 from .npi import is_valid_npi
@@ -44,6 +45,8 @@ ENTRY_SCHEMA = pa.schema(
         ("pi_category_score", pa.float64()),
         ("ia_category_score", pa.float64()),
         ("cost_category_score", pa.float64()),
+        *[(c.weight, pa.float64()) for c in CATEGORIES],
+        *[(c.flag, pa.bool_()) for c in CATEGORIES],
         ("scored_practices", pa.int32()),
     ]
 )
@@ -56,7 +59,12 @@ DERIVED_INPUTS = {
     "scored_practices": (),
     "attribution": ("performance_year",),
     "provenance": ("performance_year",),
+    "category_status": (*(c.score for c in CATEGORIES), *(c.weight for c in CATEGORIES)),
+    "category_weights": tuple(c.weight for c in CATEGORIES),
 }
+# Write-locked inputs a derived field may use, reduced to what it shows: the status says only *whether*
+# CMS reweighted a category, never why (the flags name hardships and special statuses).
+REDUCED_WRITE_LOCKED_INPUTS = {"category_status": ("the reweighting flags of methodology.reweighting_flags",)}
 
 
 def npi_key(npi: str) -> str:
@@ -164,6 +172,8 @@ class DocumentBuilder:
             if practices > 1
             else "single TIN/NPI record"
         )
+        if "category_status" in self.derived:
+            rule += "; reweighted categories shown as exempt, not as 0"
         return f"{attribution(year)} · Methodology {self.methodology.version} · Display rule: {rule}"
 
     def _entry_columns(self, ordered: pa.Table) -> list[tuple[str, list[Any]]]:
@@ -188,9 +198,15 @@ class DocumentBuilder:
         if "participation_option" in pub:
             cols.append(("participation_option", ordered.column("participation_option").to_pylist()))
         if self._category_paths:
-            parts = [(path, ordered.column(field).to_pylist()) for field, path in self._category_paths]
-            cols.append(("category_scores", [dict(zip((p for p, _ in parts), values, strict=True))
-                                             for values in zip(*(v for _, v in parts), strict=True)]))
+            scores, status, weights = display(ordered, years, self._years_with_weights(years), self.methodology)
+            allowed = [p for _, p in self._category_paths]
+            if len(allowed) < len(CATEGORIES):  # the contract write-locked a category: leave it out
+                scores = [{k: row[k] for k in allowed} for row in scores]
+            cols.append(("category_scores", scores))
+            if "category_status" in derived:
+                cols.append(("category_status", status))
+            if "category_weights" in derived:
+                cols.append(("category_weights", weights))
         if "scored_practices" in derived:
             cols.append(("scored_practices", practices))
         if "attribution" in derived:
@@ -206,6 +222,11 @@ class DocumentBuilder:
                 out.append(text)
             cols.append(("provenance", out))
         return cols
+
+    def _years_with_weights(self, years: np.ndarray) -> set[int]:
+        """The years whose files publish category weights (the contract has weight columns for them)."""
+        return {y for y in np.unique(years).tolist()
+                if all(c.weight in self.contract.candidate_columns(y) for c in CATEGORIES)}
 
     def _bands(self, scores: pa.ChunkedArray) -> list[str | None]:
         values = scores.to_numpy(zero_copy_only=False).astype(np.float64)  # nulls -> NaN
@@ -277,6 +298,22 @@ class DocumentBuilder:
                 "additionalProperties": False,
                 "required": [p for _, p in self._category_paths],
                 "properties": {p: {**score, "description": described[f]} for f, p in self._category_paths},
+            }
+        if "category_status" in self.derived:
+            props["category_status"] = {
+                "type": "object", "additionalProperties": False, "required": [c.name for c in CATEGORIES],
+                "description": "scored, reweighted (CMS reweighted the category to 0%: the clinician is exempt "
+                               "from a score for it; its score is null) or not_scored (no score published).",
+                "properties": {c.name: {"enum": ["scored", "reweighted", "not_scored"]} for c in CATEGORIES},
+            }
+        if "category_weights" in self.derived:
+            weight = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+            props["category_weights"] = {
+                "type": "object", "additionalProperties": False, "required": [c.name for c in CATEGORIES],
+                "description": "Weight of each category in the final score, a fraction: as CMS published it "
+                               "(PY2023+), else the year's standard weight when nothing was redistributed; "
+                               "0 when reweighted; null when unknown.",
+                "properties": {c.name: weight for c in CATEGORIES},
             }
         if "scored_practices" in self.derived:
             props["scored_practices"] = {"type": "integer", "minimum": 1}

@@ -1,8 +1,16 @@
 """Deterministic synthetic QPP Experience files in the real column layout of each performance year.
 
-The same ``seed`` gives the same bytes. Clinician ``i`` has the same NPI in every year, so several
-years build real histories; about 13% of NPIs bill under several TINs (2-4 rows). Final scores
+The header is the real one of the year (names and order, ``data/cms_headers.json``; PY2024 reorders
+columns). The same ``seed`` gives the same bytes. Clinician ``i`` has the same NPI in every year, so
+several years build real histories; about 13% of NPIs bill under several TINs (2-4 rows). Final scores
 follow the published distribution: about 40% >= 90, 46% 75-89, 10% 50-74, 4% < 50.
+
+Values are written as CMS writes them: ``True``/``False`` flags, empty strings for missing, trimmed
+numbers (``64.9``, ``60``), zero-padded provider keys, inconsistently padded measure ids (``014``, ``1``).
+Categories are reweighted at realistic rates (promoting interoperability for about a fifth of rows, cost
+for about a third, quality and improvement activities rarely): the flag of the reason is ``True``, the
+score is empty or ``0`` as CMS leaves it, and PY2023+ weights follow the redistribution table of the
+PY2024 feedback FAQ (Appendix B, Table 1).
 
 Everything is vectorised (numpy + pyarrow compute): 500k rows x 200+ columns take seconds.
 """
@@ -15,6 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+import json
+from functools import lru_cache
+from importlib import resources
 
 from .contract import Contract, load_contract
 from .methodology import Methodology, load_methodology
@@ -33,10 +45,26 @@ REPORTING_OPTIONS = ["Traditional MIPS", "APM Performance Pathway", "MIPS Value 
 TOP_ADJUSTMENT = {2017: 1.88, 2018: 1.68, 2019: 1.79, 2020: 1.87, 2021: 2.33, 2022: 8.26, 2023: 2.15,
                   2024: 1.05, 2025: 1.2}
 
-# CMS puts identifying and demographic columns first; the rest follow in contract order.
-_LEADING = ["provider_key", "practice_state", "practice_size", "clinician_specialty", "clinician_type",
-            "years_in_medicare", "npi", "engaged", "participation_option", "reporting_option", "mvp_id",
-            "mvp_title", "medicare_patients", "allowed_charges", "services", "opted_into_mips"]
+# Category weights (quality, PI, IA, cost) by the set of categories reweighted to 0%: CMS PY2024 performance
+# feedback FAQ, Appendix B, Table 1 (excluding small practices). Key: bit 1 quality, 2 PI, 4 IA, 8 cost.
+_REDISTRIBUTION = {
+    0: (0.30, 0.25, 0.15, 0.30), 8: (0.55, 0.30, 0.15, 0.0), 2: (0.55, 0.0, 0.15, 0.30), 1: (0.0, 0.55, 0.15, 0.30),
+    4: (0.45, 0.25, 0.0, 0.30), 10: (0.85, 0.0, 0.15, 0.0), 9: (0.0, 0.85, 0.15, 0.0), 12: (0.70, 0.30, 0.0, 0.0),
+    3: (0.0, 0.0, 0.50, 0.50), 6: (0.70, 0.0, 0.0, 0.30), 5: (0.0, 0.70, 0.0, 0.30),
+}
+
+
+@lru_cache(maxsize=1)
+def real_headers() -> dict[int, list[str]]:
+    """The real header of every performance year CMS has published (names in file order)."""
+    raw = json.loads(resources.files("mips_profiles").joinpath("data/cms_headers.json").read_text("utf-8"))
+    return {int(year): list(names) for year, names in raw["headers"].items()}
+
+
+def header_for(year: int) -> list[str]:
+    """The year's real header; a later year not yet published takes the newest known one."""
+    known = real_headers()
+    return known[max(y for y in known if y <= year)] if year not in known else known[year]
 
 
 def npi_for(index: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -120,36 +148,72 @@ def generate_table(
     ia = np.array([100.0, 100.0, 80.0, 50.0, 40.0])[rng.integers(0, 5, n)]
     cost = rng.uniform(20, 100, n)
 
+    # Reweighting: which categories CMS reweighted to 0% for each row, and for what reason.
+    pi_reason = rng.choice(4, size=n, p=[0.79, 0.17, 0.03, 0.01])  # none, special status, hardship, EUC
+    cost_rw = rng.random(n) < 0.33  # mostly too few cases (no flag); a few under the EUC policy
+    cost_euc = cost_rw & (rng.random(n) < 0.05)
+    quality_rw = rng.random(n) < 0.01
+    ia_rw = (rng.random(n) < 0.01) & ~quality_rw
+    pi_rw = pi_reason > 0
+    two_at_most = (quality_rw.astype(int) + pi_rw + ia_rw + cost_rw) <= 2
+    quality_rw &= two_at_most
+    ia_rw &= two_at_most
+    mask = quality_rw * 1 + pi_rw * 2 + ia_rw * 4 + cost_rw * 8
+    weights = np.array([_REDISTRIBUTION[int(m)] for m in range(16) if m in _REDISTRIBUTION])
+    index_of = {m: i for i, m in enumerate(k for k in range(16) if k in _REDISTRIBUTION)}
+    row_weights = weights[np.array([index_of[int(m)] for m in mask])]
+    pi_zero = rng.random(n) < 0.5  # CMS leaves a reweighted PI score empty or writes 0
+
     columns: dict[str, pa.Array] = {}
     candidates = contract.candidate_columns(performance_year)
-    order = [f for f in _LEADING if f in candidates] + [f for f in candidates if f not in _LEADING]
+    by_column = {col: name for name, cols in candidates.items() for col in cols}
+    header = header_for(performance_year)
     options = list(methodology.participation_options[layout.name])
     option_p = {"Individual": 0.30, "Group": 0.50, "MIPS APM": 0.17, "APM Entity": 0.17, "Subgroup": 0.01,
                 "Virtual Group": 0.02}
-    weights = np.array([option_p[o] for o in options])
+    option_weights = np.array([option_p[o] for o in options])
     blank = pa.scalar("", pa.string())
 
-    for name in order:
+    def flag(values: np.ndarray) -> pa.Array:
+        return pc.take(pa.array(["False", "True"], pa.string()), pa.array(values.astype(np.int64)))
+
+    reasons = {
+        "pi_reweighting_special_status": pi_reason == 1, "pi_reweighting_hardship": pi_reason == 2,
+        "pi_reweighting_euc": pi_reason == 3, "pi_reweighting": pi_rw, "pi_hardship": pi_reason == 2,
+        "extreme_hardship_pi": pi_reason == 3, "quality_reweighting_euc": quality_rw,
+        "extreme_hardship_quality": quality_rw, "ia_reweighting_euc": ia_rw, "extreme_hardship_ia": ia_rw,
+        "cost_reweighting_euc": cost_euc, "extreme_hardship_cost": cost_euc,
+    }
+    weight_columns = {"quality_category_weight": 0, "pi_category_weight": 1, "ia_category_weight": 2,
+                      "cost_category_weight": 3}
+
+    for column in header:
+        name = by_column[column]
         field = contract.field(_pattern_name(contract, name))
         if name == "npi":
             arr = pc.cast(pa.array(npi), pa.string())
         elif name == "provider_key":
             keys = rng.permutation(n).astype(np.int64) + 10_000_000 * (performance_year - 2000)
-            arr = pc.cast(pa.array(keys), pa.string())
+            arr = pc.utf8_lpad(pc.cast(pa.array(keys), pa.string()), 10, "0")
         elif name == "final_score":
             arr = _blank_where(_fmt(final), unscored)
         elif name == "payment_adjustment_pct":
             arr = _blank_where(_fmt(adj), unscored)
         elif name == "quality_category_score":
-            arr = _blank_where(_fmt(quality), unscored)
+            arr = _blank_where(_fmt(quality), unscored | quality_rw)
         elif name == "pi_category_score":
-            arr = _blank_where(_fmt(pi), unscored | (rng.random(n) < 0.15))
+            arr = pc.if_else(pa.array(pi_rw & pi_zero), pa.scalar("0", pa.string()),
+                             _blank_where(_fmt(pi), unscored | (pi_rw & ~pi_zero)))
         elif name == "ia_category_score":
-            arr = _blank_where(_fmt(ia), unscored)
+            arr = _blank_where(_fmt(ia), unscored | ia_rw)
         elif name == "cost_category_score":
-            arr = _blank_where(_fmt(cost), unscored | (rng.random(n) < 0.35))
+            arr = _blank_where(_fmt(cost), unscored | cost_rw)
+        elif name in weight_columns:
+            arr = _blank_where(_fmt(row_weights[:, weight_columns[name]], 4), unscored)
+        elif name in reasons:
+            arr = flag(reasons[name])
         elif name == "participation_option":
-            arr = _choice(rng, options, n, list(weights / weights.sum()))
+            arr = _choice(rng, options, n, list(option_weights / option_weights.sum()))
         elif name == "practice_state":
             arr = _choice(rng, STATES, n)
         elif name == "clinician_specialty":
@@ -169,18 +233,18 @@ def generate_table(
                 arr = _blank_where(_choice(rng, ["MIPS CQM", "eCQM", "Claims", "Medicare Part B Claims"], n), ~filled)
             elif "type" in name:
                 arr = _blank_where(_choice(rng, ["Required", "Bonus", "Optional"], n), ~filled)
-            else:
-                ids = rng.integers(1, 500, n)
-                arr = _blank_where(pc.cast(pa.array(ids), pa.string()), ~filled)
+            else:  # measure ids: CMS pads some to three digits and not others (``014``, ``47``, ``1``)
+                ids = pc.cast(pa.array(rng.integers(1, 500, n)), pa.string())
+                padded = pc.if_else(pa.array(rng.random(n) < 0.5), pc.utf8_lpad(ids, 3, "0"), ids)
+                arr = _blank_where(padded, ~filled)
         elif field.type == "boolean":
-            arr = _choice(rng, ["True", "False"], n, [0.15, 0.85])
+            arr = flag(rng.random(n) < 0.15)
         elif field.type == "integer":
             arr = pc.cast(pa.array(rng.integers(1, 400, n)), pa.string())
         elif field.type == "decimal":
             arr = _fmt(rng.uniform(0, 1000, n))
         else:
             arr = pc.if_else(pa.array(rng.random(n) < 0.9), blank, _choice(rng, ["A", "B", "C"], n))
-        column = candidates[name][0]
         columns[column.title() if title_case_header else column] = arr
     return pa.table(columns)
 

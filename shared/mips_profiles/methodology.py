@@ -1,5 +1,6 @@
-"""Methodology ``cms-qpp-mips/v1``: score bands, payment outcome and per-year MIPS parameters,
-loaded from ``data/methodology.json`` so that a change of rules is a change of data and version.
+"""Methodology ``cms-qpp-mips/v2``: score bands, payment outcome, the reweighted-category display rule
+and per-year MIPS parameters, loaded from ``data/methodology.json`` so that a change of rules is a change
+of data and version.
 
 >>> m = load_methodology()
 >>> m.score_band(90.0), m.score_band(89.99), m.score_band(None)
@@ -35,6 +36,8 @@ class Methodology:
     bands: tuple[tuple[str, float], ...]  # (band, min_score), highest first
     years: dict[int, YearParameters]
     participation_options: dict[str, tuple[str, ...]]  # layout name -> allowed values
+    categories: tuple[str, ...] = ()  # public category names, in document order
+    reweighting_flags: dict[str, tuple[str, ...]] | None = None  # category -> canonical flag fields
 
     def parameters(self, year: int) -> YearParameters:
         try:
@@ -93,4 +96,6 @@ def _default_methodology() -> Methodology:
         bands=bands,
         years=years,
         participation_options={k: tuple(v) for k, v in raw["participation_options"].items()},
+        categories=tuple(raw["categories"]),
+        reweighting_flags={k: tuple(v) for k, v in raw["reweighting_flags"].items()},
     )

@@ -67,6 +67,9 @@ RELEASE_SCHEMA: dict[str, Any] = {
         "attribution": {"type": "string", "pattern": "^Source: CMS QPP MIPS · Performance Year [0-9]{4}$"},
         "stats": {"type": "string", "description": "Key of the year's national aggregates."},
         "cms_profile_reconciliation": {"type": "object"},
+        "unknown_columns": {"type": "array", "items": {"type": "string"},
+                            "description": "Columns of the CMS file the display contract does not know (drift): "
+                                           "kept verbatim in the private audit record, never published."},
     },
 }
 

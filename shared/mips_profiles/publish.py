@@ -46,6 +46,7 @@ from .documents import (
     SCHEMA_KEY,
     SCHEMA_VERSION,
     DocumentBuilder,
+    attribution,
     concat_entries,
     dumps,
     npi_key,
@@ -447,9 +448,11 @@ class Publisher:
             "rows_rejected": result.rows_rejected,
             "rows_accepted": result.rows_read - result.rows_rejected,
             "npis": result.npis,
-            "attribution": f"Source: CMS QPP MIPS · Performance Year {year}",
+            "attribution": attribution(year),
             "stats": national_key(year),
         }
+        if result.unknown_columns:  # drift: columns the contract does not know, kept privately in the audit
+            releases[year]["unknown_columns"] = list(result.unknown_columns)
         self.write_manifest(releases.values(), documents, now)
 
     def write_manifest(self, releases: Any, documents: int, now: datetime,
@@ -552,7 +555,11 @@ def _read_parquet(store: BlobStore, key: str, schema: pa.Schema) -> pa.Table:
     data = store.read(key)
     if data is None:
         return schema.empty_table()
-    return pq.read_table(pa.BufferReader(data)).cast(schema)
+    table = pq.read_table(pa.BufferReader(data))
+    for f in schema:  # written before the schema grew a column: the column is unknown (null) there
+        if f.name not in table.column_names:
+            table = table.append_column(f, pa.nulls(table.num_rows, f.type))
+    return table.select(schema.names).cast(schema)
 
 
 def _index_table(index: dict[str, bytes]) -> pa.Table:

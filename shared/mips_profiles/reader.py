@@ -7,6 +7,11 @@ Python object per cell. A national file (500k rows, 200+ columns) parses in a fe
 Columns are matched by normalised name (case, stray spaces, BOM), never by position. Every value
 stays text exactly as published; ``validate`` decides what the text means.
 
+Drift is loud, and nothing CMS published is dropped: a column the contract does not know (a new year's
+column, a renamed one) is read too, verbatim, as ``unknown: <header>``. It reaches the private audit
+record only (the documents are built by allow-list), and its name is reported (``unknown_columns``) on
+stderr, in ``--json``, in the release's manifest entry and as the ``UnknownColumns`` metric.
+
 File-level problems raise :class:`SourceFileError` with a one-line message, before anything is
 written anywhere.
 """
@@ -27,6 +32,7 @@ from .contract import Contract, Layout, load_contract, normalise_column_name
 from .errors import SourceFileError
 from .sniff import non_csv_kind
 
+UNKNOWN_PREFIX = "unknown: "
 LINE_COLUMN = "_line"
 """Record line of a row: the header is line 1 and the n-th record is line n + 1 (equal to the
 physical line unless earlier values contain quoted line breaks)."""
@@ -162,8 +168,13 @@ def read_source(
 
     used = set(chosen.values())
     unknown = [header[i].strip() for i in range(len(header)) if i not in used]
+    verbatim: dict[str, int] = {}  # kept in the audit record under their own header
+    for i in range(len(header)):
+        if i not in used:
+            name = UNKNOWN_PREFIX + header[i].strip()
+            verbatim[name if name not in verbatim else f"{name} (column {i + 1})"] = i
 
-    table = _parse_body(path, len(header), chosen)
+    table = _parse_body(path, len(header), {**chosen, **verbatim})
     if table.num_rows == 0:
         raise SourceFileError("no data rows: the file has a header only")
     # Absent optional fields are kept as all-null columns, so every PY has the same canonical set.

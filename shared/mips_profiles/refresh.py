@@ -35,6 +35,7 @@ class YearOutcome:
         if self.publish:
             out.update(self.publish.counts())
             out["release_id"] = self.publish.release_id
+            out["unknown_columns"] = self.publish.unknown_columns
         if self.error:
             out["error"] = self.error
         out.update(self.extra)

@@ -93,7 +93,8 @@ class ShardWorker:
         self.queue.send_many([{"kind": "partition", "run_id": run.run_id, "group": g}
                               for g in range(len(run.groups))])
         return WorkOutcome("run", "staged", year, run.run_id,
-                           details={"partitions": len(run.groups), "rows_rejected": run.rows_rejected})
+                           details={"partitions": len(run.groups), "rows_rejected": run.rows_rejected,
+                                    "unknown_columns": run.unknown_columns})
 
     def ingest_pdc(self, message: dict[str, Any], item: dict[str, Any], rest: list[dict[str, Any]]) -> WorkOutcome:
         """The PDC score file: keep it privately and reconcile the year's published scores with it."""

@@ -8,6 +8,7 @@ Row rules (a failing row goes to the quarantine report and does not stop the fil
 - ``final score`` and the four category scores: a plain decimal in [0, 100], or empty (not scored);
 - ``payment adjustment percentage``: a plain decimal within the year's statutory bounds, or empty;
 - ``participation option``: one of the values known for the year's layout (any case);
+- the category weights (PY2023+): a plain decimal fraction in [0, 1], or empty;
 - a second row with the same ``provider key`` as an earlier row is a duplicate.
 
 File rule: more than ``max_rejected_share`` of rows rejected fails the whole file.
@@ -22,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import SourceFileError
+from .categories import CATEGORIES, reweighted_flags
 from .methodology import Methodology, load_methodology
 from .npi import valid_check_digits
 from .reader import LINE_COLUMN, SourceTable
@@ -30,6 +32,8 @@ SCORE_FIELDS = (
     "final_score", "quality_category_score", "pi_category_score", "ia_category_score", "cost_category_score",
 )
 DECIMAL_FIELDS = (*SCORE_FIELDS, "payment_adjustment_pct")
+WEIGHT_FIELDS = tuple(c.weight for c in CATEGORIES)
+FLAG_COLUMNS = tuple(c.flag for c in CATEGORIES)
 
 # Human names for messages: the CMS column wording users will search for.
 LABELS = {
@@ -41,6 +45,10 @@ LABELS = {
     "ia_category_score": "improvement activities category score",
     "cost_category_score": "cost category score",
     "participation_option": "participation option",
+    "quality_category_weight": "quality category weight",
+    "pi_category_weight": "promoting interoperability category weight",
+    "ia_category_weight": "improvement activities category weight",
+    "cost_category_weight": "cost category weight",
 }
 
 _DECIMAL = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
@@ -51,6 +59,8 @@ RECORD_SCHEMA = pa.schema(
         ("npi", pa.string()),
         *[(name, pa.float64()) for name in DECIMAL_FIELDS],
         ("participation_option", pa.string()),
+        *[(name, pa.float64()) for name in WEIGHT_FIELDS],
+        *[(name, pa.bool_()) for name in FLAG_COLUMNS],
         (LINE_COLUMN, pa.int64()),
     ]
 )
@@ -127,6 +137,13 @@ def _decimals(text: pa.ChunkedArray, empty: np.ndarray) -> tuple[pa.ChunkedArray
     return number, ~odd_mask & ~empty
 
 
+def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
+    """A canonical column; all null where the year's layout has no such column (weights before PY2023)."""
+    if name in table.column_names:
+        return table.column(name)
+    return pa.chunked_array([pa.nulls(table.num_rows, pa.string())])
+
+
 def _text(col: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.utf8_trim_whitespace(pc.fill_null(col, ""))
 
@@ -145,7 +162,7 @@ def validate(
     table = source.table
     n = table.num_rows
     checks = _Checks(n)
-    raw = {name: table.column(name) for name in ("npi", *DECIMAL_FIELDS, "participation_option")}
+    raw = {name: _column(table, name) for name in ("npi", *DECIMAL_FIELDS, *WEIGHT_FIELDS, "participation_option")}
 
     def given(name: str):
         col = raw[name]
@@ -164,7 +181,7 @@ def validate(
 
     # -- decimals --------------------------------------------------------------------------
     typed: dict[str, pa.ChunkedArray] = {}
-    for name in DECIMAL_FIELDS:
+    for name in (*DECIMAL_FIELDS, *WEIGHT_FIELDS):
         text = _text(raw[name])
         empty = _mask(pc.equal(text, ""))
         number, ok = _decimals(text, empty)
@@ -172,6 +189,8 @@ def validate(
         typed[name] = number
         if name in SCORE_FIELDS:
             lo, hi = 0.0, 100.0
+        elif name in WEIGHT_FIELDS:
+            lo, hi = 0.0, 1.0
         else:
             lo, hi = params.max_negative_adjustment_pct, params.max_positive_adjustment_pct
         out = _mask(pc.or_(pc.less(number, lo), pc.greater(number, hi)))
@@ -227,8 +246,11 @@ def validate(
     records = pa.table(
         {
             "npi": npi,
-            **typed,
+            **{name: typed[name] for name in DECIMAL_FIELDS},
             "participation_option": canonical_option,
+            **{name: typed[name] for name in WEIGHT_FIELDS},
+            **reweighted_flags({name: _text(_column(table, name)) for flags in (methodology.reweighting_flags or {}).values()
+                                for name in flags}, methodology),
             LINE_COLUMN: lines,
         },
         schema=RECORD_SCHEMA,

@@ -1,0 +1,128 @@
+"""The four MIPS performance categories, and the one rule for how a category is displayed.
+
+CMS reweights a category to 0% for many reasons (extreme and uncontrollable circumstances, a hardship
+exception, a special status or clinician type, too few cost cases) and moves its weight to the others.
+Its score in the file is then empty or ``0``; CMS's own feedback says the clinician is *exempt* from a
+score for that category. A profile must never show that as a score of 0, so each category of a document
+entry carries a status:
+
+- ``reweighted``: CMS published weight 0 for it (PY2023+ files have weight columns), or, for years
+  without weight columns, a reweighting flag of the category is ``True``. Its score is shown as null.
+- ``not_scored``: not reweighted, and CMS published no score.
+- ``scored``: a published score, shown as published.
+
+Weights: the fractions CMS published (PY2023+); for earlier years the year's standard weights when every
+category that carries weight that year was scored (nothing was redistributed), else null (unknown: the
+redistribution depends on rules the file does not record).
+
+>>> one_entry(2024, {"promoting_interoperability": (0.0, 0.0, True)})["promoting_interoperability"]
+('reweighted', None, 0.0)
+>>> one_entry(2019, {"quality": (80.0, None, None), "promoting_interoperability": (90.0, None, None),
+...                  "improvement_activities": (100.0, None, None), "cost": (50.0, None, None)})["quality"]
+('scored', 80.0, 0.45)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .methodology import Methodology
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str  # public name, in category_scores / category_status / category_weights
+    score: str  # canonical field of the score
+    weight: str  # canonical field of the published weight (PY2023+)
+    flag: str  # record/entry column: any reweighting flag of the category was True
+
+
+CATEGORIES = (
+    Category("quality", "quality_category_score", "quality_category_weight", "quality_reweighted_flag"),
+    Category("promoting_interoperability", "pi_category_score", "pi_category_weight", "pi_reweighted_flag"),
+    Category("improvement_activities", "ia_category_score", "ia_category_weight", "ia_reweighted_flag"),
+    Category("cost", "cost_category_score", "cost_category_weight", "cost_reweighted_flag"),
+)
+STATUSES = ("scored", "reweighted", "not_scored")
+
+
+def reweighted_flags(columns: dict[str, pa.ChunkedArray], methodology: Methodology) -> dict[str, pa.ChunkedArray]:
+    """Per category, whether any of its reweighting flags reads ``True`` (any case); ``False`` if one reads
+    false and none true; null when none is readable. Flags are write-locked: only this one bit of them
+    is ever used, to decide the status."""
+    out = {}
+    for category in CATEGORIES:
+        any_true = any_false = None
+        for name in (methodology.reweighting_flags or {}).get(category.name, ()):
+            text = pc.utf8_lower(pc.utf8_trim_whitespace(columns[name]))
+            is_true, is_false = pc.equal(text, "true"), pc.equal(text, "false")
+            any_true = is_true if any_true is None else pc.or_kleene(any_true, is_true)
+            any_false = is_false if any_false is None else pc.or_kleene(any_false, is_false)
+        if any_true is None:
+            n = len(next(iter(columns.values())))
+            out[category.flag] = pa.chunked_array([pa.nulls(n, pa.bool_())])
+            continue
+        true = pc.fill_null(any_true, False)
+        known = pc.or_(true, pc.fill_null(any_false, False))
+        out[category.flag] = pc.if_else(known, true, pa.scalar(None, pa.bool_()))
+    return out
+
+
+def display(entries: pa.Table, years: np.ndarray, years_with_weights: set[int],
+            methodology: Methodology) -> tuple[list[dict], list[dict], list[dict]]:
+    """For each entry: (category_scores, category_status, category_weights) dicts, in category order.
+    Column-wise (numpy); the per-entry work is building the three dicts."""
+    n = entries.num_rows
+    published_weights = np.isin(years, sorted(years_with_weights))
+    cols_scores, cols_status, cols_weights, scored = [], [], [], {}
+    for c in CATEGORIES:
+        score = entries.column(c.score).to_numpy(zero_copy_only=False).astype(np.float64)
+        weight = entries.column(c.weight).to_numpy(zero_copy_only=False).astype(np.float64)
+        flag = np.asarray(pc.fill_null(entries.column(c.flag), False).to_numpy(zero_copy_only=False), dtype=bool)
+        reweighted = np.where(published_weights, weight == 0, flag)
+        status = np.where(reweighted, "reweighted", np.where(np.isnan(score), "not_scored", "scored")).astype(object)
+        shown = np.where(reweighted | np.isnan(score), None, score.astype(object))
+        shown_weight = np.where(reweighted, 0.0, np.where(np.isnan(weight), None, weight.astype(object)))
+        scored[c.name] = status == "scored"
+        cols_scores.append(shown.tolist())
+        cols_status.append(status.tolist())
+        cols_weights.append(shown_weight)
+    # Years without weight columns: the standard weights, where nothing was redistributed.
+    for year in np.unique(years[~published_weights]).tolist():
+        standard = methodology.parameters(int(year)).weights
+        rows = years == year
+        intact = rows.copy()
+        for c in CATEGORIES:
+            if standard.get(c.name, 0) > 0:
+                intact &= scored[c.name]
+        for k, c in enumerate(CATEGORIES):
+            cols_weights[k] = np.where(intact, round(standard.get(c.name, 0) / 100, 4), cols_weights[k])
+    names = [c.name for c in CATEGORIES]
+    weights_lists = [w.tolist() for w in cols_weights]
+
+    def dicts(columns: list[list]) -> list[dict]:
+        return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)] if n else []
+
+    return dicts(cols_scores), dicts(cols_status), dicts(weights_lists)
+
+
+def one_entry(year: int, cells: dict[str, tuple[float | None, float | None, bool | None]],
+              methodology: Methodology | None = None) -> dict[str, tuple[str, float | None, float | None]]:
+    """One entry through :func:`display` (the same code the builder runs): ``cells`` maps a category
+    name to its (score, weight, flag) as published; returns name -> (status, shown score, weight)."""
+    from .contract import load_contract
+    from .methodology import load_methodology
+
+    methodology = methodology or load_methodology()
+    row = {}
+    for c in CATEGORIES:
+        score, weight, flag = cells.get(c.name, (None, None, None))
+        row[c.score], row[c.weight], row[c.flag] = [score], [weight], [flag]
+    table = pa.table({k: pa.array(v, pa.bool_() if k.endswith("_flag") else pa.float64()) for k, v in row.items()})
+    with_weights = {year} if "quality_category_weight" in load_contract().candidate_columns(year) else set()
+    s, st, w = display(table, np.array([year]), with_weights, methodology)
+    return {c.name: (st[0][c.name], s[0][c.name], w[0][c.name]) for c in CATEGORIES}
