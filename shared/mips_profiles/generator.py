@@ -17,16 +17,15 @@ Everything is vectorised (numpy + pyarrow compute): 500k rows x 200+ columns tak
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-
-import json
-from functools import lru_cache
-from importlib import resources
 
 from .contract import Contract, load_contract
 from .methodology import Methodology, load_methodology

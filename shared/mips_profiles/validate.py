@@ -22,8 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import SourceFileError
 from .categories import CATEGORIES, reweighted_flags
+from .errors import SourceFileError
 from .methodology import Methodology, load_methodology
 from .npi import valid_check_digits
 from .reader import LINE_COLUMN, SourceTable
@@ -249,8 +249,9 @@ def validate(
             **{name: typed[name] for name in DECIMAL_FIELDS},
             "participation_option": canonical_option,
             **{name: typed[name] for name in WEIGHT_FIELDS},
-            **reweighted_flags({name: _text(_column(table, name)) for flags in (methodology.reweighting_flags or {}).values()
-                                for name in flags}, methodology),
+            **reweighted_flags({name: _text(_column(table, name))
+                                for flags in (methodology.reweighting_flags or {}).values() for name in flags},
+                               methodology),
             LINE_COLUMN: lines,
         },
         schema=RECORD_SCHEMA,
