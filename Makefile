@@ -23,7 +23,7 @@ demo: $(VENV)/.installed
 	$(BIN)/mips-profiles demo --out out/demo
 
 test: $(VENV)/.installed
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest
+	$(BIN)/pytest
 
 lint: $(VENV)/.installed $(TOOLS)/.installed
 	$(BIN)/ruff check .

@@ -218,11 +218,15 @@ def test_private_data_never_lands_in_the_public_tree(run_cli, sample_file, tree,
 
 
 def test_the_console_script_is_installed(tmp_path):
+    import os
     import shutil
     import subprocess
+    import sys
 
-    exe = shutil.which("mips-profiles")
-    assert exe, "mips-profiles console script not on PATH"
+    # the script installed beside this interpreter (the venv's bin/), whether or not it is on PATH:
+    # `pytest` run directly from a fresh clone's .venv passes too
+    exe = shutil.which("mips-profiles", path=os.path.dirname(sys.executable))
+    assert exe, f"mips-profiles console script not installed beside {sys.executable}"
     out = subprocess.run([exe, "publish", "--performance-year", "2024", "--source", str(tmp_path / "missing.csv"),
                           "--out", str(tmp_path / "t")], capture_output=True, text=True)
     assert out.returncode == 1

@@ -67,6 +67,16 @@ def test_if_none_match_answers_304_without_a_body(server, published_tree):
     assert request(server, path, If_None_Match='"0123"')[0].status == 200
 
 
+def test_serve_matches_a_weak_etag(server, published_tree):
+    """If-None-Match uses the weak comparison (RFC 9110): a cache holding the gzip representation sends
+    W/"x" and must get a 304 for the plain one, whose ETag is "x"."""
+    path = f"/v1/npi/{pick_documents(published_tree)['scored']['npi']}.json"
+    etag = request(server, path)[0].getheader("ETag")
+    assert not etag.startswith("W/")
+    again, body = request(server, path, If_None_Match=f"W/{etag}")
+    assert (again.status, body) == (304, b"")
+
+
 def test_gzip_only_when_asked(server, published_tree):
     raw = (published_tree / "v1/manifest.json").read_bytes()
     assert len(raw) >= 1000

@@ -192,9 +192,11 @@ class DocumentBuilder:
         if "payment_adjustment_pct" in pub:
             cols.append(("payment_adjustment_pct", ordered.column("payment_adjustment_pct").to_pylist()))
         if "payment_outcome" in derived:
-            cols.append(("payment_outcome", self._outcomes(years, ordered.column("payment_adjustment_pct"))))
+            adjustments = ordered.column("payment_adjustment_pct").to_numpy(zero_copy_only=False)
+            cols.append(("payment_outcome", self.methodology.payment_outcomes(years, adjustments)))
         if "score_band" in derived:
-            cols.append(("score_band", self._bands(ordered.column("final_score"))))
+            scores = ordered.column("final_score").to_numpy(zero_copy_only=False)
+            cols.append(("score_band", self.methodology.score_bands(scores)))
         if "participation_option" in pub:
             cols.append(("participation_option", ordered.column("participation_option").to_pylist()))
         if self._category_paths:
@@ -227,24 +229,6 @@ class DocumentBuilder:
         """The years whose files publish category weights (the contract has weight columns for them)."""
         return {y for y in np.unique(years).tolist()
                 if all(c.weight in self.contract.candidate_columns(y) for c in CATEGORIES)}
-
-    def _bands(self, scores: pa.ChunkedArray) -> list[str | None]:
-        values = scores.to_numpy(zero_copy_only=False).astype(np.float64)  # nulls -> NaN
-        names = np.array([band for band, _ in self.methodology.bands] + [None], dtype=object)
-        choice = np.select([values >= lower for _, lower in self.methodology.bands],
-                           list(range(len(self.methodology.bands))), default=len(names) - 2)
-        choice[np.isnan(values)] = len(names) - 1
-        return names[choice].tolist()
-
-    def _outcomes(self, years: np.ndarray, adjustments: pa.ChunkedArray) -> list[str | None]:
-        adj = adjustments.to_numpy(zero_copy_only=False).astype(np.float64)
-        floor = np.zeros(len(years), dtype=np.float64)
-        for year in np.unique(years).tolist():
-            floor[years == year] = self.methodology.parameters(int(year)).max_negative_adjustment_pct
-        names = np.array(["positive", "neutral", "maximum_negative", "negative", None], dtype=object)
-        choice = np.select([adj > 0, adj == 0, adj <= floor], [0, 1, 2], default=3)
-        choice[np.isnan(adj)] = 4
-        return names[choice].tolist()
 
     def documents(self, entries: pa.Table) -> Iterator[tuple[str, bytes]]:
         """(npi, document bytes) for every NPI in ``entries`` (any years), in NPI order, history newest first."""

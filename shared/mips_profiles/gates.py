@@ -11,10 +11,18 @@ overrides them (the person has looked at the file). A refusal is a clear one-lin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import PublishRefused
-from .validate import Validated
+
+if TYPE_CHECKING:
+    from .validate import Validated
+
+
+def too_many_rejected(rejected: int, rows: int, limit: float) -> bool:
+    """The one rejected-share rule: refused when *more than* ``limit`` of the rows were rejected
+    (exactly the limit passes)."""
+    return rows > 0 and rejected > limit * rows
 
 
 @dataclass(frozen=True)
@@ -30,7 +38,7 @@ def enforce_gates(validated: Validated, previous: dict[str, Any] | None, limits:
     accepted = n - rejected
     if force:
         return
-    if n and rejected / n > limits.max_rejected_share:
+    if too_many_rejected(rejected, n, limits.max_rejected_share):
         first = validated.rejected.slice(0, 1).to_pylist()[0]
         raise PublishRefused(
             "rejected_share",

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+import numpy as np
+
 from .errors import ConfigurationError
 
 
@@ -51,24 +53,34 @@ class Methodology:
     def payment_year(self, year: int) -> int:
         return year + self.payment_year_offset
 
+    # One implementation of each rule, column-wise, as the documents use it; the scalar forms below call it.
+    def score_bands(self, scores: np.ndarray) -> list[str | None]:
+        """Band of each final score (NaN = unscored -> None): the highest band whose minimum it reaches."""
+        values = np.asarray(scores, dtype=np.float64)
+        names = np.array([band for band, _ in self.bands] + [None], dtype=object)
+        choice = np.select([values >= lower for _, lower in self.bands], list(range(len(self.bands))),
+                           default=len(self.bands) - 1)
+        choice[np.isnan(values)] = len(self.bands)
+        return names[choice].tolist()
+
+    def payment_outcomes(self, years: np.ndarray, adjustments: np.ndarray) -> list[str | None]:
+        """``positive`` (> 0), ``neutral`` (0), ``maximum_negative`` (at or below the year's maximum negative
+        adjustment), else ``negative``; NaN (none published) -> None."""
+        adj = np.asarray(adjustments, dtype=np.float64)
+        years = np.asarray(years)
+        floor = np.zeros(len(adj), dtype=np.float64)
+        for year in np.unique(years).tolist():
+            floor[years == year] = self.parameters(int(year)).max_negative_adjustment_pct
+        names = np.array(["positive", "neutral", "maximum_negative", "negative", None], dtype=object)
+        choice = np.select([adj > 0, adj == 0, adj <= floor], [0, 1, 2], default=3)
+        choice[np.isnan(adj)] = 4
+        return names[choice].tolist()
+
     def score_band(self, score: float | None) -> str | None:
-        if score is None:
-            return None
-        for band, lower in self.bands:
-            if score >= lower:
-                return band
-        return self.bands[-1][0]
+        return self.score_bands(np.array([np.nan if score is None else score]))[0]
 
     def payment_outcome(self, year: int, adjustment: float | None) -> str | None:
-        if adjustment is None:
-            return None
-        if adjustment > 0:
-            return "positive"
-        if adjustment == 0:
-            return "neutral"
-        if adjustment <= self.parameters(year).max_negative_adjustment_pct:
-            return "maximum_negative"
-        return "negative"
+        return self.payment_outcomes(np.array([year]), np.array([np.nan if adjustment is None else adjustment]))[0]
 
 
 def load_methodology() -> Methodology:

@@ -9,26 +9,6 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-
-def check_digit(body9: str) -> int:
-    total = 24
-    for i, ch in enumerate(reversed(body9)):
-        d = ord(ch) - 48
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return (10 - total % 10) % 10
-
-
-def is_valid_npi(value: str) -> bool:
-    """True when ``value`` is exactly 10 ASCII digits, starts with 1 or 2, and its check digit holds."""
-    if len(value) != 10 or not value.isascii() or not value.isdigit() or value[0] not in "12":
-        return False
-    return check_digit(value[:9]) == ord(value[9]) - 48
-
-
 _DOUBLED = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.int64)
 
 
@@ -39,6 +19,14 @@ def check_digits(body: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
     doubled = _DOUBLED[body[:, 0::2]].sum(axis=1)
     plain = body[:, 1::2].sum(axis=1)
     return (10 - (24 + doubled + plain) % 10) % 10
+
+
+def is_valid_npi(value: str) -> bool:
+    """True when ``value`` is exactly 10 ASCII digits, starts with 1 or 2, and its check digit holds
+    (through :func:`valid_check_digits`, the one implementation the validation uses too)."""
+    if len(value) != 10 or not value.isascii() or not value.isdigit() or value[0] not in "12":
+        return False
+    return bool(valid_check_digits(np.array([[ord(ch) - 48 for ch in value]]))[0])
 
 
 def valid_check_digits(digits: npt.NDArray[np.integer]) -> npt.NDArray[np.bool_]:

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from .categories import CATEGORIES, reweighted_flags
 from .errors import SourceFileError
+from .gates import too_many_rejected
 from .methodology import Methodology, load_methodology
 from .npi import valid_check_digits
 from .reader import LINE_COLUMN, SourceTable
@@ -236,7 +237,7 @@ def validate(
         },
         schema=REJECT_SCHEMA,
     )
-    if max_rejected_share is not None and n and len(bad_rows) / n > max_rejected_share:
+    if max_rejected_share is not None and too_many_rejected(len(bad_rows), n, max_rejected_share):
         first = rejected.slice(0, 1).to_pylist()[0]
         raise SourceFileError(
             f"{len(bad_rows)} of {n} rows rejected ({len(bad_rows) / n:.1%}, limit {max_rejected_share:.0%});"
