@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 TOOLS ?= .venv-tools
 
-.PHONY: demo test lint screenshot openapi clean
+.PHONY: demo test lint mutation screenshot openapi clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,15 @@ lint: $(VENV)/.installed $(TOOLS)/.installed
 	$(BIN)/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam validate --lint --region us-east-1 --template template.yaml
 	$(TOOLS)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+
+# Mutation testing of the rule modules (mutmut; tools/mutation.toml). A scratch copy in .mutation/, since
+# mutmut 3 wants the package at the top of the tree; the score goes into docs/reliability.md by hand.
+mutation: $(VENV)/.installed
+	rm -rf .mutation && mkdir -p .mutation
+	cp -r shared/mips_profiles .mutation/mips_profiles
+	cp -r tests .mutation/tests
+	cp tools/mutation.toml .mutation/pyproject.toml
+	cd .mutation && ../$(BIN)/mutmut run --max-children 2 && ../$(BIN)/mutmut results --all true
 
 # The README's screenshot of the score card, as the browser test renders it.
 screenshot: $(VENV)/.installed

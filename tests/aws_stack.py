@@ -31,7 +31,7 @@ from moto import mock_aws
 
 from mips_profiles.cms_standin import CmsStandIn
 from mips_profiles.generator import generate_table, write_csv
-from mips_profiles.http import HttpClient
+from mips_profiles.http import HttpClient, UrlPolicy
 from mips_profiles.publish import Publisher
 from mips_profiles.refresh import Refresher
 from mips_profiles.state import LocalStateStore
@@ -120,7 +120,8 @@ class Stack:
         env = {"STATE_TABLE": "state", "IDEMPOTENCY_TABLE": "idempotency", "RAW_BUCKET": "raw",
                "AUDIT_BUCKET": "audit", "PUBLIC_BUCKET": "public", "WORK_QUEUE_URL": self.queue_url,
                "DISTRIBUTION_ID": self.distribution_id, "CATALOG_URL": cms.catalog_url, "PDC_URL": cms.pdc_url,
-               "PARTITIONS": str(PARTITIONS), "S3_CONCURRENCY": "8"}
+               "PARTITIONS": str(PARTITIONS), "S3_CONCURRENCY": "8",
+               "MIPS_ALLOW_LOOPBACK_HTTP": "true"}  # the CMS stand-in is plain http on loopback
         for k, v in env.items():
             monkeypatch.setenv(k, v)
         resolver = self.resolver()
@@ -239,7 +240,8 @@ def scheduled(day: int) -> dict:
 def local_publish(cms: CmsStandIn, tmp_path: Path) -> Path:
     tree = tmp_path / "local"
     publisher = Publisher(LocalDirStore(tree), LocalDirStore(tmp_path / "local.private"))
-    Refresher(HttpClient(), publisher, LocalStateStore(tmp_path / "local-state.json")).run(cms.catalog_url, None)
+    http = HttpClient(urls=UrlPolicy(allow_loopback_http=True))
+    Refresher(http, publisher, LocalStateStore(tmp_path / "local-state.json")).run(cms.catalog_url, None)
     return tree
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from mips_profiles.cms_standin import CmsStandIn
 from mips_profiles.generator import generate_table, write_csv
-from mips_profiles.http import HttpClient, RetryPolicy
+from mips_profiles.http import HttpClient, RetryPolicy, UrlPolicy
 from mips_profiles.publish import Publisher
 from mips_profiles.refresh import Refresher
 from mips_profiles.state import LocalStateStore
@@ -148,7 +148,8 @@ def test_bad_input_corpus(case, tmp_path):
 
     def refresh(cms: CmsStandIn):
         publisher = Publisher(LocalDirStore(tree), LocalDirStore(private), clock=clock)
-        http = HttpClient(RetryPolicy(attempts=2, base_delay=0), sleep=lambda s: None)
+        http = HttpClient(RetryPolicy(attempts=2, base_delay=0), sleep=lambda s: None,
+                          urls=UrlPolicy(allow_loopback_http=True))
         return Refresher(http, publisher, LocalStateStore(state_path)).run(cms.catalog_url, None)
 
     with CmsStandIn() as cms:

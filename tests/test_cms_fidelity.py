@@ -4,6 +4,7 @@ as published, and reweighted categories shown as CMS shows them (exempt), never 
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 
 import pyarrow as pa
@@ -28,7 +29,7 @@ YEARS = sorted(real_headers())
 def test_the_packaged_headers_are_the_reference_copy():
     if not REFERENCE.exists():
         pytest.skip("../shared/reference is not beside this checkout")
-    packaged = json.loads((ROOT / "shared/mips_profiles/data/cms_headers.json").read_text())
+    packaged = json.loads(resources.files("mips_profiles").joinpath("data/cms_headers.json").read_text("utf-8"))
     assert packaged == json.loads(REFERENCE.read_text())
 
 

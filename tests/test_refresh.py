@@ -11,7 +11,7 @@ import pytest
 from mips_profiles.catalog import CatalogError, qpp_releases
 from mips_profiles.cms_standin import CmsStandIn
 from mips_profiles.generator import generate_table, make_correction, make_pdc_table, write_csv
-from mips_profiles.http import HttpClient, RetryPolicy
+from mips_profiles.http import HttpClient, RetryPolicy, UrlPolicy
 from mips_profiles.publish import Publisher
 from mips_profiles.refresh import Refresher
 from mips_profiles.state import LocalStateStore
@@ -39,7 +39,8 @@ class Env:
         self.tree, self.private = tmp_path / "tree", tmp_path / "tree.private"
         self.state_path = self.private / "state.json"
         self.sleeps: list[float] = []
-        self.http = HttpClient(RetryPolicy(attempts=4, base_delay=0.01, timeout=10), sleep=self.sleeps.append)
+        self.http = HttpClient(RetryPolicy(attempts=4, base_delay=0.01, timeout=10), sleep=self.sleeps.append,
+                               urls=UrlPolicy(allow_loopback_http=True))
         self.minutes = 0
 
     def clock(self):

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mips_profiles.dynamo import DynamoStateStore, RunLock
-from mips_profiles.http import HttpClient
+from mips_profiles.http import HttpClient, SizeLimits, UrlPolicy
 from mips_profiles.messaging import SqsQueue
 from mips_profiles.release_check import CheckRequest, check_for_releases
 from mips_profiles.s3 import S3Store
@@ -45,7 +45,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.set_correlation_id(context.aws_request_id)
     result = check_for_releases(
         request,
-        http=HttpClient(),
+        http=HttpClient(urls=UrlPolicy.from_env(), limits=SizeLimits.from_env()),
         state=DynamoStateStore(settings.state_table),
         lock=RunLock(settings.state_table),
         raw=S3Store(settings.raw_bucket),

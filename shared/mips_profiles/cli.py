@@ -125,7 +125,7 @@ def _print_outcomes(report) -> None:
 
 
 def run_refresh(args: argparse.Namespace, *, quiet: bool = False):
-    from .http import HttpClient
+    from .http import HttpClient, SizeLimits, UrlPolicy
     from .refresh import Refresher
     from .state import LocalStateStore
 
@@ -136,7 +136,11 @@ def run_refresh(args: argparse.Namespace, *, quiet: bool = False):
     state = LocalStateStore(args.state or os.path.join(private.describe(), "state.json"))
     progress = NO_PROGRESS if quiet else for_cli()
     work_dir = private.describe() if isinstance(private, LocalDirStore) and os.path.isdir(private.describe()) else None
-    refresher = Refresher(HttpClient(progress=progress), Publisher(public, private, progress=progress), state,
+    urls = UrlPolicy.from_env()
+    urls = UrlPolicy(urls.allowed_hosts + tuple(h.lower() for h in getattr(args, "allow_host", None) or ()),
+                     urls.allow_loopback_http or bool(getattr(args, "allow_loopback_http", False)))
+    http = HttpClient(progress=progress, urls=urls, limits=SizeLimits.from_env())
+    refresher = Refresher(http, Publisher(public, private, progress=progress), state,
                           hash_check=not args.no_hash_check, work_dir=work_dir)
     with _run_lock(private):
         report = refresher.run(args.catalog_url, None if args.no_pdc else args.pdc_url,
@@ -263,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="re-download and re-publish the year even if unchanged")
     r.add_argument("--no-hash-check", action="store_true",
                    help="trust unchanged catalog metadata instead of re-downloading to compare hashes")
+    r.add_argument("--allow-host", action="append", metavar="HOST",
+                   help="also download from HOST and its subdomains (default: cms.gov only; https only)")
+    r.add_argument("--allow-loopback-http", action="store_true",
+                   help="allow plain http to 127.0.0.1/localhost (tests and the demo's CMS stand-in only)")
     r.add_argument("--json", action="store_true", help="print one JSON object with per-year outcomes last")
     r.set_defaults(func=cmd_refresh)
 

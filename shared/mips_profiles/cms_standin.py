@@ -52,6 +52,7 @@ class StandInState:
     qpp: dict[int, QppYear] = field(default_factory=dict)
     pdc: tuple[int, HostedFile] | None = None
     faults: dict[str, list[str]] = field(default_factory=dict)
+    download_overrides: dict[int, str] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
     send_validators: bool = False
     counter: int = 0
@@ -140,6 +141,12 @@ class CmsStandIn:
         with self.lock:
             self.state.faults.setdefault(path, []).extend(faults)
 
+    def override_download_url(self, year: int, url: str) -> None:
+        """List ``url`` (anything: another host, another scheme) as the year's download URL in the catalog, as a
+        tampered or compromised catalog would (for the hostile-input tests)."""
+        with self.lock:
+            self.state.download_overrides[year] = url
+
     def qpp_path(self, year: int) -> str:
         return self.state.qpp[year].file.path
 
@@ -158,7 +165,8 @@ class CmsStandIn:
                 "modified": entry.file.modified, "temporal": temporal,
             })
             distributions.append({
-                "@type": "dcat:Distribution", "downloadURL": f"{base}{entry.file.path}", "mediaType": "text/csv",
+                "@type": "dcat:Distribution", "mediaType": "text/csv",
+                "downloadURL": self.state.download_overrides.get(year, f"{base}{entry.file.path}"),
                 "title": entry.title, "modified": entry.file.modified, "temporal": temporal,
             })
         years = sorted(self.state.qpp)

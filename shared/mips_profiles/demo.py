@@ -35,6 +35,7 @@ def run_demo(out: str) -> int:
     for path in (tree, private):
         shutil.rmtree(path, ignore_errors=True)
     args = argparse.Namespace(out=str(tree), private=str(private), state=None, performance_year=None, force=False,
+                              allow_loopback_http=True, allow_host=None,
                               no_hash_check=False, no_pdc=False, json=False)
     tables = {year: generate_table(year, DEMO_ROWS) for year in (2023, 2024)}
     with CmsStandIn() as cms:

@@ -81,7 +81,7 @@ class Refresher:
                 outcomes.append(self._year(release, tmp, force=force, publish=self._publish_qpp))
             if pdc_url:
                 try:
-                    pdc = pdc_release(self.http.get_json(pdc_url))
+                    pdc = pdc_release(self.http.get_item(pdc_url))
                 except MipsProfilesError as exc:
                     outcomes.append(YearOutcome("pdc", performance_year or 0, "failed", "metastore", error=str(exc)))
                 else:
@@ -108,6 +108,9 @@ class Refresher:
         except MipsProfilesError as exc:
             reason = check.reason if check else "download"
             return YearOutcome(source, year, "failed", reason, error=str(exc))
+        except Exception as exc:  # one year's failure, whatever it is: the other years go on
+            reason = check.reason if check else "download"
+            return YearOutcome(source, year, "failed", reason, error=f"unexpected {type(exc).__name__}: {exc}")
         finally:
             if check:
                 discard(check.download)

@@ -53,29 +53,32 @@ def check_for_releases(request: CheckRequest, *, http: HttpClient, state: Any, l
     except BaseException:
         lock.release(owner)
         raise
+    try:
+        return _check_and_hand_over(request, releases, http=http, state=state, raw=raw, queue=queue, owner=owner,
+                                    work_dir=work_dir, pdc_url=pdc_url)
+    except BaseException:
+        lock.release(owner)  # nothing was handed over: the next run must not wait for the lease
+        raise
+
+
+def _check_and_hand_over(request: CheckRequest, releases: list[Any], *, http: HttpClient, state: Any, raw: Any,
+                         queue: Any, owner: str, work_dir: str | None, pdc_url: str | None) -> dict[str, Any]:
     plan: list[dict[str, Any]] = []
     years: dict[str, dict[str, Any]] = {}
     checked: list[int] = []
     with tempfile.TemporaryDirectory(dir=work_dir, prefix="mips-check-") as tmp:
         for release in sorted(releases, key=lambda r: r.performance_year):
             year = release.performance_year
-            record = state.get("qpp", year)
             try:
-                check = check_release(release, record, http, tmp, force=request.force)
-            except MipsProfilesError as exc:
-                years[str(year)] = {"decision": "failed", "error": str(exc)}
+                item = _check_one(request, release, state, http, raw, tmp)
+            except Exception as exc:  # that year's failure, named; the other years go on
+                error = str(exc) if isinstance(exc, MipsProfilesError) else f"unexpected {type(exc).__name__}: {exc}"
+                years[str(year)] = {"decision": "failed", "error": error}
                 continue
             checked.append(year)
-            years[str(year)] = {"decision": check.decision, "reason": check.reason}
-            if not check.publishable:
-                if record is not None:
-                    state.put("qpp", year, checked_record(record, iso(utc_now()), check.download))
-                discard(check.download)
-                continue
-            raw_key = f"raw/qpp/py={year}/{check.download.sha256}.csv"
-            raw.put_file(raw_key, check.download.path)
-            discard(check.download)  # the store took the file (moved or uploaded); nothing may be left behind
-            plan.append(_plan_item(raw_key, check))
+            years[str(year)] = {"decision": item.decision, "reason": item.reason}
+            if item.plan_item:
+                plan.append(item.plan_item)
         pdc = _check_pdc(request, http, state, raw, pdc_url, tmp, plan) if pdc_url else None
     # Always hand over: the workers publish the plan year by year (never two years at once, since they
     # share documents), then record the check dates and release the lock.
@@ -85,6 +88,29 @@ def check_for_releases(request: CheckRequest, *, http: HttpClient, state: Any, l
     if pdc:
         result["pdc"] = pdc
     return result
+
+
+@dataclass
+class _Checked:
+    decision: str
+    reason: str
+    plan_item: dict[str, Any] | None
+
+
+def _check_one(request: CheckRequest, release: Any, state: Any, http: HttpClient, raw: Any, tmp: str) -> _Checked:
+    year = release.performance_year
+    record = state.get("qpp", year)
+    check = check_release(release, record, http, tmp, force=request.force)
+    try:
+        if not check.publishable:
+            if record is not None:
+                state.put("qpp", year, checked_record(record, iso(utc_now()), check.download))
+            return _Checked(check.decision, check.reason, None)
+        raw_key = f"raw/qpp/py={year}/{check.download.sha256}.csv"
+        raw.put_file(raw_key, check.download.path)
+        return _Checked(check.decision, check.reason, _plan_item(raw_key, check))
+    finally:
+        discard(check.download)  # the store took the file (moved or uploaded); nothing may be left behind
 
 
 def _plan_item(raw_key: str, check: CheckResult) -> dict[str, Any]:
@@ -102,7 +128,7 @@ def _check_pdc(request: CheckRequest, http: HttpClient, state: Any, raw: Any, pd
     """The PDC score file: a new or corrected one joins the end of the plan (after the QPP years it is
     compared with). Its failure is reported and changes nothing else."""
     try:
-        release = pdc_release(http.get_json(pdc_url))
+        release = pdc_release(http.get_item(pdc_url))
     except MipsProfilesError as exc:
         return {"decision": "failed", "error": str(exc)}
     year = release.performance_year
@@ -113,11 +139,15 @@ def _check_pdc(request: CheckRequest, http: HttpClient, state: Any, raw: Any, pd
         check = check_release(release, record, http, tmp, force=request.force)
     except MipsProfilesError as exc:
         return {"performance_year": year, "decision": "failed", "error": str(exc)}
-    if check.publishable:
-        raw_key = f"raw/pdc/py={year}/{check.download.sha256}.csv"
-        raw.put_file(raw_key, check.download.path)
-        plan.append(_plan_item(raw_key, check))
-    elif record is not None:
-        state.put("pdc", year, checked_record(record, iso(utc_now()), check.download))
-    discard(check.download)
+    try:
+        if check.publishable:
+            raw_key = f"raw/pdc/py={year}/{check.download.sha256}.csv"
+            raw.put_file(raw_key, check.download.path)
+            plan.append(_plan_item(raw_key, check))
+        elif record is not None:
+            state.put("pdc", year, checked_record(record, iso(utc_now()), check.download))
+    except Exception as exc:
+        return {"performance_year": year, "decision": "failed", "error": f"unexpected {type(exc).__name__}: {exc}"}
+    finally:
+        discard(check.download)
     return {"performance_year": year, "decision": check.decision, "reason": check.reason}
