@@ -17,6 +17,7 @@ import mimetypes
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterable
 from functools import lru_cache
 from http import HTTPStatus
@@ -61,11 +62,32 @@ def _accepts_gzip(header: str) -> bool:
     return False
 
 
+ALLOWED_REQUEST_HEADERS = "If-None-Match, Accept-Encoding"  # fixed: never reflect what the client sent
+MAX_PATH_BYTES = 1024
+MAX_DISCARDED_BODY = 64 * 1024
+READ_TIMEOUT_SECONDS = 10
+MAX_CONNECTIONS = 64
+
+
 class TreeHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as a CDN; every response states its length
+    timeout = READ_TIMEOUT_SECONDS  # an idle or half-open connection is closed, not kept for ever
     root: Path
     cors_origins: frozenset[str]
     quiet: bool
+
+    def parse_request(self) -> bool:
+        """http.server never reads a request body; left on a keep-alive connection it would be parsed as the
+        next request (smuggling). Read and discard a small declared body; close on anything else."""
+        if not super().parse_request():
+            return False
+        length = self.headers.get("Content-Length")
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        if chunked or (length is not None and (not length.strip().isdigit() or int(length) > MAX_DISCARDED_BODY)):
+            self.close_connection = True
+        elif length:
+            self.rfile.read(int(length))
+        return True
 
     # -- HTTP verbs -----------------------------------------------------------------------------
     def do_GET(self) -> None:
@@ -80,12 +102,13 @@ class TreeHandler(BaseHTTPRequestHandler):
         if self._origin_allowed(origin):
             self._cors_headers(origin)
             self.send_header("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
-            self.send_header("Access-Control-Allow-Headers", self.headers.get("Access-Control-Request-Headers", "*"))
+            self.send_header("Access-Control-Allow-Headers", ALLOWED_REQUEST_HEADERS)
             self.send_header("Access-Control-Max-Age", CORS_MAX_AGE)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
     def _method_not_allowed(self) -> None:
+        self.close_connection = self.close_connection or bool(self.headers.get("Transfer-Encoding"))
         self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
         self.send_header("Allow", "GET, HEAD, OPTIONS")
         self.send_header("Content-Length", "0")
@@ -142,17 +165,26 @@ class TreeHandler(BaseHTTPRequestHandler):
         return bool(origin) and ("*" in self.cors_origins or origin in self.cors_origins)
 
     def _key(self) -> str | None:
+        """The object key of a request, or None (404): only ``v1/`` is served, as CloudFront serves it; no
+        NUL, no over-long path or segment, nothing that is not a safe key."""
+        if len(self.path) > MAX_PATH_BYTES:
+            return None
         path = unquote(urlsplit(self.path).path).lstrip("/")
+        if "\x00" in path or not path.startswith("v1/") or any(len(p) > 255 for p in path.split("/")):
+            return None
         try:
             return check_key(path)
         except ValueError:
             return None
 
     def _read(self, key: str) -> bytes | None:
-        path = (self.root / key).resolve()
-        if not path.is_relative_to(self.root) or not path.is_file():
+        try:
+            path = (self.root / key).resolve()
+            if not path.is_relative_to(self.root) or not path.is_file():
+                return None
+            return path.read_bytes()
+        except (OSError, RuntimeError, ValueError):  # a symlink loop, a name the OS refuses: not published
             return None
-        return path.read_bytes()
 
     def version_string(self) -> str:
         return "mips-profiles-serve"
@@ -160,6 +192,26 @@ class TreeHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         if not self.quiet:
             sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """At most MAX_CONNECTIONS connections at once; one more is closed at once instead of taking a thread."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: object, client_address: object) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: object, client_address: object) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 @lru_cache(maxsize=4096)
@@ -171,7 +223,7 @@ def make_server(root: str | os.PathLike[str], *, host: str = "127.0.0.1", port: 
                 cors_origins: Iterable[str] = (), quiet: bool = False) -> ThreadingHTTPServer:
     """A server over a published tree (not started). Refuses a directory that holds no tree."""
     origins = [o.rstrip("/") for o in cors_origins]
-    bad = [o for o in origins if o != "*" and not _ORIGIN.match(o)]
+    bad = [o for o in origins if o != "*" and (not _ORIGIN.fullmatch(o) or o != o.strip())]
     if bad:
         raise ConfigurationError(f"--cors-origin {bad[0]!r} is not an origin (scheme://host[:port], or *)")
     tree = Path(root).resolve()
@@ -180,7 +232,7 @@ def make_server(root: str | os.PathLike[str], *, host: str = "127.0.0.1", port: 
     handler = type("BoundTreeHandler", (TreeHandler,),
                    {"root": tree, "cors_origins": frozenset(origins), "quiet": quiet})
     try:
-        server = ThreadingHTTPServer((host, port), handler)
+        server = _BoundedServer((host, port), handler)
     except OSError as exc:
         raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     server.daemon_threads = True
