@@ -61,7 +61,8 @@ SMUGGLED = b"GET /v1/manifest.json HTTP/1.1\r\nHost: x\r\n\r\n"
 @pytest.mark.parametrize("request_bytes", [
     b"POST /v1/manifest.json HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(SMUGGLED) + SMUGGLED,
     b"PUT /v1/not-found.json HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(SMUGGLED) + SMUGGLED,
-    b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n" % len(SMUGGLED) + SMUGGLED + b"\r\n0\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n" % len(SMUGGLED)
+    + SMUGGLED + b"\r\n0\r\n\r\n",
     b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n" + SMUGGLED,
     b"GET /v1/not-found.json HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(SMUGGLED) + SMUGGLED,
 ])
