@@ -42,7 +42,28 @@ def _stores(out: str, private: str | None) -> tuple[BlobStore, BlobStore]:
     if out.startswith("s3://") != (private or "").startswith("s3://"):
         raise ConfigurationError("with S3, give both --out s3://PUBLIC-BUCKET/... and --private "
                                  "s3://PRIVATE-BUCKET/...: private data never goes to the public bucket")
-    return _store(out), _store(private or default_private_dir(out))
+    private = private or default_private_dir(out)
+    if _overlap(out, private):
+        raise ConfigurationError(f"--private {private!r} overlaps --out {out!r}: the public tree would serve the "
+                                 "audit data; give separate locations")
+    for location in (out, private):
+        if not location.startswith("s3://") and os.path.exists(location) and not os.path.isdir(location):
+            raise ConfigurationError(f"{location!r} exists and is not a directory")
+    return _store(out), _store(private)
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Whether one location is, or is inside, the other (local paths resolved; S3 by bucket and prefix)."""
+    if a.startswith("s3://") and b.startswith("s3://"):
+        from .s3 import parse_s3_url
+
+        (ba, pa_), (bb, pb) = parse_s3_url(a), parse_s3_url(b)
+        if ba != bb:
+            return False
+        x, y = pa_.strip("/").split("/") if pa_ else [], pb.strip("/").split("/") if pb else []
+        return x[:len(y)] == y or y[:len(x)] == x
+    ra, rb = Path(a).resolve(), Path(b).resolve()
+    return ra == rb or ra.is_relative_to(rb) or rb.is_relative_to(ra)
 
 
 def _run_lock(private: BlobStore) -> contextlib.AbstractContextManager[object]:
@@ -133,7 +154,10 @@ def run_refresh(args: argparse.Namespace, *, quiet: bool = False):
     if args.state is None and not isinstance(private, LocalDirStore):
         raise ConfigurationError("with an S3 --private, give --state PATH (or use the Lambdas, which keep state "
                                  "in DynamoDB)")
-    state = LocalStateStore(args.state or os.path.join(private.describe(), "state.json"))
+    state_path = args.state or os.path.join(private.describe(), "state.json")
+    if os.path.exists(state_path) and not os.path.isfile(state_path):
+        raise ConfigurationError(f"--state {state_path!r} is not a regular file")
+    state = LocalStateStore(state_path)
     progress = NO_PROGRESS if quiet else for_cli()
     work_dir = private.describe() if isinstance(private, LocalDirStore) and os.path.isdir(private.describe()) else None
     urls = UrlPolicy.from_env()
@@ -158,6 +182,8 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    if os.path.isdir(args.out) or not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        raise ConfigurationError(f"--out {args.out!r} must be a file path in an existing directory")
     info = generate_file(args.performance_year, args.out, rows=args.rows, seed=args.seed,
                          title_case_header=args.title_case)
     print(f"wrote {info.path}: PY{info.performance_year}, {info.rows} rows, {info.npis} NPIs, {info.columns} columns",

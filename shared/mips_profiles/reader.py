@@ -22,6 +22,7 @@ import csv
 import hashlib
 import io
 import os
+import stat
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -129,9 +130,15 @@ def read_source(
     """
     contract = contract or load_contract()
     try:
-        size = os.path.getsize(path)
+        info = os.stat(path)
     except OSError as exc:
         raise SourceFileError(f"cannot read source file {os.fspath(path)!r}: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):  # a directory, a FIFO (would block), a device (/dev/zero: endless)
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise SourceFileError(f"cannot read source file {os.fspath(path)!r}: {kind}")
+    if not os.access(path, os.R_OK):
+        raise SourceFileError(f"cannot read source file {os.fspath(path)!r}: permission denied")
+    size = info.st_size
     with open(path, "rb") as fh:
         sniff(fh.read(_SNIFF_BYTES))
     _check_complete(path, size)

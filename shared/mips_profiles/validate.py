@@ -138,6 +138,25 @@ def _decimals(text: pa.ChunkedArray, empty: np.ndarray) -> tuple[pa.ChunkedArray
     return number, ~odd_mask & ~empty
 
 
+ECHO_CHARS = 64
+_FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def echo(value: str) -> str:
+    """A published value quoted in a reject reason: at most ECHO_CHARS characters (a 3 MB cell must not
+    make a 9 MB report)."""
+    return repr(value if len(value) <= ECHO_CHARS else value[:ECHO_CHARS]) + (
+        f" (+{len(value) - ECHO_CHARS} more characters)" if len(value) > ECHO_CHARS else "")
+
+
+def cell(value: str, limit: int) -> str:
+    """A quarantine-report cell that a spreadsheet will not run (OWASP CSV injection: a cell starting with
+    = + - @ tab or CR gets a leading apostrophe), truncated to ``limit`` characters."""
+    if len(value) > limit:
+        value = value[:limit] + "..."
+    return "'" + value if value.startswith(_FORMULA_LEADS) else value
+
+
 def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
     """A canonical column; all null where the year's layout has no such column (weights before PY2023)."""
     if name in table.column_names:
@@ -167,7 +186,7 @@ def validate(
 
     def given(name: str):
         col = raw[name]
-        return lambda i: repr(col[i].as_py() or "")
+        return lambda i: echo(col[i].as_py() or "")
 
     # -- NPI -----------------------------------------------------------------------------
     npi = _text(raw["npi"])
@@ -222,7 +241,7 @@ def validate(
                                   f" first seen on line {int(first_of_row[i]) + 2}")
 
         def given_key(i: int) -> str:
-            return repr(key[i].as_py())
+            return echo(key[i].as_py())
 
     # -- verdicts ---------------------------------------------------------------------------
     bad = checks.any
@@ -232,8 +251,8 @@ def validate(
     rejected = pa.table(
         {
             "line": pa.array([lines[int(i)].as_py() for i in bad_rows], pa.int64()),
-            "npi": pa.array([raw["npi"][int(i)].as_py() or "" for i in bad_rows], pa.string()),
-            "reason": pa.array([reasons[int(i)] for i in bad_rows], pa.string()),
+            "npi": pa.array([cell(raw["npi"][int(i)].as_py() or "", ECHO_CHARS) for i in bad_rows], pa.string()),
+            "reason": pa.array([cell(reasons[int(i)], 2000) for i in bad_rows], pa.string()),
         },
         schema=REJECT_SCHEMA,
     )
