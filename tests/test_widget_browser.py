@@ -257,3 +257,84 @@ def test_markup_in_a_document_is_shown_as_text_and_never_runs(page, published_tr
     assert attribution.startswith(payload)
     assert pwned is None
     assert card.locator("img").count() == 0 and card.locator("b").count() == 0
+
+
+@pytest.fixture
+def site(tmp_path):
+    """A throwaway host page on its own loopback origin, with the widget script beside it."""
+    root = tmp_path / "site"
+    root.mkdir()
+    shutil.copy(WEB / "mips-score-card.js", root)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    origin = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def publish(body: str) -> str:
+        (root / "index.html").write_text(f"<!doctype html><meta charset=utf-8>{body}"
+                                         "<script src=mips-score-card.js defer></script>")
+        return f"{origin}/index.html"
+
+    yield origin, publish
+    server.shutdown()
+    server.server_close()
+
+
+def states(page, url: str) -> list[str]:
+    page.goto(url)
+    page.wait_for_function("window.MipsScoreCard && window.MipsScoreCard.ready")
+    return page.evaluate("window.MipsScoreCard.ready")
+
+
+@pytest.mark.parametrize("tag", ["li", "a", "button", "label", "p", "span"])
+def test_a_host_element_without_a_shadow_root_resolves_unavailable(page, published_tree, site, tag):
+    origin, publish = site
+    proc, api = start_serve(published_tree, origin)
+    npi = pick_documents(published_tree)["scored"]["npi"]
+    try:
+        url = publish(f"<ul><{tag} data-mips-npi='{npi}' data-mips-base='{api}'>x</{tag}></ul>"
+                      f"<div data-mips-npi='{npi}' data-mips-base='{api}'></div>")
+        result = states(page, url)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    # the <div> still gets its card; the host that cannot hold a shadow root is "unavailable", not a rejection
+    assert result == (["scored", "scored"] if tag in ("p", "span") else ["unavailable", "scored"])
+    assert page.errors == []
+
+
+@pytest.mark.parametrize("body", [{"latest": {}}, {"latest": "yes"}, {"latest": None}, [],
+                                  {"latest": {"performance_year": 2024, "final_score": "95"}},
+                                  {"latest": {"performance_year": 2024, "final_score": 95,
+                                              "category_scores": {"quality": "<b>1</b>"}}},
+                                  {"latest": {"performance_year": "2024", "final_score": 95}}])
+def test_a_document_of_the_wrong_shape_is_unavailable_never_undefined(page, published_tree, host_origin, tmp_path,
+                                                                       body):
+    npi = pick_documents(published_tree)["scored"]["npi"]
+    tree = tmp_path / "odd"
+    (tree / "v1" / "npi").mkdir(parents=True)
+    shutil.copy(published_tree / "v1/manifest.json", tree / "v1/manifest.json")
+    (tree / "v1" / "npi" / f"{npi}.json").write_text(json.dumps(body))
+    proc, base = start_serve(tree, host_origin)
+    try:
+        card, state = open_card(page, host_origin, npi, base)
+        shown = card.inner_text()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert state == "unavailable"
+    assert "undefined" not in shown and "NaN" not in shown
+    assert page.errors == []
+
+
+@pytest.mark.parametrize("base", [
+    "data:application/json,{}", "javascript:alert(1)//", "http://evil.example.org", "ftp://127.0.0.1/",
+    "blob:http://127.0.0.1/x",
+])
+def test_a_base_url_that_is_not_https_is_refused_without_a_request(page, site, base):
+    origin, publish = site
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    result = states(page, publish(f"<div data-mips-npi='1376745471' data-mips-base='{base}'></div>"))
+    assert result == ["unavailable"]
+    assert [u for u in requests if not u.startswith(origin)] == []
+    assert page.errors == []

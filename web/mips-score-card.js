@@ -10,7 +10,9 @@
  * shows a quiet "unavailable" note instead of the card.
  *
  * The card renders into an open shadow root, so the host page's CSS neither styles it nor is styled
- * by it. Every value is set as text (never as HTML).
+ * by it. Every value is set as text (never as HTML). A document of the wrong shape, a host element that
+ * cannot hold a shadow root (<li>, <a>, ...) and a base URL that is not https (http only to loopback)
+ * all give "unavailable", never a broken card and never a rejected promise.
  */
 (function (global) {
   "use strict";
@@ -78,6 +80,48 @@
     return String(base || "").replace(/\/+$/, "") + "/" + path;
   }
 
+  var LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])$/;
+
+  // The API base: https, or http to loopback only (a local `mips-profiles serve`). A data:, blob: or
+  // javascript: base could forge a complete card without any request; a plain-http CDN could be tampered with.
+  function checkedBase(base) {
+    var url = new URL(String(base || ""), global.location ? global.location.href : undefined);
+    if (url.protocol === "https:" || (url.protocol === "http:" && LOOPBACK.test(url.hostname))) {
+      return url.href;
+    }
+    throw new Error("data-mips-base must be https (http only for loopback): " + url.protocol);
+  }
+
+  function isScore(value) {
+    return value === null || (typeof value === "number" && isFinite(value) && value >= 0 && value <= 100);
+  }
+
+  function isNumberOrNull(value) {
+    return value === null || value === undefined || (typeof value === "number" && isFinite(value));
+  }
+
+  function isTextOrNull(value) {
+    return value === null || value === undefined || typeof value === "string";
+  }
+
+  // The fields the card shows, each of the type the schema gives it; anything else is not a document.
+  function validDocument(body) {
+    var latest = body && body.latest;
+    if (!latest || typeof latest !== "object" || Array.isArray(latest)) return false;
+    if (typeof latest.performance_year !== "number" || latest.performance_year % 1 !== 0) return false;
+    if (!isScore(latest.final_score === undefined ? NaN : latest.final_score)) return false;
+    if (!isNumberOrNull(latest.payment_adjustment_pct) || !isNumberOrNull(latest.payment_year)) return false;
+    if (!isTextOrNull(latest.score_band) || !isTextOrNull(latest.attribution)) return false;
+    var cats = latest.category_scores;
+    if (cats !== undefined && (cats === null || typeof cats !== "object")) return false;
+    for (var i = 0; i < CATEGORIES.length; i++) {
+      var value = cats ? cats[CATEGORIES[i][0]] : null;
+      if (value !== undefined && !isScore(value)) return false;
+    }
+    var statuses = latest.category_status;
+    return statuses === undefined || (statuses !== null && typeof statuses === "object");
+  }
+
   function fetchJson(url, timeoutMs) {
     var controller = typeof AbortController === "function" ? new AbortController() : null;
     var timer = controller ? setTimeout(function () { controller.abort(); }, timeoutMs) : null;
@@ -101,6 +145,7 @@
   }
 
   function shell(host) {
+    // attachShadow throws on hosts that cannot hold a shadow root (<li>, <a>, <p>...): render() catches it
     var root = host.shadowRoot || (host.attachShadow ? host.attachShadow({ mode: "open" }) : host);
     while (root.firstChild) root.removeChild(root.firstChild);
     var style = host.ownerDocument.createElement("style");
@@ -180,14 +225,22 @@
     return state;
   }
 
+  function quietly(host, state, message) {
+    try {
+      return renderNote(host, state, message);
+    } catch (error) {  // not even a note can be drawn here (no shadow root possible): say so, never throw
+      return "unavailable";
+    }
+  }
+
   function render(host, options) {
     options = options || {};
-    var npi = String(options.npi || host.getAttribute("data-mips-npi") || "").trim();
-    var base = options.baseUrl || host.getAttribute("data-mips-base") || "";
-    var timeoutMs = options.timeoutMs || Number(host.getAttribute("data-mips-timeout-ms")) || DEFAULT_TIMEOUT_MS;
     try {
+      var npi = String(options.npi || host.getAttribute("data-mips-npi") || "").trim();
+      var timeoutMs = options.timeoutMs || Number(host.getAttribute("data-mips-timeout-ms")) || DEFAULT_TIMEOUT_MS;
+      var base = checkedBase(options.baseUrl || host.getAttribute("data-mips-base") || "");
       if (!NPI_PATTERN.test(npi)) {
-        return Promise.resolve(renderNote(host, "not_found", "No MIPS score published for this clinician."));
+        return Promise.resolve(quietly(host, "not_found", "No MIPS score published for this clinician."));
       }
       var documentRequest = fetchJson(joinUrl(base, "v1/npi/" + npi + ".json"), timeoutMs);
       var manifestRequest = fetchJson(joinUrl(base, "v1/manifest.json"), timeoutMs)
@@ -195,16 +248,17 @@
       return Promise.all([documentRequest, manifestRequest])
         .then(function (results) {
           var doc = results[0];
-          if (doc.status === 404) return renderNote(host, "not_found", "No MIPS score published for this clinician.");
-          if (!doc.body || !doc.body.latest) throw new Error("unexpected document for NPI " + npi);
+          if (doc.status === 404) return quietly(host, "not_found", "No MIPS score published for this clinician.");
+          if (!validDocument(doc.body)) throw new Error("unexpected document for NPI " + npi);
           return renderScored(host, doc.body, results[1]);
         })
         .catch(function (error) {
           if (global.console && console.warn) console.warn("mips-score-card:", error && error.message);
-          return renderNote(host, "unavailable", "MIPS score unavailable right now.");
+          return quietly(host, "unavailable", "MIPS score unavailable right now.");
         });
     } catch (error) {
-      return Promise.resolve("unavailable");
+      if (global.console && console.warn) console.warn("mips-score-card:", error && error.message);
+      return Promise.resolve(quietly(host, "unavailable", "MIPS score unavailable right now."));
     }
   }
 
