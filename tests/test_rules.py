@@ -124,3 +124,29 @@ def test_payment_outcome_comes_from_the_published_adjustment(year, adjustment, o
 def test_unsupported_performance_year_is_a_clear_error():
     with pytest.raises(ConfigurationError, match="performance year 2031 is not supported"):
         load_methodology().parameters(2031)
+
+
+def test_a_valid_check_digit_does_not_make_any_first_digit_valid():
+    """Only 1 and 2 start an NPI, whatever the check digit says."""
+    from mips_profiles.npi import check_digits
+
+    for first in "03456789":
+        body = first + "23456789"
+        digit = int(check_digits(np.array([[int(c) for c in body]]))[0])
+        assert not is_valid_npi(body + str(digit)), body
+
+
+@pytest.mark.parametrize("text", ["1２34567893", "123456789３", "12345６7893"])
+def test_non_ascii_digits_anywhere_are_invalid_not_an_error(text):
+    assert is_valid_npi(text) is False
+
+
+def test_the_payment_year_is_two_years_after_the_performance_year():
+    m = load_methodology()
+    assert [m.payment_year(y) for y in (2017, 2024)] == [2019, 2026]
+
+
+def test_an_unsupported_year_names_the_supported_range():
+    with pytest.raises(ConfigurationError, match=r"performance year 2016 is not supported by methodology "
+                                                 r"cms-qpp-mips/v2 \(supported: 2017-2025\)"):
+        load_methodology().parameters(2016)

@@ -186,7 +186,8 @@ class DocumentBuilder:
         if "performance_year" in pub:
             cols.append(("performance_year", years.tolist()))
         if "payment_year" in derived:
-            cols.append(("payment_year", (years + self.methodology.payment_year_offset).tolist()))
+            by_year = {y: self.methodology.payment_year(y) for y in set(years.tolist())}  # the one rule
+            cols.append(("payment_year", [by_year[y] for y in years.tolist()]))
         if "final_score" in pub:
             cols.append(("final_score", ordered.column("final_score").to_pylist()))
         if "payment_adjustment_pct" in pub:
