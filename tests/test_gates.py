@@ -50,6 +50,11 @@ def test_a_drop_of_more_than_ten_percent_from_the_last_release_is_refused(before
         enforce_gates(validated(accepted, 0), previous, GateLimits())
 
 
+def test_without_a_previous_release_there_is_no_row_drop_gate():
+    for previous in (None, {}, {"rows_accepted": None}):
+        enforce_gates(validated(5, 5), previous, GateLimits(max_rejected_share=1.0))  # 0 accepted, nothing before
+
+
 def test_the_drop_counts_accepted_rows_not_rows_read():
     with pytest.raises(PublishRefused, match="1000 -> 850"):
         enforce_gates(validated(900, 50), {"rows_accepted": 1000}, GateLimits(max_rejected_share=0.5))

@@ -136,7 +136,7 @@ def test_a_valid_check_digit_does_not_make_any_first_digit_valid():
         assert not is_valid_npi(body + str(digit)), body
 
 
-@pytest.mark.parametrize("text", ["1２34567893", "123456789３", "12345６7893"])
+@pytest.mark.parametrize("text", ["1２34567893", "12３4567893", "123456789３", "12345６7893", "1234567８93"])
 def test_non_ascii_digits_anywhere_are_invalid_not_an_error(text):
     assert is_valid_npi(text) is False
 
