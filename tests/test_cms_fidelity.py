@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mips_profiles.categories import CATEGORIES, one_entry
+from mips_profiles.categories import CATEGORIES
 from mips_profiles.contract import load_contract
 from mips_profiles.errors import SourceFileError
 from mips_profiles.generator import generate_table, real_headers, write_csv
@@ -106,28 +106,6 @@ def test_a_missing_displayed_column_is_still_a_hard_error(tmp_path):
     write_csv(table.drop_columns(["promoting interoperability (pi) category weight"]), tmp_path / "cms.csv")
     with pytest.raises(SourceFileError, match=r"missing required column.*'promoting interoperability \(pi\) category"):
         read_source(tmp_path / "cms.csv", 2024)
-
-
-@pytest.mark.parametrize(("year", "cells", "expected"), [
-    # the real PY2023 group row: PI score 0, weight 0, special-status flag True -> exempt, never 0
-    (2023, {"promoting_interoperability": (0.0, 0.0, True)}, ("reweighted", None, 0.0)),
-    (2024, {"cost": (None, 0.0, None)}, ("reweighted", None, 0.0)),  # too few cases: weight 0, no flag
-    (2024, {"cost": (61.2, 0.3, False)}, ("scored", 61.2, 0.3)),
-    (2024, {"quality": (0.0, 0.55, False)}, ("scored", 0.0, 0.55)),  # a real score of 0 stays 0
-    (2022, {"promoting_interoperability": (0.0, None, True)}, ("reweighted", None, 0.0)),  # flags only
-    (2022, {"promoting_interoperability": (None, None, False)}, ("not_scored", None, None)),
-    (2019, {"promoting_interoperability": (None, None, True)}, ("reweighted", None, 0.0)),
-])
-def test_the_display_rule_for_one_category(year, cells, expected):
-    (name,) = cells
-    assert one_entry(year, cells)[name] == expected
-
-
-def test_standard_weights_only_where_nothing_was_redistributed():
-    scored = {c.name: (80.0, None, False) for c in CATEGORIES}
-    assert [w for _, _, w in one_entry(2021, scored).values()] == [0.4, 0.25, 0.15, 0.2]
-    one_out = {**scored, "cost": (None, None, True)}
-    assert [w for _, _, w in one_entry(2021, one_out).values()] == [None, None, None, 0.0]
 
 
 def documents(tree: Path) -> list[dict]:

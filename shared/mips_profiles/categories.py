@@ -24,6 +24,7 @@ redistribution depends on rules the file does not record).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,24 +52,16 @@ STATUSES = ("scored", "reweighted", "not_scored")
 
 
 def reweighted_flags(columns: dict[str, pa.ChunkedArray], methodology: Methodology) -> dict[str, pa.ChunkedArray]:
-    """Per category, whether any of its reweighting flags reads ``True`` (any case); ``False`` if one reads
-    false and none true; null when none is readable. Flags are write-locked: only this one bit of them
-    is ever used, to decide the status."""
+    """Per category, whether any of its reweighting flags reads ``True`` (any case, any padding); ``False``
+    if one reads false and none true; null when none is readable. ``columns`` hold the flags as text with
+    missing values as "". Flags are write-locked: only this one bit of them is used, to decide the status."""
     out = {}
     for category in CATEGORIES:
-        any_true = any_false = None
-        for name in (methodology.reweighting_flags or {}).get(category.name, ()):
-            text = pc.utf8_lower(pc.utf8_trim_whitespace(columns[name]))
-            is_true, is_false = pc.equal(text, "true"), pc.equal(text, "false")
-            any_true = is_true if any_true is None else pc.or_kleene(any_true, is_true)
-            any_false = is_false if any_false is None else pc.or_kleene(any_false, is_false)
-        if any_true is None:
-            n = len(next(iter(columns.values())))
-            out[category.flag] = pa.chunked_array([pa.nulls(n, pa.bool_())])
-            continue
-        true = pc.fill_null(any_true, False)
-        known = pc.or_(true, pc.fill_null(any_false, False))
-        out[category.flag] = pc.if_else(known, true, pa.scalar(None, pa.bool_()))
+        texts = [pc.utf8_lower(pc.utf8_trim_whitespace(columns[name]))
+                 for name in methodology.reweighting_flags[category.name]]
+        any_true = functools.reduce(pc.or_, [pc.equal(t, "true") for t in texts])
+        any_false = functools.reduce(pc.or_, [pc.equal(t, "false") for t in texts])
+        out[category.flag] = pc.if_else(pc.or_(any_true, any_false), any_true, pa.scalar(None, pa.bool_()))
     return out
 
 
@@ -76,7 +69,6 @@ def display(entries: pa.Table, years: np.ndarray, years_with_weights: set[int],
             methodology: Methodology) -> tuple[list[dict], list[dict], list[dict]]:
     """For each entry: (category_scores, category_status, category_weights) dicts, in category order.
     Column-wise (numpy); the per-entry work is building the three dicts."""
-    n = entries.num_rows
     published_weights = np.isin(years, sorted(years_with_weights))
     cols_scores, cols_status, cols_weights, scored = [], [], [], {}
     for c in CATEGORIES:
@@ -93,19 +85,18 @@ def display(entries: pa.Table, years: np.ndarray, years_with_weights: set[int],
         cols_weights.append(shown_weight)
     # Years without weight columns: the standard weights, where nothing was redistributed.
     for year in np.unique(years[~published_weights]).tolist():
-        standard = methodology.parameters(int(year)).weights
-        rows = years == year
-        intact = rows.copy()
+        standard = methodology.parameters(int(year)).weights  # percent, every category
+        intact = years == year
         for c in CATEGORIES:
-            if standard.get(c.name, 0) > 0:
+            if standard[c.name] > 0:  # a category without weight that year (PY2017 cost) need not be scored
                 intact &= scored[c.name]
         for k, c in enumerate(CATEGORIES):
-            cols_weights[k] = np.where(intact, round(standard.get(c.name, 0) / 100, 4), cols_weights[k])
+            cols_weights[k] = np.where(intact, standard[c.name] / 100, cols_weights[k])
     names = [c.name for c in CATEGORIES]
     weights_lists = [w.tolist() for w in cols_weights]
 
     def dicts(columns: list[list]) -> list[dict]:
-        return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)] if n else []
+        return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
     return dicts(cols_scores), dicts(cols_status), dicts(weights_lists)
 

@@ -12,7 +12,7 @@ of data and version.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
@@ -39,7 +39,7 @@ class Methodology:
     years: dict[int, YearParameters]
     participation_options: dict[str, tuple[str, ...]]  # layout name -> allowed values
     categories: tuple[str, ...] = ()  # public category names, in document order
-    reweighting_flags: dict[str, tuple[str, ...]] | None = None  # category -> canonical flag fields
+    reweighting_flags: dict[str, tuple[str, ...]] = field(default_factory=dict)  # category -> canonical flags
 
     def parameters(self, year: int) -> YearParameters:
         try:

@@ -270,7 +270,7 @@ def validate(
             "participation_option": canonical_option,
             **{name: typed[name] for name in WEIGHT_FIELDS},
             **reweighted_flags({name: _text(_column(table, name))
-                                for flags in (methodology.reweighting_flags or {}).values() for name in flags},
+                                for flags in methodology.reweighting_flags.values() for name in flags},
                                methodology),
             LINE_COLUMN: lines,
         },
