@@ -236,16 +236,20 @@ def test_a_host_origin_the_cdn_does_not_allow_cannot_read_scores(page, published
     assert page.errors == []
 
 
+def tree_with_document(published_tree: Path, root: Path, npi: str, body: object) -> Path:
+    """A tree holding the published manifest and one document for ``npi`` with any body (tampered, odd)."""
+    (root / "v1" / "npi").mkdir(parents=True)
+    shutil.copy(published_tree / "v1/manifest.json", root / "v1/manifest.json")
+    (root / "v1" / "npi" / f"{npi}.json").write_text(json.dumps(body))
+    return root
+
+
 def test_markup_in_a_document_is_shown_as_text_and_never_runs(page, published_tree, host_origin, tmp_path):
     """Defence in depth: even a tampered document cannot run script in the host page."""
     doc = pick_documents(published_tree)["scored"]
     payload = '<img src=x onerror="window.pwned=1">'
     doc = {**doc, "latest": {**doc["latest"], "attribution": payload, "score_band": "<b>x</b>"}}
-    tree = tmp_path / "tampered"
-    (tree / "v1" / "npi").mkdir(parents=True)
-    shutil.copy(published_tree / "v1/manifest.json", tree / "v1/manifest.json")
-    (tree / "v1" / "npi" / f"{doc['npi']}.json").write_text(json.dumps(doc))
-    proc, base = start_serve(tree, host_origin)
+    proc, base = start_serve(tree_with_document(published_tree, tmp_path / "tampered", doc["npi"], doc), host_origin)
     try:
         card, state = open_card(page, host_origin, doc["npi"], base)
         attribution = field(card, "attribution")
@@ -310,11 +314,7 @@ def test_a_host_element_without_a_shadow_root_resolves_unavailable(page, publish
 def test_a_document_of_the_wrong_shape_is_unavailable_never_undefined(page, published_tree, host_origin, tmp_path,
                                                                        body):
     npi = pick_documents(published_tree)["scored"]["npi"]
-    tree = tmp_path / "odd"
-    (tree / "v1" / "npi").mkdir(parents=True)
-    shutil.copy(published_tree / "v1/manifest.json", tree / "v1/manifest.json")
-    (tree / "v1" / "npi" / f"{npi}.json").write_text(json.dumps(body))
-    proc, base = start_serve(tree, host_origin)
+    proc, base = start_serve(tree_with_document(published_tree, tmp_path / "odd", npi, body), host_origin)
     try:
         card, state = open_card(page, host_origin, npi, base)
         shown = card.inner_text()
