@@ -149,3 +149,17 @@ def test_republishing_the_same_file_rewrites_no_aggregate(run_cli, sample_file, 
     mtimes = {p: p.stat().st_mtime_ns for p in every_stats_file(tree)}
     publish(run_cli, sample_file(2024, ROWS), tree)
     assert {p: p.stat().st_mtime_ns for p in every_stats_file(tree)} == mtimes
+
+
+def test_a_count_of_exactly_the_minimum_cell_is_shown():
+    from mips_profiles.stats import MIN_CELL, suppress
+
+    assert suppress([500, MIN_CELL, 40]) == [500, MIN_CELL, 40]
+    assert suppress([500, MIN_CELL - 1, 40, 12]) == [500, None, 40, None]  # and its complement
+
+
+def test_a_specialty_key_has_no_leading_or_trailing_separator():
+    from mips_profiles.stats import slugify
+
+    assert slugify("  Nurse Practitioner ") == "nurse-practitioner"
+    assert slugify("(Obstetrics/Gynecology)") == "obstetrics-gynecology"
