@@ -92,11 +92,11 @@ def display(entries: pa.Table, years: np.ndarray, years_with_weights: set[int],
                 intact &= scored[c.name]
         for k, c in enumerate(CATEGORIES):
             cols_weights[k] = np.where(intact, standard[c.name] / 100, cols_weights[k])
-    names = [c.name for c in CATEGORIES]
     weights_lists = [w.tolist() for w in cols_weights]
+    q, pi, ia, cost = (c.name for c in CATEGORIES)
 
-    def dicts(columns: list[list]) -> list[dict]:
-        return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+    def dicts(columns: list[list]) -> list[dict]:  # a dict display: twice as fast as dict(zip()) per entry
+        return [{q: a, pi: b, ia: c, cost: d} for a, b, c, d in zip(*columns, strict=True)]
 
     return dicts(cols_scores), dicts(cols_status), dicts(weights_lists)
 
