@@ -244,8 +244,6 @@ class HttpClient:
                 raise
             except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
                 reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
-                if isinstance(reason, DownloadError):  # a redirect the URL policy refused
-                    raise reason from None
                 last = f"connection failed ({reason})"
             if attempt < self.policy.attempts:
                 self.retries += 1
@@ -257,11 +255,7 @@ class HttpClient:
         limit = limit or self.limits.catalog_bytes
         with contextlib.closing(self._open(url, {"Accept": "application/json"}, limit)) as response:
             ctype = response.headers.get("Content-Type", "")
-            chunks, size = [], 0
-            for block in self._blocks(response, url, limit, self.limits.json_seconds):
-                chunks.append(block)
-                size += len(block)
-            body = b"".join(chunks)
+            body = b"".join(self._blocks(response, url, limit, self.limits.json_seconds))
         if "html" in ctype.lower() or body.lstrip()[:1] == b"<":
             raise DownloadError(f"HTML page instead of JSON from {normalise_url(url)}")
         try:
