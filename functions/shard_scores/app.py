@@ -1,93 +1,84 @@
-"""ShardScoresFunction: consumes the work queue (SQS, partial batch failures), and takes two operator
-actions by direct invocation: ``{"action": "selftest"}`` and ``{"action": "repair"}``.
+"""ShardScoresFunction: the publishing steps of the refresh state machine (statemachine/refresh.asl.json)
+and two operator actions, chosen by the event's ``action``.
 
-Thin on purpose: each record is one work message handed to ``mips_profiles.shard_worker``; a failed
-record is reported back to SQS alone, retried, and after the queue's max receive count lands in the
-dead-letter queue; the actions are ``mips_profiles.operations``. pandas/pyarrow come from the AWS SDK
-for pandas managed layer.
+One function for all the publishing steps, not one per step: they share the heavy layer (pandas/pyarrow
+from the AWS SDK for pandas managed layer), the memory size, the role and the warm caches (contract,
+methodology, the private index), and a step is one line of the table below. Thin on purpose: each step
+is a method of ``mips_profiles.run_steps.RunSteps``; the actions are ``mips_profiles.operations``.
+
+A failure the state machine should retry as it is (throttling, a 5xx, a reset connection) is raised as
+``Transient``, the only error name its Retry clauses list besides Lambda's own; anything else fails the
+step at once and the state machine's catch-all releases the lock and raises the alarm.
 """
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mips_profiles.dynamo import DynamoStateStore, RunLock, RunTracker
-from mips_profiles.messaging import CloudFrontCdn, NoCdn, SqsQueue
+from mips_profiles.dynamo import DynamoStateStore, RunLock
+from mips_profiles.errors import Transient
+from mips_profiles.messaging import CloudFrontCdn, NoCdn
 from mips_profiles.operations import repair, self_test
 from mips_profiles.publish import Publisher
 from mips_profiles.reconcile import RECONCILIATION_KEY
-from mips_profiles.s3 import S3Store
+from mips_profiles.run_steps import INVALIDATION_PATHS, RunSteps
+from mips_profiles.s3 import S3Store, is_transient
 from mips_profiles.settings import Settings
-from mips_profiles.shard_worker import INVALIDATION_PATHS, ShardWorker
 
 settings = Settings.from_env()
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 @cache
-def worker() -> ShardWorker:
+def steps() -> RunSteps:
     publisher = Publisher(S3Store(settings.public_bucket, concurrency=settings.s3_concurrency),
                           S3Store(settings.audit_bucket))
-    return ShardWorker(
+    return RunSteps(
         publisher,
         raw=S3Store(settings.raw_bucket),
         state=DynamoStateStore(settings.state_table),
-        lock=RunLock(settings.state_table),
-        tracker=RunTracker(settings.state_table),
-        queue=SqsQueue(settings.work_queue_url),
         cdn=CloudFrontCdn(settings.distribution_id) if settings.distribution_id else NoCdn(),
         partitions=settings.partitions,
         work_dir="/tmp",
     )
 
 
-@tracer.capture_method
-def record_handler(record: SQSRecord) -> dict[str, Any]:
-    message = json.loads(record.body)
-    logger.set_correlation_id(message.get("owner") or message.get("run_id"))
-    try:
-        outcome = worker().handle(message)
-    except Exception:
-        # A failed record does not fail the invocation (partial batch response), so the Lambda Errors
-        # metric never sees it: count it here for the RunFailed alarm. SQS retries it.
-        metrics.add_metric(name="RunFailed", unit=MetricUnit.Count, value=1)
-        raise
-    if outcome.kind == "run" and outcome.status == "done":
-        metrics.add_metric(name="RunFinished", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="WorkMessages", unit=MetricUnit.Count, value=1)
-    if outcome.partition:
-        p = outcome.partition
-        metrics.add_metric(name="DocumentsWritten", unit=MetricUnit.Count, value=p.docs_written)
-        metrics.add_metric(name="DocumentsUnchanged", unit=MetricUnit.Count, value=p.docs_unchanged)
-        metrics.add_metric(name="DocumentsDeleted", unit=MetricUnit.Count, value=p.docs_deleted)
-        metrics.add_metric(name="BytesWritten", unit=MetricUnit.Bytes, value=p.bytes_written)
-    if outcome.status == "staged":
-        metrics.add_metric(name="RowsRejected", unit=MetricUnit.Count, value=outcome.details["rows_rejected"])
-        unknown = outcome.details.get("unknown_columns") or []
+STEPS = {
+    "stage": lambda e: steps().stage(e["item"]),
+    "publish_partition": lambda e: steps().publish_partition(e["run_id"], int(e["group"])),
+    "finalize": lambda e: steps().finalize(e["run_id"], e["item"]),
+    "ingest_pdc": lambda e: steps().ingest_pdc(e["item"]),
+    "record_check_dates": lambda e: steps().record_check_dates(e["checked"], e["outcomes"]),
+}
+
+
+def _emit(action: str, result: dict[str, Any]) -> None:
+    if action == "publish_partition":
+        metrics.add_metric(name="DocumentsWritten", unit=MetricUnit.Count, value=result["docs_written"])
+        metrics.add_metric(name="DocumentsUnchanged", unit=MetricUnit.Count, value=result["docs_unchanged"])
+        metrics.add_metric(name="DocumentsDeleted", unit=MetricUnit.Count, value=result["docs_deleted"])
+        metrics.add_metric(name="BytesWritten", unit=MetricUnit.Bytes, value=result["bytes_written"])
+    if result.get("status") == "staged":
+        metrics.add_metric(name="RowsRejected", unit=MetricUnit.Count, value=result["rows_rejected"])
+        unknown = result.get("unknown_columns") or []
         metrics.add_metric(name="UnknownColumns", unit=MetricUnit.Count, value=len(unknown))
         if unknown:
             logger.warning("columns the display contract does not know (kept in the audit record, not published)",
-                           extra={"performance_year": outcome.performance_year, "unknown_columns": unknown})
-    summary = outcome.details.get(RECONCILIATION_KEY) if outcome.status == "reconciled" else None
+                           extra={"performance_year": result["performance_year"], "unknown_columns": unknown})
+    summary = result.get(RECONCILIATION_KEY)
     if summary:
         metrics.add_metric(name="CmsProfileMismatches", unit=MetricUnit.Count, value=summary["mismatches"])
-    if outcome.status == "refused":
+    if result.get("status") == "refused":
         metrics.add_metric(name="PublishRefused", unit=MetricUnit.Count, value=1)
-        logger.error("performance year refused", extra={"performance_year": outcome.performance_year,
-                                                        "error": outcome.error})
-    logger.info("work done", extra={"kind": outcome.kind, "status": outcome.status, "run_id": outcome.run_id})
-    return {"kind": outcome.kind, "status": outcome.status}
+        logger.error("file refused", extra={"performance_year": result["performance_year"],
+                                            "source": result["source"], "error": result["error"]})
 
 
 @logger.inject_lambda_context
@@ -96,16 +87,25 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     action = event.get("action")
     if action == "selftest":
-        w = worker()
-        return self_test(w.publisher, raw=w.raw, lock=w.lock)
+        s = steps()
+        return self_test(s.publisher, raw=s.raw, lock=RunLock(settings.state_table))
     if action == "repair":
-        w = worker()
-        result = repair(w.publisher, lock=w.lock, cdn=w.cdn, owner=f"repair-{context.aws_request_id}",
-                        lease_seconds=settings.lock_lease_seconds, invalidation_paths=INVALIDATION_PATHS)
+        s = steps()
+        result = repair(s.publisher, lock=RunLock(settings.state_table), cdn=s.cdn,
+                        owner=f"repair-{context.aws_request_id}", lease_seconds=settings.lock_lease_seconds,
+                        invalidation_paths=INVALIDATION_PATHS)
         metrics.add_metric(name="ObjectsRepaired", unit=MetricUnit.Count, value=len(result.get("restored", [])))
         logger.info("repair", extra={k: v for k, v in result.items() if k not in ("restored", "deleted")})
         return result
-    if action is not None:
-        raise ValueError(f"unknown action {action!r}: expected 'selftest' or 'repair'")
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor,
-                                    context=context)
+    step = STEPS.get(action)  # type: ignore[arg-type]
+    if step is None:
+        raise ValueError(f"unknown action {action!r}: expected one of {', '.join([*STEPS, 'selftest', 'repair'])}")
+    try:
+        result = step(event)
+    except Exception as exc:
+        if is_transient(exc):
+            raise Transient(f"{action}: {type(exc).__name__}: {exc}") from exc
+        raise
+    _emit(action, result)
+    logger.info("step done", extra={"action": action, "status": result.get("status")})
+    return result

@@ -249,6 +249,22 @@ def contract_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def cmd_execution_name(args: argparse.Namespace) -> int:
+    from .orchestration import execution_name
+
+    try:
+        with open(args.input, encoding="utf-8") as f:
+            request = json.load(f)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {args.input}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigurationError(f"{args.input} is not JSON: {exc}") from None
+    if not isinstance(request, dict):
+        raise ConfigurationError(f"{args.input} must hold one JSON object (the execution input)")
+    print(execution_name(request, today=args.date))
+    return 0
+
+
 def cmd_contract(args: argparse.Namespace) -> int:
     sys.stdout.write(contract_markdown())
     return 0
@@ -322,6 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="published tree root or s3://BUCKET/PREFIX (default: the demo's, %(default)s)")
     rp.add_argument("--out", required=True, metavar="DIR", help="directory for scores-YYYY.svg and bands.md")
     rp.set_defaults(func=cmd_report)
+
+    x = sub.add_parser("execution-name", help="the Step Functions execution name of a manual run request "
+                       "(the same request on the same day gets the same name, so a duplicate is refused)")
+    x.add_argument("input", metavar="FILE", help="the execution input, e.g. events/manual_rerun.json")
+    x.add_argument("--date", metavar="YYYY-MM-DD", help="the day of the request (default: today, UTC)")
+    x.set_defaults(func=cmd_execution_name)
 
     c = sub.add_parser("contract", help="print the display contract as a Markdown table")
     c.set_defaults(func=cmd_contract)

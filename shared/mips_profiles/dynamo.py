@@ -1,16 +1,19 @@
-"""DynamoDB adapters: the release state store, the run lock and the run tracker, all in one table
-keyed by ``pk`` (string). Every write that decides something is a conditional write.
+"""DynamoDB adapters: the release state store and the run lock, in one table keyed by ``pk`` (string).
+Every write that decides something is a conditional write.
 
 - ``release#{source}#{year}``: what was checked and published (the state-store port);
-- ``lock#refresh``: one refresh at a time, with a lease so a crashed run cannot block forever;
-- ``run#{run_id}``: a publish fanned out over partitions; each partition adds itself to a set, and the
-  caller that completes the set finalizes (finalizing is idempotent, so a retry may do it again).
+- ``lock#refresh``: one refresh or repair at a time. The state machine takes it with a direct conditional
+  write naming its execution (``execution_arn``) and treats it as stale once that execution is no longer
+  running; an operator action (repair) takes it here, with a lease (``expires_at`` in epoch seconds for
+  this class, ``lease_until`` as an ISO timestamp for the state machine's Choice state);
+- ``run#last-failure``: the latest failed run, written by the state machine's catch-all.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import boto3
@@ -19,6 +22,10 @@ from botocore.exceptions import ClientError
 
 def _table(name: str, resource: Any = None) -> Any:
     return (resource or boto3.resource("dynamodb")).Table(name)
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _conditional_failed(exc: ClientError) -> bool:
@@ -65,7 +72,8 @@ class RunLock:
         now = int(self.clock())
         try:
             self.table.put_item(
-                Item={**self.KEY, "owner": owner, "expires_at": now + lease_seconds, "acquired_at": now},
+                Item={**self.KEY, "owner": owner, "expires_at": now + lease_seconds, "acquired_at": now,
+                      "lease_until": _iso(now + lease_seconds)},
                 ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR #o = :owner",
                 ExpressionAttributeNames={"#o": "owner"},
                 ExpressionAttributeValues={":now": now, ":owner": owner},
@@ -89,34 +97,3 @@ class RunLock:
                 return False
             raise
         return True
-
-
-class RunTracker:
-    def __init__(self, table_name: str, *, resource: Any = None) -> None:
-        self.table = _table(table_name, resource)
-
-    def start(self, run_id: str, partitions: int, context: dict[str, Any]) -> None:
-        self.table.put_item(
-            Item={"pk": f"run#{run_id}", "partitions": partitions, "context": json.dumps(context, sort_keys=True),
-                  "status": "publishing"},
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-
-    def context(self, run_id: str) -> dict[str, Any]:
-        item = self.table.get_item(Key={"pk": f"run#{run_id}"}, ConsistentRead=True)["Item"]
-        return json.loads(item["context"])
-
-    def partition_done(self, run_id: str, group: int) -> bool:
-        """Record ``group`` as done; True once every partition is done and the run is not yet published.
-        Finalizing is idempotent, so a retried last partition may finalize again safely."""
-        item = self.table.update_item(
-            Key={"pk": f"run#{run_id}"},
-            UpdateExpression="ADD done_groups :g",
-            ExpressionAttributeValues={":g": {f"{group:03d}"}},
-            ReturnValues="ALL_NEW",
-        )["Attributes"]
-        return len(item.get("done_groups", ())) >= int(item["partitions"]) and item.get("status") != "published"
-
-    def finish(self, run_id: str, status: str) -> None:
-        self.table.update_item(Key={"pk": f"run#{run_id}"}, UpdateExpression="SET #s = :s",
-                               ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":s": status})

@@ -26,3 +26,13 @@ class PublishRefused(MipsProfilesError):
 
 class PublishError(MipsProfilesError):
     """Publishing could not complete; what was published before stays in place."""
+
+
+class StaleRelease(PublishError):
+    """A step was asked to publish a release that is no longer the current one for its year (a newer one was
+    staged since: for example an old execution redriven days later). It refuses; nothing is written."""
+
+
+class Transient(MipsProfilesError):
+    """A failure worth retrying as it is (throttling, a 5xx, a reset connection): the state machine retries
+    steps that fail with this error name, with backoff and jitter, and no other."""

@@ -52,7 +52,7 @@ from .documents import (
     npi_key,
     year_entries,
 )
-from .errors import PublishError
+from .errors import PublishError, StaleRelease
 from .gates import GateLimits, enforce_gates
 from .methodology import Methodology, load_methodology
 from .progress import NO_PROGRESS, Progress
@@ -84,6 +84,11 @@ def staged_key(run_id: str, shard: int) -> str:
 
 def run_key(run_id: str) -> str:
     return f"runs/{run_id}/run.json"
+
+
+def current_run_key(year: int) -> str:
+    """The run staged last for a year: the only one whose partitions and finalize may still act."""
+    return f"runs/current/py={year}.json"
 
 
 def result_key(run_id: str, group: int) -> str:
@@ -269,6 +274,7 @@ class Publisher:
             groups=shard_groups(partitions), unknown_columns=source.unknown_columns,
         )
         self.private.write(run_key(run_id), run.to_json())
+        self.private.write(current_run_key(year), orjson.dumps({"run_id": run_id, "release_id": release_id}))
         return run
 
     def load_run(self, run_id: str) -> StagedRun:
@@ -277,8 +283,19 @@ class Publisher:
             raise PublishError(f"no staged run {run_id!r}")
         return StagedRun.from_json(data)
 
+    def refuse_if_stale(self, run: StagedRun) -> None:
+        """Raise ``StaleRelease`` unless ``run`` is the run staged last for its year. A partition or a
+        finalize of an older run (a retry or redrive arriving after a newer release was staged) would
+        otherwise put old scores back over newer ones."""
+        data = self.private.read(current_run_key(run.performance_year))
+        current = orjson.loads(data)["run_id"] if data is not None else None
+        if current != run.run_id:
+            raise StaleRelease(f"run {run.run_id} of PY{run.performance_year} is no longer current "
+                               f"(the current run is {current}): refused, nothing written")
+
     # -- step 2 ------------------------------------------------------------------------------------
     def publish_partition(self, run: StagedRun, group: int) -> PartitionResult:
+        self.refuse_if_stale(run)
         recorded = self.private.read(result_key(run.run_id, group))
         if recorded is not None:  # a retried partition that had finished: same answer, no work
             return PartitionResult(**orjson.loads(recorded))
@@ -368,6 +385,7 @@ class Publisher:
         missing = [g for g in range(len(run.groups)) if g not in done]
         if missing:
             raise PublishError(f"run {run.run_id}: partitions {missing} have not finished; manifest not written")
+        self.refuse_if_stale(run)
         if self._builder_changed():  # every shard has been rebuilt with this builder
             self.private.write(FINGERPRINT_KEY, self.builder_fingerprint().encode())
         for key, body in ((SCHEMA_KEY, self.builder.json_schema()), (NOT_FOUND_KEY, NOT_FOUND)):

@@ -1,5 +1,5 @@
-"""What the scheduled checker Lambda does: take the run lock, check each performance year, put new
-or corrected files into the raw store, and hand one ``run`` message to the shard workers.
+"""What the checker Lambda does as the state machine's ``Check`` step: check each performance year, put
+new or corrected files into the raw store, and answer the plan the state machine then publishes.
 
 Light on purpose (no pandas, no pyarrow): this module, ``checker``, ``catalog`` and ``http`` are all
 the checker Lambda imports.
@@ -37,32 +37,16 @@ class CheckRequest:
         return cls(year, force, str(event.get("reason") or ("manual re-run" if year else "scheduled check")))
 
 
-def check_for_releases(request: CheckRequest, *, http: HttpClient, state: Any, lock: Any, raw: Any, queue: Any,
-                       catalog_url: str, owner: str, lease_seconds: int, work_dir: str | None = None,
-                       pdc_url: str | None = None) -> dict[str, Any]:
-    if not lock.acquire(owner, lease_seconds):
-        holder = lock.holder() or {}
-        return {"status": "refused", "reason": "another refresh holds the run lock",
-                "holder": holder.get("owner")}
-    try:
-        releases = qpp_releases(http.get_json(catalog_url))
-        if request.performance_year is not None:
-            releases = [r for r in releases if r.performance_year == request.performance_year]
-            if not releases:
-                raise CatalogError(f"performance year {request.performance_year} is not in the catalog")
-    except BaseException:
-        lock.release(owner)
-        raise
-    try:
-        return _check_and_hand_over(request, releases, http=http, state=state, raw=raw, queue=queue, owner=owner,
-                                    work_dir=work_dir, pdc_url=pdc_url)
-    except BaseException:
-        lock.release(owner)  # nothing was handed over: the next run must not wait for the lease
-        raise
-
-
-def _check_and_hand_over(request: CheckRequest, releases: list[Any], *, http: HttpClient, state: Any, raw: Any,
-                         queue: Any, owner: str, work_dir: str | None, pdc_url: str | None) -> dict[str, Any]:
+def check_for_releases(request: CheckRequest, *, http: HttpClient, state: Any, raw: Any, catalog_url: str,
+                       work_dir: str | None = None, pdc_url: str | None = None) -> dict[str, Any]:
+    """Check the catalog (and the PDC score file) and answer the plan: the new or corrected files, already
+    in the raw store, in the order they must be published. The state machine holds the run lock around
+    this step; a catalog failure raises (the run fails), a year's failure is that year's decision."""
+    releases = qpp_releases(http.get_json(catalog_url))
+    if request.performance_year is not None:
+        releases = [r for r in releases if r.performance_year == request.performance_year]
+        if not releases:
+            raise CatalogError(f"performance year {request.performance_year} is not in the catalog")
     plan: list[dict[str, Any]] = []
     years: dict[str, dict[str, Any]] = {}
     checked: list[int] = []
@@ -80,14 +64,8 @@ def _check_and_hand_over(request: CheckRequest, releases: list[Any], *, http: Ht
             if item.plan_item:
                 plan.append(item.plan_item)
         pdc = _check_pdc(request, http, state, raw, pdc_url, tmp, plan) if pdc_url else None
-    # Always hand over: the workers publish the plan year by year (never two years at once, since they
-    # share documents), then record the check dates and release the lock.
-    queue.send_many([{"kind": "run", "owner": owner, "plan": plan, "checked": checked,
-                      "reason": request.reason}])
-    result = {"status": "publishing" if plan else "unchanged", "years": years, "owner": owner}
-    if pdc:
-        result["pdc"] = pdc
-    return result
+    return {"status": "publishing" if plan else "unchanged", "years": years, "pdc": pdc, "plan": plan,
+            "checked": checked}
 
 
 @dataclass

@@ -22,7 +22,8 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from .errors import PublishError
 from .store import check_key, content_hash
@@ -38,6 +39,26 @@ def s3_client(concurrency: int = DEFAULT_CONCURRENCY) -> Any:
         read_timeout=30,
     )
     return boto3.client("s3", config=config)
+
+
+# Error codes AWS services answer when a request may simply be tried again later.
+TRANSIENT_CODES = frozenset({
+    "SlowDown", "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
+    "TooManyRequestsException", "ProvisionedThroughputExceededException", "RequestThrottled",
+    "RequestTimeout", "RequestTimeoutException", "InternalError", "InternalFailure", "ServiceUnavailable",
+    "InternalServerError",
+})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for failures worth retrying as they are: throttling, a 5xx, a dropped or timed-out connection.
+    A refused file, a missing object or an access denial is not: retrying it only delays the alarm."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return error.get("Code") in TRANSIENT_CODES or status >= 500
+    return isinstance(exc, (ConnectionError, TimeoutError, BotoConnectionError)) or (
+        isinstance(exc, BotoCoreError) and "timeout" in type(exc).__name__.lower())
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:

@@ -16,9 +16,7 @@ class Settings:
     raw_bucket: str
     audit_bucket: str
     public_bucket: str
-    work_queue_url: str
     distribution_id: str | None
-    idempotency_table: str | None
     catalog_url: str = DEFAULT_CATALOG_URL
     pdc_url: str = DEFAULT_PDC_URL
     partitions: int = 8
@@ -28,7 +26,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
-        required = ["STATE_TABLE", "RAW_BUCKET", "AUDIT_BUCKET", "PUBLIC_BUCKET", "WORK_QUEUE_URL"]
+        required = ["STATE_TABLE", "RAW_BUCKET", "AUDIT_BUCKET", "PUBLIC_BUCKET"]
         missing = [name for name in required if not env.get(name)]
         if missing:
             raise ConfigurationError("missing environment variable(s): " + ", ".join(missing))
@@ -38,9 +36,7 @@ class Settings:
                 raw_bucket=env["RAW_BUCKET"],
                 audit_bucket=env["AUDIT_BUCKET"],
                 public_bucket=env["PUBLIC_BUCKET"],
-                work_queue_url=env["WORK_QUEUE_URL"],
                 distribution_id=env.get("DISTRIBUTION_ID") or None,
-                idempotency_table=env.get("IDEMPOTENCY_TABLE") or None,
                 catalog_url=env.get("CATALOG_URL") or DEFAULT_CATALOG_URL,
                 pdc_url=env.get("PDC_URL") or DEFAULT_PDC_URL,
                 partitions=int(env.get("PARTITIONS", "8")),
