@@ -14,8 +14,10 @@ moto does not check permissions unless asked. This module:
    - a GET or HEAD of a missing S3 key answers 403 AccessDenied, not 404, unless the role may
      ``s3:ListBucket`` on the bucket, as AWS does (without an ``s3:prefix`` in that implicit check);
      the ``s3:prefix`` condition of an explicit LIST is evaluated;
-   - SQS batch APIs need the single action's permission (``SendMessageBatch`` is allowed by
-     ``sqs:SendMessage``), as AWS documents; moto asks for an action that does not exist in IAM.
+   - SNS and Step Functions requests are checked by moto against ``*``; here against the topic, state
+     machine or execution ARN, as AWS does;
+   - CloudWatch actions are asked for as ``monitoring:*`` by moto (the API's endpoint prefix); IAM names
+     them ``cloudwatch:*``.
 
 The test code itself inspects buckets and tables as an administrator (a moto IAM user allowed ``*``).
 """
@@ -38,11 +40,9 @@ import xmltodict
 ROOT = Path(__file__).parents[1]
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-# API operations that IAM authorizes with another action's name (AWS's SQS API reference, "Permissions").
+# API operations that moto asks IAM for under another name than IAM's.
 ACTION_ALIASES = {
-    "sqs:SendMessageBatch": "sqs:SendMessage",
-    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
-    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+    "monitoring:PutMetricData": "cloudwatch:PutMetricData",
 }
 ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
@@ -176,10 +176,12 @@ def create_admin() -> Credentials:
 
 
 def assume_function_role(name: str, policy: dict[str, Any], admin: Credentials) -> Credentials:
-    """Create ``name`` with exactly ``policy`` and assume it, as Lambda does for the function's runtime."""
+    """Create ``name`` with exactly ``policy`` and assume it, as Lambda does for the function's runtime (and
+    Step Functions for the state machine's tasks)."""
     iam = boto3.client("iam", **admin)
     trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"},
+        {"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+         "Action": "sts:AssumeRole"},
         {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/test-admin"},
          "Action": "sts:AssumeRole"},
     ]}
@@ -258,6 +260,20 @@ def _identity_allows(response: Any, action: str, resource: str, context: dict[st
     return allowed
 
 
+def policy_allows(policy: dict[str, Any], action: str, resource: str) -> bool:
+    """Whether ``policy`` (one identity policy) allows ``action`` on ``resource``: for calls that moto
+    makes no request for (a Lambda invoke dispatched in process). Conditions fail closed."""
+    allowed = False
+    for st in policy["Statement"]:
+        if _matches(st.get("Action", []), action) and _matches(st.get("Resource", []), resource):
+            if not _conditions_hold(st.get("Condition", {}), {}):
+                continue
+            if st["Effect"] == "Deny":
+                return False
+            allowed = True
+    return allowed
+
+
 def _teach_moto() -> Any:
     """Patch the places where moto's authorization differs from AWS's; returns the undo."""
     from moto.cloudfront.responses import CloudFrontResponse
@@ -265,6 +281,8 @@ def _teach_moto() -> Any:
     from moto.iam.access_control import IAMRequestBase
     from moto.s3.exceptions import BucketAccessDeniedError
     from moto.s3.responses import S3Response
+    from moto.sns.responses import SNSResponse
+    from moto.stepfunctions.responses import StepFunctionResponse
 
     saved: list[tuple[type, str, Any]] = []
 
@@ -275,6 +293,12 @@ def _teach_moto() -> Any:
     def dynamodb_resource(self: Any) -> str:
         table = (getattr(self, "body", None) or {}).get("TableName") if isinstance(self.body, dict) else None
         return f"arn:aws:dynamodb:{self.region}:{self.current_account}:table/{table}" if table else "*"
+
+    def sns_resource(self: Any) -> str:
+        return self._get_param("TopicArn") or "*"
+
+    def states_resource(self: Any) -> str:
+        return self._get_param("executionArn") or self._get_param("stateMachineArn") or "*"
 
     def cloudfront_resource(self: Any) -> str:
         match = re.search(r"/distribution/([^/?]+)", self.path)
@@ -316,6 +340,8 @@ def _teach_moto() -> Any:
     patch(IAMRequestBase, "__init__", request_init)
     patch(DynamoHandler, "_determine_resource", dynamodb_resource)
     patch(CloudFrontResponse, "_determine_resource", cloudfront_resource)
+    patch(SNSResponse, "_determine_resource", sns_resource)
+    patch(StepFunctionResponse, "_determine_resource", states_resource)
     patch(S3Response, "_authenticate_and_authorize_s3_action", s3_authorize)
 
     def undo() -> None:

@@ -10,7 +10,7 @@ import pytest
 from aws_stack import csv_bytes, scheduled
 from cfnlint.decode import cfn_yaml
 
-from mips_profiles.generator import generate_table, make_pdc_table
+from mips_profiles.generator import generate_table
 
 ROOT = Path(__file__).parents[1]
 
@@ -38,7 +38,7 @@ def alarm_metrics(resources) -> dict[str, tuple[str, str, dict]]:
 
 def test_every_alarm_notifies_the_topic_and_cloudwatch_may_use_its_key(resources):
     alarms = {n: r for n, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    assert {"RunStuckAlarm", "RunFailedAlarm", "PublishRefusedAlarm"} <= set(alarms)
+    assert {"RunStuckAlarm", "ExecutionsFailedAlarm", "ExecutionsTimedOutAlarm", "PublishRefusedAlarm"} <= set(alarms)
     for name, alarm in alarms.items():
         assert {"Ref": "AlarmTopic"} in alarm["Properties"]["AlarmActions"], name
     key_id = resources["AlarmTopic"]["Properties"]["KmsMasterKeyId"]
@@ -78,39 +78,37 @@ def watched_and_emitted(resources, records, metric: str) -> bool:
                for ns, dims in watched for r in records)
 
 
-def test_a_run_emits_started_and_finished_as_the_stuck_alarm_expects(stack, tables, tmp_path, resources, capsys):
+def test_the_run_alarms_watch_the_state_machine_and_what_its_lock_held_path_emits(resources):
+    metrics = alarm_metrics(resources)
+    for alarm, metric in (("ExecutionsFailedAlarm", "ExecutionsFailed"),
+                          ("ExecutionsTimedOutAlarm", "ExecutionsTimedOut")):
+        props = resources[alarm]["Properties"]
+        assert (props["Namespace"], props["MetricName"]) == ("AWS/States", metric)
+        assert props["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": "RefreshStateMachine"}}]
+    # the run-stuck alarm counts what the ASL's lock-held path puts (tests/test_state_machine.py runs it)
+    asl = json.loads((ROOT / "statemachine" / "refresh.asl.json").read_text())
+    put = asl["States"]["CountLockHeld"]["Parameters"]
+    emitted = (put["Namespace"], put["MetricData"][0]["MetricName"],
+               {d["Name"]: d["Value"] for d in put["MetricData"][0]["Dimensions"]})
+    assert metrics["RunStuckAlarm.0"] == emitted
+    # a run that outlives the alarm's notion of stuck is stopped by the state machine itself
+    assert asl["TimeoutSeconds"] == 4 * 3600
+
+
+def test_a_refused_download_and_a_refused_file_reach_their_alarm(stack, tables, tmp_path, resources, capsys):
     stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
-    stack.cms.publish_pdc(2024, csv_bytes(make_pdc_table(tables[2024]), tmp_path), "2025-08-01")
     capsys.readouterr()
-    stack.invoke_check(scheduled(22))
-    stack.drain()
-    records = emitted(capsys)
-    assert watched_and_emitted(resources, records, "RunStarted")
-    assert watched_and_emitted(resources, records, "RunFinished")
-    assert not [r for r in records if r["name"] in ("RunFailed", "PublishRefused")]
-
-
-def test_a_failing_record_and_a_refused_file_reach_their_alarms(stack, tables, tmp_path, resources, capsys,
-                                                                monkeypatch):
-    stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
-    stack.invoke_check(scheduled(22))
-    public = stack.shard.worker().publisher.public
-    original, calls = public.write_many, {"n": 0}
-
-    def dies_once(items, **kw):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise ConnectionResetError("connection reset by peer")
-        return original(items, **kw)
-
-    monkeypatch.setattr(public, "write_many", dies_once)
-    capsys.readouterr()
-    stack.drain()  # one partition fails once (a partial batch failure, not a Lambda error), then succeeds
-    assert watched_and_emitted(resources, emitted(capsys), "RunFailed")
+    assert stack.run(scheduled(22)).status == "SUCCEEDED"
+    assert not [r for r in emitted(capsys) if r["name"] == "PublishRefused"]
 
     stack.cms.publish_qpp(2024, csv_bytes(generate_table(2019, 300), tmp_path), "2025-09-15")  # wrong layout
-    stack.invoke_check(scheduled(23))
-    stack.drain()
+    assert stack.run(scheduled(23)).status == "SUCCEEDED"
+    assert watched_and_emitted(resources, emitted(capsys), "PublishRefused")
+
+    stack.cms.publish_qpp(2024, csv_bytes(generate_table(2024, 50), tmp_path),
+                          "2025-10-01")
+    stack.cms.inject(stack.cms.qpp_path(2024), *["short-length"] * 10)  # the download is cut short
+    assert stack.run(scheduled(24)).status == "SUCCEEDED"
     assert watched_and_emitted(resources, emitted(capsys), "PublishRefused")
 
 
@@ -121,8 +119,7 @@ def test_an_unknown_column_reaches_its_alarm_and_the_manifest(stack, tmp_path, r
     table = table.append_column("a column cms added", pa.array(["x"] * table.num_rows, pa.string()))
     stack.cms.publish_qpp(2024, csv_bytes(table, tmp_path), "2025-07-28")
     capsys.readouterr()
-    stack.invoke_check(scheduled(22))
-    stack.drain()
+    assert stack.run(scheduled(22)).status == "SUCCEEDED"
     records = emitted(capsys)
     assert watched_and_emitted(resources, records, "UnknownColumns")
     assert [r["value"] for r in records if r["name"] == "UnknownColumns"] in ([1.0], [[1.0]])

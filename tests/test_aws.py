@@ -1,10 +1,9 @@
-"""The serverless flow end to end with moto: the real handler code, driven by the events the
-services deliver (``events/``), against S3, DynamoDB, SQS and CloudFront in moto and the CMS
-stand-in on loopback."""
+"""The serverless flow end to end with moto: the refresh state machine from its ASL file, executed by
+moto, its Lambda tasks the real handlers (``step_functions.in_process_tasks``), started with the inputs
+of ``events/``, against S3, DynamoDB, SNS and CloudFront in moto and the CMS stand-in on loopback."""
 
 from __future__ import annotations
 
-import copy
 import json
 import sys
 
@@ -22,19 +21,29 @@ from aws_stack import (
 from moto import mock_aws
 
 from mips_profiles.generator import generate_table, make_correction, make_pdc_table
+from mips_profiles.orchestration import execution_name
 from mips_profiles.store import cache_control_for
 
 
-def test_the_whole_flow_publishes_the_same_bytes_as_a_local_publish(stack, tables, tmp_path):
+def decisions(run) -> dict[str, str]:
+    return {y: o["decision"] for y, o in run.output["check"]["years"].items()}
+
+
+def test_a_first_publish_of_two_years_and_a_pdc_file_matches_a_local_publish_byte_for_byte(stack, tables, tmp_path):
     stack.cms.publish_qpp(2023, csv_bytes(tables[2023], tmp_path), "2025-07-21")
     stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
-    # When the daily schedule fires and the work queue is drained
-    result = stack.invoke_check(scheduled(22))
-    assert result["status"] == "publishing"
-    assert {y: o["decision"] for y, o in result["years"].items()} == {"2023": "new", "2024": "new"}
-    responses = stack.drain()
-    # 1 run message + 4 partitions per year + the final run message
-    assert len(responses) == 2 * (1 + PARTITIONS) + 1
+    stack.cms.publish_pdc(2024, csv_bytes(make_pdc_table(tables[2024], mismatches=2), tmp_path), "2025-08-01")
+    # When the daily schedule starts an execution
+    run = stack.run(scheduled(22))
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    assert decisions(run) == {"2023": "new", "2024": "new"}
+    assert run.output["check"]["pdc"] == {"performance_year": 2024, "decision": "new", "reason": "not published before"}
+    # the plan in order: each year staged, its partitions published, then finalized; the PDC file last
+    assert [(o["source"], o["performance_year"], o["status"]) for o in run.output["published"]] == [
+        ("qpp", 2023, "published"), ("qpp", 2024, "published"), ("pdc", 2024, "reconciled")]
+    assert run.log.actions() == ["check", "stage", *["publish_partition"] * PARTITIONS, "finalize",
+                                 "stage", *["publish_partition"] * PARTITIONS, "finalize", "ingest_pdc",
+                                 "record_check_dates"]
     # Then the public bucket holds exactly what a local publish of the same input holds
     s3_tree = stack.public_objects()
     local = local_publish(stack.cms, tmp_path)
@@ -44,18 +53,21 @@ def test_the_whole_flow_publishes_the_same_bytes_as_a_local_publish(stack, table
         if key != "v1/manifest.json":
             assert s3_tree[key] == local_tree[key], key
     assert without_dates(s3_tree["v1/manifest.json"]) == without_dates(local_tree["v1/manifest.json"])
-    # the raw files, audit Parquet and release state are recorded; one invalidation per published year
-    assert len(stack.keys("raw", "raw/qpp/")) == 2
+    # the raw files, audit Parquet, release state and reconciliation are recorded; one invalidation per year
+    assert len(stack.keys("raw", "raw/qpp/")) == 2 and len(stack.keys("raw", "raw/pdc/py=2024/")) == 1
     assert len(stack.keys("audit", "audit/py=2024/")) == 1
+    assert stack.keys("audit", "reconciliation/py=2024/") == ["reconciliation/py=2024/mismatches.csv"]
     assert len(stack.invalidations()) == 2
-    assert stack.check.DynamoStateStore("state").get("qpp", 2024)["modified"] == "2025-07-28"
-    assert stack.check.RunLock("state").holder() is None
+    assert stack.state_record("qpp", 2024)["modified"] == "2025-07-28"
+    assert stack.state_record("pdc", 2024)["modified"] == "2025-08-01"
+    assert stack.lock_holder() is None
+    assert stack.alarm_messages() == []
+    assert not [k for k in s3_tree if "pdc" in k]  # nothing of the PDC file (names, Org PAC ids) is public
 
 
 def test_objects_carry_content_type_cache_control_and_a_content_hash(stack, tables, tmp_path):
     stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
-    stack.invoke_check(scheduled(22))
-    stack.drain()
+    assert stack.run(scheduled(22)).status == "SUCCEEDED"
     key = next(k for k in stack.keys("public", "v1/npi/"))
     head = stack.s3.head_object(Bucket="public", Key=key)
     assert head["ContentType"] == "application/json; charset=utf-8"
@@ -71,16 +83,14 @@ def test_objects_carry_content_type_cache_control_and_a_content_hash(stack, tabl
 
 def test_a_correction_rewrites_only_the_changed_objects(stack, tables, tmp_path):
     stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
-    stack.invoke_check(scheduled(22))
-    stack.drain()
+    assert stack.run(scheduled(22)).status == "SUCCEEDED"
     before = stack.public_objects()
-    public_store = stack.shard.worker().publisher.public
+    public_store = stack.shard.steps().publisher.public
     puts_before = public_store.puts
     fix = make_correction(tables[2024], changed_share=0.02, removed=2, added=2)
     stack.cms.publish_qpp(2024, csv_bytes(fix.table, tmp_path), "2025-09-15")
-    result = stack.invoke_check(scheduled(23))
-    assert result["years"]["2024"]["decision"] == "corrected"
-    stack.drain()
+    run = stack.run(scheduled(23))
+    assert run.status == "SUCCEEDED" and decisions(run) == {"2024": "corrected"}
     after = stack.public_objects()
     changed_docs = {k for k in after if k.startswith("v1/npi/") and before.get(k) != after[k]}
     expected = {f"v1/npi/{n}.json" for n in fix.changed + fix.added}
@@ -90,87 +100,76 @@ def test_a_correction_rewrites_only_the_changed_objects(stack, tables, tmp_path)
     changed_stats = {k for k in after if k.startswith("v1/stats/") and before.get(k) != after[k]}
     assert "v1/stats/2024/national.json" in changed_stats
     assert public_store.puts - puts_before == len(expected) + len(changed_stats) + 1
+    assert run.output["published"][0]["docs_written"] == len(expected)
+    assert len(stack.invalidations()) == 2
 
 
-def test_an_unchanged_day_writes_no_document(stack, tables, tmp_path):
+def test_an_unchanged_day_writes_no_document_and_records_the_check_date(stack, tables, tmp_path):
     stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
-    stack.invoke_check(scheduled(22))
-    stack.drain()
+    assert stack.run(scheduled(22)).status == "SUCCEEDED"
     before = stack.public_objects()
-    result = stack.invoke_check(scheduled(23))
-    assert result.pop("pdc")["decision"] == "failed"  # the stand-in's metastore lists no PDC file here
-    assert result == {"status": "unchanged", "years": {"2024": {"decision": "unchanged",
-                                                                 "reason": "content hash unchanged"}},
-                      "owner": result["owner"]}
-    stack.drain()
+    run = stack.run(scheduled(23))
+    assert run.status == "SUCCEEDED"
+    assert run.output["check"]["status"] == "unchanged"
+    assert run.output["check"]["years"] == {"2024": {"decision": "unchanged", "reason": "content hash unchanged"}}
+    assert run.output["check"]["pdc"]["decision"] == "failed"  # the stand-in's metastore lists no PDC file here
+    assert run.output["published"] == [] and run.output["check_dates"] == {"touched": [2024]}
+    assert run.log.actions() == ["check", "record_check_dates"]
     after = stack.public_objects()
     assert {k for k in after if after[k] != before[k]} == {"v1/manifest.json"}
     assert len(stack.invalidations()) == 1
+    assert stack.lock_holder() is None
 
 
-def test_a_duplicated_manual_rerun_does_nothing_twice(stack, tables, tmp_path):
+def test_a_duplicated_manual_request_is_refused_by_step_functions(stack, tables, tmp_path):
     stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
-    stack.invoke_check(scheduled(22))
-    stack.drain()
-    event = load_event("manual_rerun.json")
-    first = stack.invoke_check(event)
-    assert first["years"]["2024"]["decision"] == "forced"
-    stack.drain()
+    assert stack.run(scheduled(22)).status == "SUCCEEDED"
+    request = load_event("manual_rerun.json")
+    name = execution_name(request, today="2026-11-24")
+    first = stack.run(request, name=name)
+    assert first.status == "SUCCEEDED" and decisions(first) == {"2024": "forced"}
     downloads = sum(1 for r in stack.cms.state.requests if r["path"] == stack.cms.qpp_path(2024))
-    second = stack.invoke_check(copy.deepcopy(event))
-    assert second == first
+    # the same request again (a double click, a retried CLI call): same name, refused by the service
+    with pytest.raises(stack.sfn.exceptions.ExecutionAlreadyExists):
+        stack.start(request, name=execution_name(json.loads(json.dumps(request)), today="2026-11-24"))
     assert sum(1 for r in stack.cms.state.requests if r["path"] == stack.cms.qpp_path(2024)) == downloads
-    assert stack.drain() == []
+    # another reason or another day is another request
+    assert execution_name({**request, "reason": "again"}, today="2026-11-24") != name
+    assert execution_name(request, today="2026-11-25") != name
 
 
-def test_a_second_run_while_one_is_publishing_is_refused_by_the_lock(stack, tables, tmp_path):
+def test_the_checker_refusing_a_file_changes_nothing_and_the_run_succeeds(stack, tables, tmp_path):
     stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
-    first = stack.invoke_check(scheduled(22))
-    assert first["status"] == "publishing"
-    second = stack.invoke_check(scheduled(23))  # before the shards have finished
-    assert second["status"] == "refused" and second["holder"] == first["owner"]
-    stack.drain()
-    assert stack.invoke_check(scheduled(24))["status"] == "unchanged"
-
-
-def test_a_bad_file_is_refused_and_changes_nothing(stack, tables, tmp_path):
-    stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
-    stack.invoke_check(scheduled(22))
-    stack.drain()
+    assert stack.run(scheduled(22)).status == "SUCCEEDED"
     before = stack.public_objects()
-    state_before = stack.check.DynamoStateStore("state").get("qpp", 2024)
-    stack.cms.publish_qpp(2024, csv_bytes(generate_table(2019, 300), tmp_path), "2025-09-15")
-    stack.invoke_check(scheduled(23))
-    stack.drain()
+    state_before = stack.state_record("qpp", 2024)
+    # CMS's server cuts the correction short: the download is refused by the checker, not published
+    stack.cms.publish_qpp(2024, csv_bytes(make_correction(tables[2024], changed_share=0.05).table, tmp_path),
+                          "2025-09-15")
+    stack.cms.inject(stack.cms.qpp_path(2024), *["short-length"] * 10)
+    run = stack.run(scheduled(23))
+    assert run.status == "SUCCEEDED"
+    assert decisions(run) == {"2024": "failed"} and "Content-Length" in run.output["check"]["years"]["2024"]["error"]
+    assert run.log.actions() == ["check", "record_check_dates"] and run.output["check_dates"] == {"touched": []}
     assert stack.public_objects() == before
-    assert stack.check.DynamoStateStore("state").get("qpp", 2024) == state_before
-    assert stack.check.RunLock("state").holder() is None  # the chain ended and released the lock
+    assert stack.state_record("qpp", 2024) == state_before
+    assert stack.lock_holder() is None
 
 
-def test_a_partition_that_dies_half_way_is_retried_alone_and_converges(stack, tables, tmp_path, monkeypatch):
+def test_a_file_refused_at_staging_changes_nothing_and_the_run_succeeds(stack, tables, tmp_path):
     stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
-    stack.invoke_check(scheduled(22))
-    public = stack.shard.worker().publisher.public
-    original = public.write_many
-    calls = {"n": 0}
-
-    def dies_once(items, **kw):
-        calls["n"] += 1
-        if calls["n"] == 3:  # the third shard write of the run dies after a few documents
-            it = iter(items)
-            original([next(it) for _ in range(5)], **kw)
-            raise ConnectionResetError("connection reset by peer")
-        return original(items, **kw)
-
-    monkeypatch.setattr(public, "write_many", dies_once)
-    responses = stack.drain()
-    assert sum(len(r["batchItemFailures"]) for r in responses) == 1
-    s3_tree = stack.public_objects()
-    local = local_publish(stack.cms, tmp_path)
-    for path in local.rglob("*.json"):
-        key = path.relative_to(local).as_posix()
-        if key != "v1/manifest.json":
-            assert s3_tree[key] == path.read_bytes(), key
+    assert stack.run(scheduled(22)).status == "SUCCEEDED"
+    before = stack.public_objects()
+    state_before = stack.state_record("qpp", 2024)
+    stack.cms.publish_qpp(2024, csv_bytes(generate_table(2019, 300), tmp_path), "2025-09-15")  # PY2019 layout
+    run = stack.run(scheduled(23))
+    assert run.status == "SUCCEEDED"
+    assert [(o["status"], o["performance_year"]) for o in run.output["published"]] == [("refused", 2024)]
+    assert "layout" in run.output["published"][0]["error"]
+    assert "publish_partition" not in run.log.actions()
+    assert stack.public_objects() == before
+    assert stack.state_record("qpp", 2024) == state_before
+    assert stack.lock_holder() is None
 
 
 def test_the_checker_lambda_does_not_import_pandas_or_pyarrow(stack):
@@ -185,17 +184,12 @@ def test_the_checker_lambda_does_not_import_pandas_or_pyarrow(stack):
     assert out.stdout.strip() == ""
 
 
-@pytest.mark.parametrize("name", ["scheduler.json", "manual_rerun.json", "sqs_work.json"])
-def test_sample_events_parse_as_the_handlers_expect(name):
+@pytest.mark.parametrize("name", ["scheduler.json", "manual_rerun.json"])
+def test_sample_execution_inputs_parse_as_the_checker_expects(name):
     from mips_profiles.release_check import CheckRequest
 
-    event = load_event(name)
-    if name == "sqs_work.json":
-        body = json.loads(event["Records"][0]["body"])
-        assert body["kind"] in ("run", "partition") and event["Records"][0]["eventSource"] == "aws:sqs"
-    else:
-        request = CheckRequest.from_event(event)
-        assert (request.performance_year, request.force) == ((2024, True) if "manual" in name else (None, False))
+    request = CheckRequest.from_event(load_event(name))
+    assert (request.performance_year, request.force) == ((2024, True) if "manual" in name else (None, False))
 
 
 def test_the_cli_publishes_to_s3_exactly_as_to_a_directory(tmp_path, monkeypatch, sample_file, run_cli):
@@ -226,50 +220,28 @@ def test_the_cli_refuses_private_data_in_the_public_bucket(run_cli, sample_file)
     assert result.code == 1 and "private data never goes to the public bucket" in result.err
 
 
-def test_the_lambdas_reconcile_with_the_cms_profile_scores(stack, tables, tmp_path):
-    stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
-    stack.cms.publish_pdc(2024, csv_bytes(make_pdc_table(tables[2024], mismatches=2), tmp_path), "2025-08-01")
-    result = stack.invoke_check(scheduled(22))
-    assert result["pdc"] == {"performance_year": 2024, "decision": "new", "reason": "not published before"}
-    stack.drain()
-
-    manifest = json.loads(stack.public_objects()["v1/manifest.json"])
-    summary = manifest["releases"][0]["cms_profile_reconciliation"]
-    assert summary["mismatches"] == 2 and summary["matches"] > 0
-    assert stack.keys("audit", "reconciliation/py=2024/") == ["reconciliation/py=2024/mismatches.csv"]
-    assert len(stack.keys("raw", "raw/pdc/py=2024/")) == 1
-    assert stack.check.DynamoStateStore("state").get("pdc", 2024)["modified"] == "2025-08-01"
-    assert stack.check.RunLock("state").holder() is None
-    # nothing of the PDC file (names, Org PAC ids) is public
-    assert not [k for k in stack.public_objects() if "pdc" in k]
-
-    # the next day nothing changed: neither file is downloaded into the plan again
-    again = stack.invoke_check(scheduled(23))
-    assert again["status"] == "unchanged" and again["pdc"]["decision"] == "unchanged"
-    stack.drain()
-    assert stack.check.RunLock("state").holder() is None
-
-
 def test_a_pdc_file_that_is_not_one_is_refused_and_the_years_scores_stand(stack, tables, tmp_path):
     stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
     stack.cms.publish_pdc(2024, b"<!doctype html><html><body>Service unavailable</body></html>\n", "2025-08-01")
-    result = stack.invoke_check(scheduled(22))
-    assert result["pdc"]["decision"] == "failed" and "HTML" in result["pdc"]["error"]
-    stack.drain()
+    run = stack.run(scheduled(22))
+    assert run.status == "SUCCEEDED"
+    assert run.output["check"]["pdc"]["decision"] == "failed" and "HTML" in run.output["check"]["pdc"]["error"]
     manifest = json.loads(stack.public_objects()["v1/manifest.json"])
     assert "cms_profile_reconciliation" not in manifest["releases"][0]
-    assert stack.check.DynamoStateStore("state").get("pdc", 2024) is None
-    assert stack.check.RunLock("state").holder() is None
+    assert stack.state_record("pdc", 2024) is None
+    assert stack.lock_holder() is None
 
 
-def test_a_pdc_csv_of_the_wrong_shape_is_refused_by_the_worker_and_the_run_finishes(stack, tables, tmp_path):
+def test_a_pdc_csv_of_the_wrong_shape_is_refused_at_ingest_and_the_run_finishes(stack, tables, tmp_path):
     stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
     stack.cms.publish_pdc(2024, b"npi,provider last name\n1376745471,SMITH\n", "2025-08-01")
-    assert stack.invoke_check(scheduled(22))["pdc"]["decision"] == "new"  # a CSV: the checker takes it
-    stack.drain()
+    run = stack.run(scheduled(22))
+    assert run.status == "SUCCEEDED"
+    assert run.output["check"]["pdc"]["decision"] == "new"  # a CSV: the checker takes it
+    assert [(o["source"], o["status"]) for o in run.output["published"]] == [("qpp", "published"), ("pdc", "refused")]
     assert len(stack.keys("public", "v1/npi/")) > 0  # the QPP year is published all the same
     manifest = json.loads(stack.public_objects()["v1/manifest.json"])
     assert "cms_profile_reconciliation" not in manifest["releases"][0]
     assert stack.keys("audit", "pdc/") == [] and stack.keys("audit", "reconciliation/") == []
-    assert stack.check.DynamoStateStore("state").get("pdc", 2024) is None  # retried on the next check
-    assert stack.check.RunLock("state").holder() is None
+    assert stack.state_record("pdc", 2024) is None  # retried on the next check
+    assert stack.lock_holder() is None

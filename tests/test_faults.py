@@ -66,16 +66,15 @@ def assert_consistent(stack) -> dict[str, bytes]:
 def test_failing_puts_are_retried_and_the_tree_equals_a_fault_free_run(kind, every, stack, tables, tmp_path):
     # Given S3 that fails a share of PUTs on their first attempt
     faults = PutFaults(kind, every)
-    client = stack.shard.worker().publisher.public.client
+    client = stack.shard.steps().publisher.public.client
     client.meta.events.register_first("before-send.s3.PutObject", faults)
     stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
     # When the whole flow runs
-    stack.invoke_check(scheduled(22))
-    responses = stack.drain()
-    # Then botocore retried every fault, no message failed, and the bytes equal a fault-free publish
+    run = stack.run(scheduled(22))
+    # Then botocore retried every fault, no step failed, and the bytes equal a fault-free publish
     print(f"\n{kind}: {faults.injected} of {faults.count} PUTs failed on the first attempt")
     assert faults.injected >= (10 if kind == "slowdown" else 40)
-    assert all(not r["batchItemFailures"] for r in responses)
+    assert run.status == "SUCCEEDED" and not [i for i in run.log.invocations if "error" in i]
     objects = assert_consistent(stack)
     local = local_publish(stack.cms, tmp_path)
     for path in local.rglob("*.json"):
@@ -87,15 +86,14 @@ def test_failing_puts_are_retried_and_the_tree_equals_a_fault_free_run(kind, eve
 def test_a_finalize_that_fails_after_every_partition_succeeded_is_retried_and_converges(stack, tables, tmp_path,
                                                                                        monkeypatch):
     stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
-    stack.invoke_check(scheduled(22))
-    stack.drain()
+    assert stack.run(scheduled(22)).status == "SUCCEEDED"
     before = stack.public_objects()
     # CMS corrects the year, and the first finalize dies just before writing the manifest
     from mips_profiles.generator import make_correction
 
     fix = make_correction(tables[2024], changed_share=0.05)
     stack.cms.publish_qpp(2024, csv_bytes(fix.table, tmp_path), "2025-09-15")
-    publisher = stack.shard.worker().publisher
+    publisher = stack.shard.steps().publisher
     original = publisher.finalize
     failures = {"left": 1}
 
@@ -106,13 +104,14 @@ def test_a_finalize_that_fails_after_every_partition_succeeded_is_retried_and_co
         return original(run, results)
 
     monkeypatch.setattr(publisher, "finalize", finalize_dies_once)
-    stack.invoke_check(scheduled(23))
-    responses = stack.drain()
-    assert sum(len(r["batchItemFailures"]) for r in responses) == 1
+    run = stack.run(scheduled(23))
+    assert run.status == "SUCCEEDED"
+    assert [i.get("error") for i in run.log.invocations if i["event"].get("action") == "finalize"] == [
+        "Transient", None]  # the Lambda's TimeoutError, named for the state machine's Retry, then done
     after = assert_consistent(stack)
     manifest = json.loads(after["v1/manifest.json"])
     assert manifest["releases"][0]["cms_modified"] == "2025-09-15"
     changed = {k for k in after if k.startswith("v1/npi/") and after[k] != before.get(k)}
     assert changed == {f"v1/npi/{n}.json" for n in fix.changed + fix.added}
     assert len(stack.invalidations()) == 2  # one per publish; the retried finalize reused its reference
-    assert stack.check.RunLock("state").holder() is None
+    assert stack.lock_holder() is None

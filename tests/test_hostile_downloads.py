@@ -129,24 +129,7 @@ def test_one_hostile_year_fails_alone_in_refresh(tmp_path, hostile):
     assert (tmp_path / "t" / "v1" / "manifest.json").exists()
 
 
-class Lock:
-    def __init__(self) -> None:
-        self.owner = None
-
-    def acquire(self, owner, lease):
-        if self.owner:
-            return False
-        self.owner = owner
-        return True
-
-    def release(self, owner):
-        self.owner = None if self.owner == owner else self.owner
-
-    def holder(self):
-        return {"owner": self.owner} if self.owner else None
-
-
-def test_the_checker_hands_over_or_releases_the_lock_whatever_fails(tmp_path, hostile):
+def test_an_unexpected_error_in_one_year_is_that_years_named_failure(tmp_path, hostile):
     from mips_profiles.cms_standin import CmsStandIn
     from mips_profiles.generator import generate_table, write_csv
     from mips_profiles.release_check import CheckRequest, check_for_releases
@@ -159,29 +142,15 @@ def test_the_checker_hands_over_or_releases_the_lock_whatever_fails(tmp_path, ho
                 raise RuntimeError("raw bucket unreachable")
             super().put_file(key, path)
 
-    class BrokenQueue:
-        def send_many(self, messages):
-            raise ConnectionResetError("queue endpoint reset")
-
     with CmsStandIn() as cms:
         for year in (2023, 2024):
             write_csv(generate_table(year, 80), tmp_path / f"{year}.csv")
             cms.publish_qpp(year, (tmp_path / f"{year}.csv").read_bytes(), "2025-07-01")
-        lock, sent = Lock(), []
-
-        class Queue:
-            def send_many(self, messages):
-                sent.extend(messages)
-
-        common = {"http": client(), "state": LocalStateStore(tmp_path / "s.json"), "lock": lock, "owner": "run-1",
-                  "catalog_url": cms.catalog_url, "lease_seconds": 60, "work_dir": str(tmp_path)}
-        result = check_for_releases(CheckRequest(), raw=BrokenRaw(), queue=Queue(), **common)
-        # an unexpected error in one year is that year's named failure; the plan of the others is handed over
+        result = check_for_releases(CheckRequest(), http=client(), state=LocalStateStore(tmp_path / "s.json"),
+                                    raw=BrokenRaw(), catalog_url=cms.catalog_url, work_dir=str(tmp_path))
+        # the other years' plan is answered all the same (the state machine publishes it)
         assert result["years"]["2023"]["decision"] == "failed"
         assert "unexpected RuntimeError: raw bucket unreachable" in result["years"]["2023"]["error"]
-        assert result["years"]["2024"]["decision"] == "new" and len(sent[0]["plan"]) == 1
-        lock.release("run-1")  # (the shard workers release it at the end of the plan)
-        # nothing could be handed over: the lock is released at once, not held for its lease
-        with pytest.raises(ConnectionResetError):
-            check_for_releases(CheckRequest(), raw=MemoryStore(), queue=BrokenQueue(), **{**common, "owner": "run-2"})
-        assert lock.holder() is None
+        assert result["years"]["2024"]["decision"] == "new"
+        assert [item["release"]["performance_year"] for item in result["plan"]] == [2024]
+        assert result["checked"] == [2024]

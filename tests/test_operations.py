@@ -18,7 +18,7 @@ def test_the_self_test_passes_under_the_shard_role(stack):
 
 
 def test_the_self_test_names_what_the_role_cannot_reach(stack, monkeypatch):
-    monkeypatch.setattr(stack.shard.worker().publisher.private, "bucket", "raw")  # a bucket it may not write
+    monkeypatch.setattr(stack.shard.steps().publisher.private, "bucket", "raw")  # a bucket it may not write
     result = stack.invoke_shard(load_event("selftest.json"))
     assert result["status"] == "failed"
     assert result["checks"]["private_store"].startswith("FAILED: ")
@@ -29,8 +29,7 @@ def test_the_self_test_names_what_the_role_cannot_reach(stack, monkeypatch):
 def test_repair_restores_a_damaged_public_tree_to_the_published_bytes(stack, tables, tmp_path):
     stack.cms.publish_qpp(2023, csv_bytes(tables[2023], tmp_path), "2025-07-21")
     stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
-    stack.invoke_check(scheduled(22))
-    stack.drain()
+    assert stack.run(scheduled(22)).status == "SUCCEEDED"
     published = stack.public_objects()
     invalidations = len(stack.invalidations())
     documents = sorted(k for k in published if k.startswith("v1/npi/"))
@@ -49,15 +48,18 @@ def test_repair_restores_a_damaged_public_tree_to_the_published_bytes(stack, tab
     assert result["not_repairable"] == []
     assert stack.public_objects() == published  # byte for byte
     assert len(stack.invalidations()) == invalidations + 1
-    assert stack.check.RunLock("state").holder() is None
+    assert stack.lock_holder() is None
     again = stack.invoke_shard(load_event("repair.json"))
     assert again["status"] == "intact" and again["restored"] == [] and again["deleted"] == []
 
 
-def test_repair_is_refused_while_a_run_holds_the_lock(stack):
-    assert stack.check.RunLock("state").acquire("a-running-refresh", 3600)
+def test_repair_is_refused_while_an_execution_holds_the_lock(stack):
+    # the item the state machine's TakeRunLock writes: no lease, the execution's ARN
+    stack.ddb.put_item(TableName="state", Item={"pk": {"S": "lock#refresh"}, "owner": {"S": "a-running-refresh"},
+                                                "execution_arn": {"S": "arn:aws:states:us-east-1:123456789012:"
+                                                                       "execution:mips-profiles-refresh:x"}})
     assert stack.invoke_shard(load_event("repair.json"))["status"] == "refused"
-    assert stack.check.RunLock("state").holder()["owner"] == "a-running-refresh"
+    assert stack.lock_holder()["owner"]["S"] == "a-running-refresh"
 
 
 def test_an_unknown_action_is_an_error(stack):
