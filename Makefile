@@ -4,6 +4,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 TOOLS ?= .venv-tools
+ASL := tools/asl/node_modules
 
 .PHONY: demo test lint mutation screenshot openapi clean
 
@@ -19,14 +20,20 @@ $(TOOLS)/.installed: requirements-tools.txt
 	$(TOOLS)/bin/pip install --quiet -r requirements-tools.txt
 	touch $@
 
+# The ASL validator (npm's asl-validator, pinned by tools/asl/package-lock.json) for statemachine/*.asl.json.
+$(ASL)/.installed: tools/asl/package.json tools/asl/package-lock.json
+	npm ci --prefix tools/asl --silent --no-audit --no-fund
+	touch $@
+
 demo: $(VENV)/.installed
 	$(BIN)/mips-profiles demo --out out/demo
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(ASL)/.installed
 	$(BIN)/pytest
 
-lint: $(VENV)/.installed $(TOOLS)/.installed
+lint: $(VENV)/.installed $(TOOLS)/.installed $(ASL)/.installed
 	$(BIN)/ruff check .
+	$(ASL)/.bin/asl-validator --json-path statemachine/refresh.asl.json
 	$(BIN)/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam validate --lint --region us-east-1 --template template.yaml
 	$(TOOLS)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
