@@ -1,4 +1,4 @@
-"""Operator actions of the shard function, invoked directly (not through the work queue):
+"""Operator actions of the shard function, invoked directly (not through the state machine):
 
 - ``{"action": "selftest"}``: after ``sam deploy``, prove the function works *as deployed*: its
   layers import, the Lambda layer's pyarrow writes and reads the private Parquet codec, a CMS-shaped
