@@ -187,6 +187,20 @@ def test_the_checker_lambda_does_not_import_pandas_or_pyarrow(stack):
     assert out.stdout.strip() == ""
 
 
+def test_the_scheduler_event_is_what_the_template_schedule_delivers():
+    from cfnlint.decode import cfn_yaml
+
+    machine = cfn_yaml.load(str(ROOT / "template.yaml"))["Resources"]["RefreshStateMachine"]["Properties"]
+    schedule = machine["Events"]["Daily"]
+    assert schedule["Type"] == "ScheduleV2"
+    template_input = json.loads(schedule["Properties"]["Input"])
+    sample = load_event("scheduler.json")
+    assert set(template_input) == set(sample)
+    for key, value in template_input.items():
+        if not value.startswith("<aws.scheduler."):  # the placeholders Scheduler fills in
+            assert sample[key] == value, key
+
+
 @pytest.mark.parametrize("name", ["scheduler.json", "manual_rerun.json"])
 def test_sample_execution_inputs_parse_as_the_checker_expects(name):
     from mips_profiles.release_check import CheckRequest
