@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import string
 from pathlib import Path
@@ -67,11 +68,18 @@ def test_no_write_locked_name_or_value_ever_appears_under_v1(tmp_path_factory, y
     forbidden = locked_names()
     public = [p for p in Path(tree).rglob("*") if p.is_file()]
     assert public
+    assert {p.parent.parent.name for p in public if p.suffix in (".ndjson", ".csv")} == {"bulk"}
     for path in public:
         raw = path.read_bytes()
+        if path.parent.parent.name == "bulk":  # stored gzip-compressed: look at what a reader gets
+            raw = gzip.decompress(raw)
         assert b"ZQX" not in raw, path
-        if path.parent.name == "npi":
+        if path.parent.name == "npi" or path.parent.name == "changes":
             assert not keys_of(json.loads(raw)) & forbidden
+        if path.suffix == ".ndjson":
+            assert not set().union(*(keys_of(json.loads(line)) for line in raw.splitlines())) & forbidden
+        if path.suffix == ".csv":
+            assert not set(raw.splitlines()[0].decode().split(",")) & forbidden
     # And the audit store did keep them (so the sentinels were really read)
     audit = pq.read_table(next((root / "private" / "audit").rglob("*.parquet")))
     kept = {v for name in set(columns.values()) & set(audit.column_names) for v in audit.column(name).to_pylist()}

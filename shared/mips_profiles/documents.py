@@ -163,8 +163,10 @@ class DocumentBuilder:
             for field, path in public.items()
             if path.startswith("category_scores.")
         ]
-        self._source = {"name": SOURCE_NAME, "license": LICENSE, "methodology_version": self.methodology.version,
-                        "disclaimer": DISCLAIMER}
+        # every document's ``source`` block (the manifest carries it too, for consumers who build documents
+        # from the bulk files)
+        self.source = {"name": SOURCE_NAME, "license": LICENSE, "methodology_version": self.methodology.version,
+                       "disclaimer": DISCLAIMER}
 
     def provenance(self, year: int, practices: int) -> str:
         rule = (
@@ -231,18 +233,27 @@ class DocumentBuilder:
         return {y for y in np.unique(years).tolist()
                 if all(c.weight in self.contract.candidate_columns(y) for c in CATEGORIES)}
 
+    def _ordered_rows(self, entries: pa.Table) -> tuple[pa.Table, list[dict[str, Any]]]:
+        ordered = entries.sort_by([("npi", "ascending"), ("performance_year", "descending")])
+        columns = self._entry_columns(ordered)
+        keys = [k for k, _ in columns]
+        return ordered, [dict(zip(keys, values, strict=True)) for values in zip(*(v for _, v in columns), strict=True)]
+
+    def entry_rows(self, entries: pa.Table) -> tuple[list[str], list[dict[str, Any]]]:
+        """The NPIs and public entries of ``entries``, sorted by NPI, newest year first: one dict per row,
+        exactly what goes into a document's ``history`` (and into the bulk files)."""
+        ordered, rows = self._ordered_rows(entries)
+        return ordered.column("npi").to_pylist(), rows
+
     def documents(self, entries: pa.Table) -> Iterator[tuple[str, bytes]]:
         """(npi, document bytes) for every NPI in ``entries`` (any years), in NPI order, history newest first."""
         if entries.num_rows == 0:
             return
-        ordered = entries.sort_by([("npi", "ascending"), ("performance_year", "descending")])
-        columns = self._entry_columns(ordered)
-        keys = [k for k, _ in columns]
-        rows = [dict(zip(keys, values, strict=True)) for values in zip(*(v for _, v in columns), strict=True)]
+        ordered, rows = self._ordered_rows(entries)
         npis = ordered.column("npi").to_pylist()
         starts = [*group_starts(ordered.column("npi").combine_chunks()).tolist(), ordered.num_rows]
         with_npi = "npi" in self.public
-        source = self._source
+        source = self.source
         for a, b in itertools.pairwise(starts):
             history = rows[a:b]
             doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION}

@@ -34,6 +34,16 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from .bulk import (
+    BULK_FORMATS,
+    BULK_PREFIX,
+    CONTENT_ENCODING,
+    RECENT_CHANGES,
+    BulkBuilder,
+    Changes,
+    change_key,
+    change_object,
+)
 from .clock import iso, utc_now
 from .contract import Contract, load_contract
 from .documents import (
@@ -93,6 +103,16 @@ def current_run_key(year: int) -> str:
 
 def result_key(run_id: str, group: int) -> str:
     return f"runs/{run_id}/results/group={group:03d}.json"
+
+
+def changes_stage_key(run_id: str, shard: int) -> str:
+    """The NPIs whose document one shard of a run added, changed or removed (for the change feed)."""
+    return f"runs/{run_id}/changes/shard={shard:02d}.json"
+
+
+def change_sequence_key(run_id: str) -> str:
+    """The change-feed sequence number a run took: a retried finalize reuses it, never takes a second."""
+    return f"runs/{run_id}/change-sequence.json"
 
 
 def stats_stage_key(run_id: str) -> str:
@@ -212,6 +232,7 @@ class Publisher:
         self.contract = contract or load_contract()
         self.methodology = methodology or load_methodology()
         self.builder = DocumentBuilder(self.contract, self.methodology)
+        self.bulk = BulkBuilder(self.builder)
         self.stats = StatsBuilder(self.methodology)
         self.clock = clock
         self.limits = limits or GateLimits()
@@ -328,13 +349,16 @@ class Publisher:
         mine = new_entries.filter(pc.is_in(new_entries.column("npi"), value_set=affected))
         combined = concat_entries([mine, *others])
         written = 0
+        changes = Changes()
 
         def changed_documents() -> Iterator[tuple[str, bytes]]:
             nonlocal written
             for npi, data in self.builder.documents(combined):
                 digest = content_hash(data)
-                if index.get(npi) == digest:
+                before = index.get(npi)
+                if before == digest:
                     continue
+                (changes.changed if before is not None else changes.added).append(npi)
                 index[npi] = digest
                 written += 1
                 totals.bytes_written += len(data)
@@ -346,6 +370,7 @@ class Publisher:
         deleted = self.public.delete_many(npi_key(npi) for npi in vanished)
         for npi in vanished:
             del index[npi]
+        changes.removed.extend(vanished)
         touched = len(pa.concat_arrays([old_entries.column("npi").combine_chunks(),
                                         new_entries.column("npi").combine_chunks()]).unique())
         totals.docs_written += written
@@ -354,6 +379,8 @@ class Publisher:
         totals.documents += len(index)
         # Commit the shard, index first: after a crash between the two writes, the rerun finds the same
         # changed entries, rebuilds them, and sees their bytes already recorded.
+        if changes:  # recorded before the commit: a rerun after the commit finds nothing left to record
+            self.private.write(changes_stage_key(run.run_id, shard), changes.to_json())
         if len(affected) or vanished or written:
             self.private.write(index_key(shard), _parquet_bytes(_index_table(index)))
             self.private.write(entries_key(year, shard), _parquet_bytes(new_entries))
@@ -386,7 +413,8 @@ class Publisher:
         if missing:
             raise PublishError(f"run {run.run_id}: partitions {missing} have not finished; manifest not written")
         self.refuse_if_stale(run)
-        if self._builder_changed():  # every shard has been rebuilt with this builder
+        rebuilt = self._builder_changed()
+        if rebuilt:  # every shard has been rebuilt with this builder
             self.private.write(FINGERPRINT_KEY, self.builder_fingerprint().encode())
         for key, body in ((SCHEMA_KEY, self.builder.json_schema()), (NOT_FOUND_KEY, NOT_FOUND)):
             data = dumps(body)
@@ -409,9 +437,52 @@ class Publisher:
             bytes_written=sum(r.bytes_written for r in results),
         )
         release = ReleaseInfo(**run.release)
-        self._write_manifest(self.read_manifest(), release, result, run.layout,
-                             sum(r.documents for r in results), self.clock())
+        manifest = self.read_manifest()
+        # documents first (the partitions), then the bulk files and the change object, the manifest last
+        years = {run.performance_year} | ({int(r["performance_year"]) for r in manifest.get("releases", [])}
+                                          if rebuilt else set())
+        bulk = {year: self._publish_bulk(year, manifest) for year in sorted(years)}
+        changes = self._publish_changes(run, manifest)
+        self._write_manifest(manifest, release, result, run.layout, sum(r.documents for r in results), self.clock(),
+                             bulk=bulk, changes=changes)
         return result
+
+    def _publish_bulk(self, year: int, manifest: dict[str, Any]) -> dict[str, Any]:
+        """The year's bulk files, written only when their content changed; their manifest entries."""
+        recorded = next((r.get("bulk", {}) for r in manifest.get("releases", [])
+                         if int(r["performance_year"]) == year), {})
+        files = self.bulk.build(year, (self._read_entries(year, shard) for shard in range(SHARDS)))
+        present = self.public.md5_listing(f"{BULK_PREFIX}{year}/")  # one LIST: deleted since?
+        out = {}
+        for fmt, file in zip(BULK_FORMATS, files, strict=True):
+            if recorded.get(fmt, {}).get("sha256") != file.sha256 or file.key not in present:
+                self.public.write(file.key, file.data, content_type=BULK_FORMATS[fmt], cache_control=CACHE_DOCUMENT,
+                                  content_encoding=CONTENT_ENCODING)
+            out[fmt] = file.manifest_entry()
+        return out
+
+    def _publish_changes(self, run: StagedRun, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """The run's change object (none if no document changed); the manifest's entry for it."""
+        parts = [Changes.from_json(data) for key in sorted(self.private.md5_listing(f"runs/{run.run_id}/changes/"))
+                 if (data := self.private.read(key)) is not None]
+        changes = Changes.merged(parts)
+        if not changes:
+            return None
+        feed = manifest.get("changes") or {}
+        taken = self.private.read(change_sequence_key(run.run_id))
+        if taken is not None:  # a retried finalize: the same sequence, the same bytes
+            sequence = int(orjson.loads(taken)["sequence"])
+        else:
+            sequence = int(feed.get("latest") or 0) + 1
+            self.private.write(change_sequence_key(run.run_id), orjson.dumps({"sequence": sequence}))
+        previous = next((r.get("release_id") for r in manifest.get("releases", [])
+                         if int(r["performance_year"]) == run.performance_year), None)
+        key = change_key(sequence)
+        self.public.write(key, change_object(sequence, run.performance_year, run.release_id, previous,
+                                             run.release.get("cms_modified"), changes),
+                          content_type=CONTENT_TYPE, cache_control=CACHE_DOCUMENT)
+        return {"sequence": sequence, "key": key, "performance_year": run.performance_year,
+                "release_id": run.release_id, "published_at": iso(self.clock()), "counts": changes.counts()}
 
     def _publish_stats(self, run: StagedRun) -> None:
         """The year's aggregates: only those whose bytes changed since the last publish (compared with the
@@ -445,6 +516,9 @@ class Publisher:
         layout: str,
         documents: int,
         now: datetime,
+        *,
+        bulk: dict[int, dict[str, Any]],
+        changes: dict[str, Any] | None,
     ) -> None:
         year = release.performance_year
         releases = {int(r["performance_year"]): r for r in manifest.get("releases", [])}
@@ -471,10 +545,17 @@ class Publisher:
         }
         if result.unknown_columns:  # drift: columns the contract does not know, kept privately in the audit
             releases[year]["unknown_columns"] = list(result.unknown_columns)
-        self.write_manifest(releases.values(), documents, now)
+        for y, files in bulk.items():
+            if y in releases:
+                releases[y]["bulk"] = files
+        feed = dict(manifest.get("changes") or {})
+        if changes:
+            recent = [c for c in feed.get("recent", []) if c["sequence"] != changes["sequence"]]
+            feed = {"latest": changes["sequence"], "recent": [changes, *recent][:RECENT_CHANGES]}
+        self.write_manifest(releases.values(), documents, now, changes=feed)
 
     def write_manifest(self, releases: Any, documents: int, now: datetime,
-                       keep_dates: dict[str, Any] | None = None) -> None:
+                       keep_dates: dict[str, Any] | None = None, *, changes: dict[str, Any] | None = None) -> None:
         body = {
             "schema_version": SCHEMA_VERSION,
             "methodology_version": self.methodology.version,
@@ -484,8 +565,11 @@ class Publisher:
             "source": {"name": "CMS QPP MIPS", "dataset": "Quality Payment Program Experience",
                        "publisher": "Centers for Medicare & Medicaid Services"},
             "disclaimer": DISCLAIMER,
-            "documents": {"key_pattern": "v1/npi/{npi}.json", "schema": SCHEMA_KEY, "count": documents},
+            "documents": {"key_pattern": "v1/npi/{npi}.json", "schema": SCHEMA_KEY, "count": documents,
+                          "source": self.builder.source},
             "releases": sorted(releases, key=lambda r: -int(r["performance_year"])),
+            "changes": {"key_pattern": "v1/changes/{sequence:08d}.json", "latest": (changes or {}).get("latest", 0),
+                        "recent": (changes or {}).get("recent", [])},
         }
         self.public.write(MANIFEST_KEY, orjson.dumps(body, option=orjson.OPT_INDENT_2),
                           content_type=CONTENT_TYPE, cache_control=CACHE_MANIFEST)
@@ -499,7 +583,7 @@ class Publisher:
         for release in manifest.get("releases", []):
             if int(release["performance_year"]) in years:
                 release["last_checked"] = iso(now)
-        self.write_manifest(manifest["releases"], manifest["documents"]["count"], now)
+        self.write_manifest(manifest["releases"], manifest["documents"]["count"], now, changes=manifest.get("changes"))
 
     def annotate_release(self, year: int, key: str, value: Any) -> bool:
         """Attach ``value`` under ``key`` to the manifest entry of ``year`` (False if not published)."""
@@ -509,7 +593,8 @@ class Publisher:
         if not hit:
             return False
         hit[0][key] = value
-        self.write_manifest(releases, manifest["documents"]["count"], self.clock(), keep_dates=manifest)
+        self.write_manifest(releases, manifest["documents"]["count"], self.clock(), keep_dates=manifest,
+                            changes=manifest.get("changes"))
         return True
 
     # -- private state ----------------------------------------------------------------------------

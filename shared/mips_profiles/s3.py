@@ -101,11 +101,12 @@ class S3Store:
         return response["Body"].read()
 
     def write(self, key: str, data: bytes, *, content_type: str = "application/octet-stream",
-              cache_control: str = "no-cache") -> None:
+              cache_control: str = "no-cache", content_encoding: str | None = None) -> None:
         full_key = self._key(key)
+        extra = {"ContentEncoding": content_encoding} if content_encoding else {}
         self.client.put_object(
             Bucket=self.bucket, Key=full_key, Body=data, ContentType=content_type,
-            CacheControl=cache_control, Metadata={"content-blake2b": content_hash(data).hex()},
+            CacheControl=cache_control, Metadata={"content-blake2b": content_hash(data).hex()}, **extra,
         )
         with self._lock:
             self.puts += 1

@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from .bulk import stored_headers
 from .documents import CONTENT_TYPE, MANIFEST_KEY, NOT_FOUND, NOT_FOUND_KEY, dumps
 from .errors import ConfigurationError
 from .store import cache_control_for, check_key
@@ -132,10 +133,14 @@ class TreeHandler(BaseHTTPRequestHandler):
             mimetypes.guess_type(key)[0] or "application/octet-stream")
         etag = _etag(data)
         encoded = data
-        gzipped = len(data) >= GZIP_MIN_BYTES and _accepts_gzip(self.headers.get("Accept-Encoding", ""))
-        if gzipped:
-            encoded = _gzip(data)
-            etag = "W/" + etag
+        stored = stored_headers(key) if status == HTTPStatus.OK else None
+        if stored:  # a bulk file is stored gzip-compressed and served as stored, as S3 and CloudFront do
+            content_type, gzipped = stored[0], True
+        else:
+            gzipped = len(data) >= GZIP_MIN_BYTES and _accepts_gzip(self.headers.get("Accept-Encoding", ""))
+            if gzipped:
+                encoded = _gzip(data)
+                etag = "W/" + etag
         if status == HTTPStatus.OK and _etag_matches(self.headers.get("If-None-Match", ""), etag):
             status, encoded = HTTPStatus.NOT_MODIFIED, b""
 

@@ -48,7 +48,9 @@ class BlobStore(Protocol):
 
     def read(self, key: str) -> bytes | None: ...
 
-    def write(self, key: str, data: bytes, *, content_type: str = ..., cache_control: str = ...) -> None: ...
+    def write(self, key: str, data: bytes, *, content_type: str = ..., cache_control: str = ...,
+              content_encoding: str | None = ...) -> None:
+        """``content_encoding`` (``gzip``) says ``data`` is stored compressed and served as such."""
 
     def write_many(
         self, items: Iterable[tuple[str, bytes]], *, content_type: str = ..., cache_control: str = ...
@@ -99,7 +101,8 @@ class LocalDirStore:
                 os.unlink(tmp)
             raise
 
-    def write(self, key: str, data: bytes, *, content_type: str = "", cache_control: str = "") -> None:
+    def write(self, key: str, data: bytes, *, content_type: str = "", cache_control: str = "",
+              content_encoding: str | None = None) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._atomic_write(path, data)
@@ -159,9 +162,11 @@ class MemoryStore:
     def read(self, key: str) -> bytes | None:
         return self.objects.get(key)
 
-    def write(self, key: str, data: bytes, *, content_type: str = "", cache_control: str = "") -> None:
+    def write(self, key: str, data: bytes, *, content_type: str = "", cache_control: str = "",
+              content_encoding: str | None = None) -> None:
         self.objects[check_key(key)] = bytes(data)
-        self.meta[key] = {"content_type": content_type, "cache_control": cache_control}
+        self.meta[key] = {"content_type": content_type, "cache_control": cache_control,
+                          "content_encoding": content_encoding or ""}
 
     def write_many(self, items: Iterable[tuple[str, bytes]], *, content_type: str = "", cache_control: str = "") -> int:
         count = 0

@@ -1,0 +1,205 @@
+"""Bulk files and the change feed: a whole year in one file, and only what changed, never disagreeing with
+the documents."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.util
+import json
+import threading
+from pathlib import Path
+
+import orjson
+import pytest
+
+from mips_profiles.bulk import BULK_FORMATS, bulk_key, change_key
+from mips_profiles.cms_standin import CmsStandIn
+from mips_profiles.contract import load_contract
+from mips_profiles.generator import generate_table, make_correction, write_csv
+from mips_profiles.http import HttpClient, UrlPolicy
+from mips_profiles.publish import Publisher, ReleaseInfo
+from mips_profiles.refresh import Refresher
+from mips_profiles.serve import make_server
+from mips_profiles.state import LocalStateStore
+from mips_profiles.store import LocalDirStore
+
+ROOT = Path(__file__).parents[1]
+
+
+def manifest(tree: Path) -> dict:
+    return json.loads((tree / "v1" / "manifest.json").read_text())
+
+
+def documents(tree: Path) -> dict[str, bytes]:
+    return {p.stem: p.read_bytes() for p in (tree / "v1" / "npi").glob("*.json")}
+
+
+def test_the_bulk_file_of_a_year_equals_the_documents_entries_of_that_year(published_tree):
+    docs = documents(published_tree)
+    for release in manifest(published_tree)["releases"]:
+        year, listed = release["performance_year"], release["bulk"]["ndjson"]
+        stored = (published_tree / bulk_key(year, "ndjson")).read_bytes()
+        content = gzip.decompress(stored)
+        assert listed["key"] == bulk_key(year, "ndjson") and listed["content_encoding"] == "gzip"
+        assert listed["size"] == len(stored) and listed["uncompressed_size"] == len(content)
+        assert listed["sha256"] == hashlib.sha256(content).hexdigest()
+        lines = content.splitlines()
+        expected = {npi: next(e for e in orjson.loads(d)["history"] if e["performance_year"] == year)
+                    for npi, d in docs.items() if f'"performance_year":{year},'.encode() in d}
+        assert listed["rows"] == len(lines) == len(expected) == release["npis"]
+        for line in lines:
+            entry = orjson.loads(line)
+            npi = entry.pop("npi")
+            assert entry == expected[npi]
+            # the same bytes as in the document: the line is the entry with the NPI in front
+            assert b'{"npi":"%s",' % npi.encode() + orjson.dumps(expected[npi])[1:] == line
+            assert orjson.dumps(expected[npi]) in docs[npi]
+
+
+def test_the_csv_flavour_has_the_contracts_displayed_fields_and_the_same_numbers(published_tree):
+    contract = load_contract()
+    release = manifest(published_tree)["releases"][0]
+    content = gzip.decompress((published_tree / bulk_key(release["performance_year"], "csv")).read_bytes())
+    header, *rows = content.decode().splitlines()
+    assert header.split(",") == list(contract.public_fields())
+    assert not set(header.split(",")) & {f.name for f in contract.fields if not f.display_allowed}
+    ndjson = gzip.decompress((published_tree / bulk_key(release["performance_year"], "ndjson")).read_bytes())
+    assert len(rows) == release["bulk"]["csv"]["rows"] == len(ndjson.splitlines())
+    first = orjson.loads(ndjson.splitlines()[0])
+    cells = dict(zip(header.split(","), rows[0].split(","), strict=True))
+    assert cells["npi"] == first["npi"]
+    assert cells["final_score"] == ("" if first["final_score"] is None else json.dumps(first["final_score"]))
+    quality = first["category_scores"]["quality"]
+    assert cells["quality_category_score"] == ("" if quality is None else json.dumps(quality))
+
+
+def write(table, path: Path) -> bytes:
+    write_csv(table, path)
+    return path.read_bytes()
+
+
+class Site:
+    """CMS on loopback, a refresh into a local tree, and the tree served as the CDN would serve it."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp = tmp_path
+        self.tree = tmp_path / "tree"
+        self.publisher = Publisher(LocalDirStore(self.tree), LocalDirStore(tmp_path / "private"))
+        self.http = HttpClient(urls=UrlPolicy(allow_loopback_http=True))
+        self.state = LocalStateStore(tmp_path / "state.json")
+
+    def refresh(self, cms: CmsStandIn, **kw):
+        return Refresher(self.http, self.publisher, self.state).run(cms.catalog_url, None, **kw)
+
+
+@pytest.fixture
+def site(tmp_path):
+    return Site(tmp_path)
+
+
+def load_example():
+    spec = importlib.util.spec_from_file_location("sync_mirror", ROOT / "examples" / "sync_mirror.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_mirror_synced_from_the_bulk_files_then_the_change_feed_equals_the_published_documents(site, tmp_path):
+    sync = load_example()
+    tables = {year: generate_table(year, 400, seed=year) for year in (2023, 2024)}
+    with CmsStandIn() as cms:
+        for year, table in tables.items():
+            cms.publish_qpp(year, write(table, tmp_path / f"{year}.csv"), "2025-07-28")
+        site.refresh(cms)
+        server = make_server(site.tree, port=0, quiet=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        try:
+            mirror = tmp_path / "mirror"
+            # From scratch: the bulk files of both years, one request each
+            first = sync.sync(base, mirror)
+            assert first == {"bootstrapped": len(documents(site.tree)), "sequence": 2}
+            assert documents(mirror) == documents(site.tree)
+            # CMS corrects PY2024: changed, added and removed NPIs
+            published_2024 = next(r for r in manifest(site.tree)["releases"] if r["performance_year"] == 2024)
+            fix = make_correction(tables[2024], changed_share=0.05, removed=3, added=4)
+            cms.publish_qpp(2024, write(fix.table, tmp_path / "fix.csv"), "2025-09-15")
+            site.refresh(cms)
+            change = json.loads((site.tree / change_key(3)).read_text())
+            assert (set(change["added"]), set(change["changed"]), set(change["removed"])) == (
+                set(fix.added), set(fix.changed), set(fix.removed))
+            assert change["previous_release_id"] == published_2024["release_id"] != change["release_id"]
+            # Then the change feed alone brings the mirror to the published documents, byte for byte
+            second = sync.sync(base, mirror)
+            assert second == {"applied": [3], "sequence": 3}
+            assert documents(mirror) == documents(site.tree)
+            assert sync.sync(base, mirror) == {"applied": [], "sequence": 3}
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+def test_an_unchanged_refresh_and_a_republish_of_the_same_file_write_no_bulk_or_change_object(site, tmp_path):
+    with CmsStandIn() as cms:
+        cms.publish_qpp(2024, write(generate_table(2024, 300, seed=3), tmp_path / "a.csv"), "2025-07-28")
+        site.refresh(cms)
+        before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (site.tree / "v1").rglob("*")
+                  if p.is_file() and ("bulk" in p.parts or "changes" in p.parts)}
+        assert len(before) == 3  # two bulk files and the first change object
+        report = site.refresh(cms)  # nothing changed at CMS
+        assert [o.decision for o in report.outcomes] == ["unchanged"]
+        site.refresh(cms, performance_year=2024, force=True)  # the same file published again
+        after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (site.tree / "v1").rglob("*")
+                 if p.is_file() and ("bulk" in p.parts or "changes" in p.parts)}
+        assert after == before
+        assert manifest(site.tree)["changes"]["latest"] == 1
+
+
+def test_a_year_with_no_change_keeps_its_bulk_files_when_another_year_is_published(site, tmp_path):
+    with CmsStandIn() as cms:
+        cms.publish_qpp(2023, write(generate_table(2023, 200, seed=1), tmp_path / "a.csv"), "2025-07-21")
+        site.refresh(cms)
+        key = site.tree / bulk_key(2023, "ndjson")
+        stamp = key.stat().st_mtime_ns
+        cms.publish_qpp(2024, write(generate_table(2024, 200, seed=2), tmp_path / "b.csv"), "2025-07-28")
+        site.refresh(cms)
+        assert key.stat().st_mtime_ns == stamp
+        assert [r["performance_year"] for r in manifest(site.tree)["releases"]] == [2024, 2023]
+        assert all(set(r["bulk"]) == set(BULK_FORMATS) for r in manifest(site.tree)["releases"])
+
+
+def test_the_manifest_keeps_a_bounded_list_of_recent_change_objects(tmp_path, monkeypatch, sample_file):
+    from mips_profiles import publish
+
+    monkeypatch.setattr(publish, "RECENT_CHANGES", 2)
+    publisher = Publisher(LocalDirStore(tmp_path / "t"), LocalDirStore(tmp_path / "p"))
+    for seed in range(3):
+        path = tmp_path / f"{seed}.csv"
+        write_csv(generate_table(2024, 50, seed=seed), path)
+        publisher.publish_file(path, ReleaseInfo(2024))
+    feed = manifest(tmp_path / "t")["changes"]
+    assert feed["latest"] == 3 and [c["sequence"] for c in feed["recent"]] == [3, 2]
+    assert all((tmp_path / "t" / change_key(n)).exists() for n in (1, 2, 3))  # older ones stay at their keys
+
+
+def test_serve_sends_a_bulk_file_as_stored_gzip(published_tree):
+    import http.client
+
+    server = make_server(published_tree, port=0, quiet=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+        conn.request("GET", "/" + bulk_key(2024, "ndjson"))
+        response = conn.getresponse()
+        body = response.read()
+        assert response.status == 200
+        assert response.headers["Content-Encoding"] == "gzip"
+        assert response.headers["Content-Type"] == BULK_FORMATS["ndjson"]
+        assert body == (published_tree / bulk_key(2024, "ndjson")).read_bytes()
+        conn.request("GET", "/" + bulk_key(2024, "csv"))
+        response = conn.getresponse()
+        assert response.headers["Content-Type"] == "text/csv; charset=utf-8" and response.read()
+    finally:
+        server.shutdown()
+        server.server_close()
