@@ -309,6 +309,8 @@ def without_dates(manifest: bytes) -> dict:
     for release in body["releases"]:
         for key in ("retrieved_at", "published_at", "last_checked"):
             release.pop(key)
+    for change in body["changes"]["recent"]:
+        change.pop("published_at")
     return body
 
 

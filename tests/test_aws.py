@@ -20,6 +20,7 @@ from aws_stack import (
 )
 from moto import mock_aws
 
+from mips_profiles.bulk import BULK_FORMATS
 from mips_profiles.generator import generate_table, make_correction, make_pdc_table
 from mips_profiles.orchestration import execution_name
 from mips_profiles.store import cache_control_for
@@ -79,8 +80,13 @@ def test_objects_carry_content_type_cache_control_and_a_content_hash(stack, tabl
     assert manifest["CacheControl"] == "public, max-age=60"
     # `mips-profiles serve` answers with the same Cache-Control as the S3 object carries, for every kind of key
     for sample in (key, "v1/manifest.json", "v1/schema/profile.schema.json", "v1/not-found.json",
-                   "v1/stats/2024/national.json", stack.keys("public", "v1/stats/2024/state/")[0]):
+                   "v1/stats/2024/national.json", stack.keys("public", "v1/stats/2024/state/")[0],
+                   "v1/bulk/2024/scores.ndjson", "v1/changes/00000001.json"):
         assert stack.s3.head_object(Bucket="public", Key=sample)["CacheControl"] == cache_control_for(sample), sample
+    # bulk files are stored gzip-encoded, so that a browser or `curl --compressed` reads them as they are
+    for fmt, content_type in BULK_FORMATS.items():
+        head = stack.s3.head_object(Bucket="public", Key=f"v1/bulk/2024/scores.{fmt}")
+        assert (head["ContentEncoding"], head["ContentType"]) == ("gzip", content_type)
 
 
 def test_a_correction_rewrites_only_the_changed_objects(stack, tables, tmp_path):
@@ -98,10 +104,13 @@ def test_a_correction_rewrites_only_the_changed_objects(stack, tables, tmp_path)
     expected = {f"v1/npi/{n}.json" for n in fix.changed + fix.added}
     assert changed_docs == expected
     assert {k for k in before if k not in after} == {f"v1/npi/{n}.json" for n in fix.removed}
-    # PUTs: the changed documents, the aggregates whose numbers moved, and the manifest; nothing else
+    # PUTs: the changed documents, the aggregates whose numbers moved, the year's two bulk files, one change
+    # object and the manifest; nothing else
     changed_stats = {k for k in after if k.startswith("v1/stats/") and before.get(k) != after[k]}
     assert "v1/stats/2024/national.json" in changed_stats
-    assert public_store.puts - puts_before == len(expected) + len(changed_stats) + 1
+    assert {k for k in after if k.startswith(("v1/bulk/", "v1/changes/")) and before.get(k) != after[k]} == {
+        "v1/bulk/2024/scores.ndjson", "v1/bulk/2024/scores.csv", "v1/changes/00000002.json"}
+    assert public_store.puts - puts_before == len(expected) + len(changed_stats) + 2 + 1 + 1
     assert run.output["published"][0]["docs_written"] == len(expected)
     assert len(stack.invalidations()) == 2
 

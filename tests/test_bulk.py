@@ -203,3 +203,31 @@ def test_serve_sends_a_bulk_file_as_stored_gzip(published_tree):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_when_documents_are_rebuilt_every_years_bulk_files_follow(tmp_path, sample_file):
+    """A new contract or methodology changes every document's bytes: the bulk files of every year, not
+    only the year being published, are rebuilt with them (they never disagree with the documents)."""
+    import dataclasses
+
+    contract = load_contract()
+    locked = dataclasses.replace(contract, fields=tuple(
+        dataclasses.replace(f, display_allowed=False) if f.name == "participation_option" else f
+        for f in contract.fields))
+    tree, private = LocalDirStore(tmp_path / "t"), LocalDirStore(tmp_path / "p")
+    for year in (2023, 2024):
+        Publisher(tree, private).publish_file(sample_file(year), ReleaseInfo(year))
+    Publisher(tree, private, contract=locked).publish_file(sample_file(2024), ReleaseInfo(2024))
+    docs = documents(tmp_path / "t")
+    assert not [d for d in docs.values() if b"participation_option" in d]
+    for year in (2023, 2024):
+        content = gzip.decompress((tmp_path / "t" / bulk_key(year, "ndjson")).read_bytes())
+        assert b"participation_option" not in content
+        for line in content.splitlines()[:50]:
+            entry = orjson.loads(line)
+            assert orjson.dumps({k: v for k, v in entry.items() if k != "npi"}) in docs[entry["npi"]]
+        header = gzip.decompress((tmp_path / "t" / bulk_key(year, "csv")).read_bytes()).split(b"\n")[0]
+        assert b"participation_option" not in header
+    listed = {r["performance_year"]: r["bulk"]["ndjson"]["sha256"] for r in manifest(tmp_path / "t")["releases"]}
+    assert listed[2023] == hashlib.sha256(
+        gzip.decompress((tmp_path / "t" / bulk_key(2023, "ndjson")).read_bytes())).hexdigest()

@@ -15,6 +15,9 @@ ROOT = Path(__file__).parents[1]
 KEYS = {  # a key of every kind the public tree has -> the edge and browser lifetimes README promises
     "v1/npi/1376745471.json": (86400, 300),
     "v1/stats/2024/national.json": (86400, 300),
+    "v1/bulk/2024/scores.ndjson": (86400, 300),  # rewritten only by a publish, which invalidates /v1/*
+    "v1/bulk/2024/scores.csv": (86400, 300),
+    "v1/changes/00000001.json": (86400, 300),  # never rewritten
     "v1/manifest.json": (60, 60),
     "v1/schema/profile.schema.json": (60, 60),
     "v1/not-found.json": (60, 60),

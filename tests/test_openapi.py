@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 from pathlib import Path
@@ -64,6 +65,15 @@ def test_every_published_object_matches_its_component(published_tree):
     profile = component_validator("ProfileDocument")
     for doc in pick_documents(published_tree).values():
         profile.validate(doc)
+    change = component_validator("Change")
+    changes = sorted((published_tree / "v1/changes").glob("*.json"))
+    assert len(changes) == 2  # one per year published
+    for path in changes:
+        change.validate(json.loads(path.read_text()))
+    line = component_validator("BulkLine")
+    for path in sorted((published_tree / "v1/bulk").rglob("scores.ndjson")):
+        for text in gzip.decompress(path.read_bytes()).splitlines()[:200]:
+            line.validate(json.loads(text))
 
 
 @schema.parametrize()
@@ -86,6 +96,9 @@ def real_cases(tree: Path) -> list[tuple[str, dict[str, str]]]:
         ("/v1/stats/{performance_year}/specialty/{specialty}.json", {"performance_year": "2023",
                                                                       "specialty": specialty}),
         ("/v1/stats/{performance_year}/state/{state}.json", {"performance_year": "2024", "state": state}),
+        ("/v1/bulk/{performance_year}/scores.ndjson", {"performance_year": "2024"}),
+        ("/v1/bulk/{performance_year}/scores.csv", {"performance_year": "2023"}),
+        ("/v1/changes/{sequence}.json", {"sequence": "00000001"}),
     ]
 
 

@@ -76,13 +76,19 @@ def test_the_repair_command_restores_a_local_tree(sample_file, run_cli, tmp_path
     documents[0].unlink()
     documents[1].write_bytes(b'{"latest": "tampered"}')
     (tree / "v1" / "npi" / "1234567893.json").write_bytes(b"{}")
+    (tree / "v1" / "bulk" / "2024" / "scores.csv").unlink()
+    (tree / "v1" / "bulk" / "2024" / "scores.ndjson").write_bytes(b"truncated")
 
     result = run_cli("repair", "--out", str(tree), "--private", str(private), "--json")
 
     assert result.code == 0, result.err
     report = json.loads(result.out.splitlines()[-1])
-    assert report["restored_count"] == 2 and report["deleted"] == ["v1/npi/1234567893.json"]
+    assert report["restored_count"] == 4 and report["deleted"] == ["v1/npi/1234567893.json"]
+    assert {"v1/bulk/2024/scores.csv", "v1/bulk/2024/scores.ndjson"} <= set(report["restored"])
     assert {p.relative_to(tree): p.read_bytes() for p in tree.rglob("*") if p.is_file()} == snapshot
+    (tree / "v1" / "changes" / "00000001.json").unlink()
+    lost_change = run_cli("repair", "--out", str(tree), "--private", str(private))
+    assert lost_change.code == 2 and "v1/changes/00000001.json" in lost_change.err
     (tree / "v1" / "manifest.json").unlink()
     lost = run_cli("repair", "--out", str(tree), "--private", str(private))
     assert lost.code == 2

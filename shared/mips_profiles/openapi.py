@@ -12,6 +12,7 @@ import copy
 import sys
 from typing import Any
 
+from .bulk import BULK_FORMATS, CHANGE_SCHEMA_VERSION, RECENT_CHANGES
 from .documents import DISCLAIMER, NOT_FOUND, SCHEMA_VERSION, DocumentBuilder
 from .stats import BIN_WIDTH, MIN_CELL, SUPPRESSION_NOTE
 from .store import CACHE_DOCUMENT, CACHE_MANIFEST
@@ -38,9 +39,65 @@ MANIFEST_SCHEMA: dict[str, Any] = {
             "type": "object",
             "required": ["key_pattern", "schema", "count"],
             "properties": {"key_pattern": {"const": "v1/npi/{npi}.json"}, "schema": {"type": "string"},
-                           "count": {"type": "integer", "minimum": 0}},
+                           "count": {"type": "integer", "minimum": 0},
+                           "source": {"type": "object", "description": "Every document's `source` block (to "
+                                      "build documents from the bulk files)."}},
         },
         "releases": {"type": "array", "items": {"$ref": "#/components/schemas/Release"}},
+        "changes": {
+            "type": "object",
+            "description": "The change feed: `latest` is the newest sequence number (0: none yet); `recent` the "
+                           f"newest {RECENT_CHANGES} change objects, newest first. Older objects stay at their keys.",
+            "required": ["key_pattern", "latest", "recent"],
+            "properties": {
+                "key_pattern": {"const": "v1/changes/{sequence:08d}.json"},
+                "latest": {"type": "integer", "minimum": 0},
+                "recent": {"type": "array", "maxItems": RECENT_CHANGES, "items": {
+                    "type": "object", "required": ["sequence", "key", "performance_year", "release_id",
+                                                   "published_at", "counts"],
+                    "properties": {"sequence": {"type": "integer", "minimum": 1}, "key": {"type": "string"},
+                                   "performance_year": {"type": "integer"}, "release_id": {"type": "string"},
+                                   "published_at": {"type": "string", "format": "date-time"},
+                                   "counts": {"$ref": "#/components/schemas/ChangeCounts"}}}},
+            },
+        },
+    },
+}
+
+_BULK_FILE = {
+    "type": "object",
+    "required": ["key", "content_encoding", "size", "uncompressed_size", "rows", "sha256"],
+    "properties": {"key": {"type": "string"}, "content_encoding": {"const": "gzip"},
+                   "size": {"type": "integer", "minimum": 0, "description": "Bytes as stored (gzip)."},
+                   "uncompressed_size": {"type": "integer", "minimum": 0},
+                   "rows": {"type": "integer", "minimum": 0},
+                   "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$",
+                              "description": "Of the uncompressed content (what `curl --compressed` saves)."}},
+}
+
+CHANGE_COUNTS_SCHEMA: dict[str, Any] = {
+    "type": "object", "additionalProperties": False, "required": ["added", "changed", "removed"],
+    "properties": {k: {"type": "integer", "minimum": 0} for k in ("added", "changed", "removed")},
+}
+
+_NPIS = {"type": "array", "items": {"type": "string", "pattern": "^[0-9]{10}$"}}
+
+CHANGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "The NPIs whose document one publish added, changed or removed. Fetch `v1/npi/{npi}.json` "
+                   "for the added and changed ones; delete the removed ones.",
+    "required": ["schema_version", "sequence", "performance_year", "release_id", "previous_release_id",
+                 "cms_modified", "counts", "added", "changed", "removed"],
+    "properties": {
+        "schema_version": {"const": CHANGE_SCHEMA_VERSION},
+        "sequence": {"type": "integer", "minimum": 1},
+        "performance_year": {"type": "integer", "minimum": 2017},
+        "release_id": {"type": "string"},
+        "previous_release_id": {"type": ["string", "null"]},
+        "cms_modified": {"type": ["string", "null"]},
+        "counts": {"$ref": "#/components/schemas/ChangeCounts"},
+        "added": _NPIS, "changed": _NPIS, "removed": _NPIS,
     },
 }
 
@@ -66,6 +123,8 @@ RELEASE_SCHEMA: dict[str, Any] = {
         "npis": {"type": "integer", "minimum": 0},
         "attribution": {"type": "string", "pattern": "^Source: CMS QPP MIPS · Performance Year [0-9]{4}$"},
         "stats": {"type": "string", "description": "Key of the year's national aggregates."},
+        "bulk": {"type": "object", "required": list(BULK_FORMATS),
+                 "properties": {fmt: _BULK_FILE for fmt in BULK_FORMATS}},
         "cms_profile_reconciliation": {"type": "object"},
         "unknown_columns": {"type": "array", "items": {"type": "string"},
                             "description": "Columns of the CMS file the display contract does not know (drift): "
@@ -147,6 +206,16 @@ NOT_FOUND_SCHEMA: dict[str, Any] = {
 }
 
 
+def bulk_line_schema(builder: DocumentBuilder | None = None) -> dict[str, Any]:
+    """One line of a year's NDJSON bulk file: the NPI, then the year's entry as in the documents."""
+    schema = (builder or DocumentBuilder()).json_schema()
+    entry = copy.deepcopy(schema["$defs"]["entry"])
+    return {"type": "object", "additionalProperties": False,
+            "description": "One line of `v1/bulk/{performance_year}/scores.ndjson`.",
+            "required": ["npi", *entry["required"]],
+            "properties": {"npi": schema["properties"]["npi"], **entry["properties"]}}
+
+
 def profile_schemas(builder: DocumentBuilder | None = None) -> dict[str, Any]:
     """The published profile JSON Schema as OpenAPI components: ``$defs`` become siblings."""
     schema = copy.deepcopy((builder or DocumentBuilder()).json_schema())
@@ -188,6 +257,25 @@ def _json_operation(summary: str, description: str, schema_ref: str, cache_contr
             "304": {"description": "Not modified: the `If-None-Match` tag matches.",
                     "headers": {"ETag": {"schema": {"type": "string"}}}},
             "404": {"$ref": f"#/components/responses/{not_found}"},
+        },
+    }}
+
+
+def _bulk_operation(fmt: str, summary: str, description: str, schema: dict[str, Any],
+                    parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"get": {
+        "operationId": f"getBulk{fmt.title()}",
+        "summary": summary,
+        "description": description + " Stored gzip-compressed and always served with `Content-Encoding: gzip` "
+                                     "(`curl --compressed`, browsers and HTTP libraries decompress it).",
+        "parameters": [*parameters, {"$ref": "#/components/parameters/IfNoneMatch"}],
+        "responses": {
+            "200": {"description": "The file.", "headers": {**_headers(CACHE_DOCUMENT), "Content-Encoding": {
+                "description": "Always `gzip`.", "schema": {"const": "gzip"}}},
+                "content": {BULK_FORMATS[fmt].split(";")[0]: {"schema": schema}}},
+            "304": {"description": "Not modified: the `If-None-Match` tag matches.",
+                    "headers": {"ETag": {"schema": {"type": "string"}}}},
+            "404": {"$ref": "#/components/responses/NotFound"},
         },
     }}
 
@@ -256,6 +344,23 @@ def openapi_document(builder: DocumentBuilder | None = None) -> dict[str, Any]:
                 [year, _path_parameter("state", "Two-letter state or territory code.",
                                        {"type": "string", "pattern": "^[A-Z]{2}$"}, "CA")],
                 "getStateStats", "NotFound"),
+            "/v1/bulk/{performance_year}/scores.ndjson": _bulk_operation(
+                "ndjson", "Every NPI's entry of a performance year, one JSON object per line",
+                "Each line is `{\"npi\": ..., <the year's entry>}`, the entry exactly as in the documents; "
+                "the manifest lists size, rows and SHA-256.",
+                {"type": "string", "description": "Lines, each a `BulkLine` (see components)."}, [year]),
+            "/v1/bulk/{performance_year}/scores.csv": _bulk_operation(
+                "csv", "The displayed fields of every NPI's entry of a performance year, as CSV",
+                "A header row of the display contract's public fields, then one row per NPI; numbers as in the "
+                "documents, empty for null.", {"type": "string"}, [year]),
+            "/v1/changes/{sequence}.json": _json_operation(
+                "One change object of the change feed",
+                "The NPIs whose document one publish added, changed or removed. Sequence numbers count up from "
+                "1; walk them from your marker to the manifest's `changes.latest`.",
+                "#/components/schemas/Change", CACHE_DOCUMENT,
+                [_path_parameter("sequence", "Sequence number, zero-padded to 8 digits.",
+                                 {"type": "string", "pattern": "^[0-9]{8}$"}, "00000001")],
+                "getChange", "NotFound"),
         },
         "components": {
             "parameters": {"IfNoneMatch": {
@@ -274,6 +379,9 @@ def openapi_document(builder: DocumentBuilder | None = None) -> dict[str, Any]:
                 "Manifest": MANIFEST_SCHEMA,
                 "Release": RELEASE_SCHEMA,
                 "Aggregate": AGGREGATE_SCHEMA,
+                "BulkLine": bulk_line_schema(builder),
+                "Change": CHANGE_SCHEMA,
+                "ChangeCounts": CHANGE_COUNTS_SCHEMA,
                 "NotFound": NOT_FOUND_SCHEMA,
                 "JsonSchema": {"type": "object", "required": ["$schema"],
                                "properties": {"$schema": {"const": "https://json-schema.org/draft/2020-12/schema"}}},

@@ -40,6 +40,7 @@ from .bulk import (
     CONTENT_ENCODING,
     RECENT_CHANGES,
     BulkBuilder,
+    BulkFile,
     Changes,
     change_key,
     change_object,
@@ -451,15 +452,22 @@ class Publisher:
         """The year's bulk files, written only when their content changed; their manifest entries."""
         recorded = next((r.get("bulk", {}) for r in manifest.get("releases", [])
                          if int(r["performance_year"]) == year), {})
-        files = self.bulk.build(year, (self._read_entries(year, shard) for shard in range(SHARDS)))
+        files = self.bulk_files(year)
         present = self.public.md5_listing(f"{BULK_PREFIX}{year}/")  # one LIST: deleted since?
         out = {}
         for fmt, file in zip(BULK_FORMATS, files, strict=True):
             if recorded.get(fmt, {}).get("sha256") != file.sha256 or file.key not in present:
-                self.public.write(file.key, file.data, content_type=BULK_FORMATS[fmt], cache_control=CACHE_DOCUMENT,
-                                  content_encoding=CONTENT_ENCODING)
+                self.write_bulk_file(file)
             out[fmt] = file.manifest_entry()
         return out
+
+    def bulk_files(self, year: int) -> list[BulkFile]:
+        """Both bulk files of ``year``, built from its published entries (the private state)."""
+        return self.bulk.build(year, (self._read_entries(year, shard) for shard in range(SHARDS)))
+
+    def write_bulk_file(self, file: BulkFile) -> None:
+        self.public.write(file.key, file.data, content_type=BULK_FORMATS[file.key.rsplit(".", 1)[1]],
+                          cache_control=CACHE_DOCUMENT, content_encoding=CONTENT_ENCODING)
 
     def _publish_changes(self, run: StagedRun, manifest: dict[str, Any]) -> dict[str, Any] | None:
         """The run's change object (none if no document changed); the manifest's entry for it."""

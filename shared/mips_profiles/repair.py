@@ -4,9 +4,10 @@ deleted, overwrote or truncated public objects.
 The private store is the source of truth for documents: the published entries of every year
 (``entries/py=*/shard=*``) rebuild each document's bytes exactly as publishing did. Repair lists the
 public tree (one LIST per 1,000 keys, MD5 from the ETag; no object is read), re-puts every document that
-is missing or differs, deletes documents that no entry explains, and restores the JSON Schema and the
-not-found body. It never rewrites the manifest or the aggregates, whose bytes it cannot rebuild from
-the private state; it reports them as missing instead (restore them from the bucket's previous object
+is missing or differs, deletes documents that no entry explains, rebuilds the bulk files that are
+missing or differ, and restores the JSON Schema and the not-found body. It never rewrites the manifest,
+the aggregates or a change object, whose bytes it cannot rebuild from the private state; it reports them
+as missing instead (restore them from the bucket's previous object
 version, or re-publish the year with ``force``).
 """
 
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .bulk import BULK_PREFIX, CHANGES_PREFIX
 from .documents import CONTENT_TYPE, MANIFEST_KEY, NOT_FOUND, NOT_FOUND_KEY, SCHEMA_KEY, dumps, npi_key
 from .publish import SHARDS, Publisher
 from .store import CACHE_DOCUMENT, CACHE_MANIFEST, content_hash
@@ -76,6 +78,18 @@ class Repairer:
             if publisher.public.read(key) != data:
                 publisher.public.write(key, data, content_type=CONTENT_TYPE, cache_control=CACHE_MANIFEST)
                 report.restored.append(key)
+        # the bulk files are rebuilt from the same private entries, byte for byte (deterministic gzip)
+        bulk_listing = publisher.public.md5_listing(BULK_PREFIX)
+        for year in sorted({int(r["performance_year"]) for r in manifest.get("releases", []) if "bulk" in r}):
+            for file in publisher.bulk_files(year):
+                if bulk_listing.get(file.key) != _md5(file.data):
+                    publisher.write_bulk_file(file)
+                    report.restored.append(file.key)
+        # a change object records one publish: nothing can rebuild it
+        changes = publisher.public.md5_listing(CHANGES_PREFIX)
+        for change in (manifest.get("changes") or {}).get("recent", []):
+            if change["key"] not in changes:
+                report.not_repairable.append(change["key"])
         for key, digest in sorted(publisher.recorded_stats(years).items()):
             data = publisher.public.read(key)
             if data is None or content_hash(data).hex() != digest:
