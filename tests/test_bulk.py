@@ -231,3 +231,39 @@ def test_when_documents_are_rebuilt_every_years_bulk_files_follow(tmp_path, samp
     listed = {r["performance_year"]: r["bulk"]["ndjson"]["sha256"] for r in manifest(tmp_path / "t")["releases"]}
     assert listed[2023] == hashlib.sha256(
         gzip.decompress((tmp_path / "t" / bulk_key(2023, "ndjson")).read_bytes())).hexdigest()
+
+
+def readme_bulk_lines() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    block = text.split("### Bulk files and the change feed", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_the_readme_lines_read_a_bulk_file_into_duckdb_and_pandas(published_tree, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    assert shutil.which("curl"), "curl is needed (apt-get install curl)"
+    lines = readme_bulk_lines()
+    assert [line.split()[0] for line in lines] == ["curl", "python", "python"]
+    server = make_server(published_tree, port=0, quiet=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    try:
+        outputs = []
+        for line in lines:
+            command = line.replace("https://$API", f"http://127.0.0.1:{server.server_address[1]}")
+            done = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True,
+                                  timeout=120)
+            assert done.returncode == 0, done.stderr
+            outputs.append(done.stdout)
+    finally:
+        server.shutdown()
+        server.server_close()
+    rows = manifest(published_tree)["releases"][0]["bulk"]["ndjson"]["rows"]
+    assert (tmp_path / "scores-2024.ndjson").read_bytes() == gzip.decompress(
+        (published_tree / bulk_key(2024, "ndjson")).read_bytes())
+    assert str(rows) in outputs[1]  # duckdb's count
+    assert "count" in outputs[2] and "mean" in outputs[2]  # pandas' describe
