@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -208,11 +209,18 @@ def test_private_data_never_lands_in_the_public_tree(run_cli, sample_file, tree,
     run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", tree)
     public_files = [p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file()]
     assert all(f.startswith("v1/") for f in public_files)
-    assert not any(f.endswith((".parquet", ".csv")) for f in public_files)
+    assert not any(f.endswith(".parquet") for f in public_files)
+    # the only public CSV is the bulk file of public fields (the quarantine report of rejected rows is private)
+    assert [f for f in public_files if f.endswith(".csv")] == ["v1/bulk/2024/scores.csv"]
     assert any(private.rglob("*.parquet"))
     # nor does the operator's local path: the manifest names the file by its SHA-256
     source_dir = str(sample_file(2024).parent)
-    assert not [f for f in public_files if source_dir in (tree / f).read_text(encoding="utf-8")]
+
+    def text(f: str) -> str:
+        data = (tree / f).read_bytes()
+        return (gzip.decompress(data) if f.startswith("v1/bulk/") else data).decode("utf-8")
+
+    assert not [f for f in public_files if source_dir in text(f)]
     release = json.loads((tree / "v1/manifest.json").read_text())["releases"][0]
     assert release["source_url"] is None and len(release["source_sha256"]) == 64
 

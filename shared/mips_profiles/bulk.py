@@ -41,7 +41,9 @@ RECENT_CHANGES = 50
 
 
 def bulk_key(year: int, fmt: str) -> str:
-    """>>> bulk_key(2024, "ndjson")
+    """The key of a year's bulk file in one format.
+
+    >>> bulk_key(2024, "ndjson")
     'v1/bulk/2024/scores.ndjson'
     """
     if fmt not in BULK_FORMATS:
@@ -50,7 +52,9 @@ def bulk_key(year: int, fmt: str) -> str:
 
 
 def change_key(sequence: int) -> str:
-    """>>> change_key(7)
+    """The key of a change object: zero-padded, so the keys sort in publish order.
+
+    >>> change_key(7)
     'v1/changes/00000007.json'
     """
     return f"{CHANGES_PREFIX}{sequence:08d}.json"

@@ -463,7 +463,9 @@ class Publisher:
 
     def bulk_files(self, year: int) -> list[BulkFile]:
         """Both bulk files of ``year``, built from its published entries (the private state)."""
-        return self.bulk.build(year, (self._read_entries(year, shard) for shard in range(SHARDS)))
+        stored = self.private.md5_listing(f"entries/py={year}/")  # one LIST; absent shards are empty
+        return self.bulk.build(year, (self._read_entries(year, shard) for shard in range(SHARDS)
+                                      if entries_key(year, shard) in stored))
 
     def write_bulk_file(self, file: BulkFile) -> None:
         self.public.write(file.key, file.data, content_type=BULK_FORMATS[file.key.rsplit(".", 1)[1]],
