@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
@@ -46,12 +48,18 @@ class RunSteps:
         self.work_dir = work_dir
         self.reconciler = ProfileReconciler(publisher)
 
+    @contextmanager
+    def _raw_file(self, item: dict[str, Any], name: str) -> Iterator[str | None]:
+        """The plan item's raw file in a scratch directory (None if the raw store lost it), removed after."""
+        with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="mips-step-") as tmp:
+            path = os.path.join(tmp, name)
+            yield path if self.raw.get_file(item["raw_key"], path) else None
+
     def stage(self, item: dict[str, Any]) -> dict[str, Any]:
         release = Release.from_dict(item["release"])
         year = release.performance_year
-        with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="mips-stage-") as tmp:
-            path = os.path.join(tmp, "source.csv")
-            if not self.raw.get_file(item["raw_key"], path):
+        with self._raw_file(item, "source.csv") as path:
+            if path is None:
                 return _refused(year, f"raw file {item['raw_key']} is missing")
             try:
                 validated = self.publisher.read_and_check(path, year, sha256=item["download"]["sha256"],
@@ -95,9 +103,8 @@ class RunSteps:
     def ingest_pdc(self, item: dict[str, Any]) -> dict[str, Any]:
         release = Release.from_dict(item["release"])
         year = release.performance_year
-        with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="mips-pdc-") as tmp:
-            path = os.path.join(tmp, "ec_score_file.csv")
-            if not self.raw.get_file(item["raw_key"], path):
+        with self._raw_file(item, "ec_score_file.csv") as path:
+            if path is None:
                 return _refused(year, f"raw file {item['raw_key']} is missing", source="pdc")
             try:
                 ingested = self.reconciler.ingest(path, year, item["download"]["sha256"])
