@@ -97,7 +97,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics.add_metric(name="ObjectsRepaired", unit=MetricUnit.Count, value=len(result.get("restored", [])))
         logger.info("repair", extra={k: v for k, v in result.items() if k not in ("restored", "deleted")})
         return result
-    step = STEPS.get(action)  # type: ignore[arg-type]
+    step = STEPS.get(str(action))
     if step is None:
         raise ValueError(f"unknown action {action!r}: expected one of {', '.join([*STEPS, 'selftest', 'repair'])}")
     try:
