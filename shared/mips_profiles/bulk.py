@@ -10,7 +10,8 @@
 - ``v1/changes/{sequence:08d}.json``: one object per publish that changed a document: the NPIs whose
   document was added, changed or removed, with the release it came from and the previous one. Sequence
   numbers count up from 1, so the keys sort in time and a consumer can walk them from its own marker;
-  the manifest points to the latest and lists the recent ones. An object is never rewritten.
+  the manifest points to the latest and lists the recent ones. An object is final once the manifest
+  lists it (a publish that failed before its manifest leaves its number to the next one).
 
 Nothing here reads a write-locked field: the entries come from ``DocumentBuilder.entry_rows`` (the display
 contract's projection) and the CSV columns are the contract's public fields.
@@ -35,6 +36,8 @@ BULK_PREFIX = "v1/bulk/"
 CHANGES_PREFIX = "v1/changes/"
 BULK_FORMATS = {"ndjson": "application/x-ndjson; charset=utf-8", "csv": "text/csv; charset=utf-8"}
 CONTENT_ENCODING = "gzip"
+CHANGE_KEY_PATTERN = CHANGES_PREFIX + "{sequence:08d}.json"
+"""As the manifest gives it to consumers (``str.format`` with the sequence number)."""
 CHANGE_SCHEMA_VERSION = 1
 RECENT_CHANGES = 50
 """How many change objects the manifest lists; older ones stay at their keys (walk them by sequence)."""
@@ -57,7 +60,7 @@ def change_key(sequence: int) -> str:
     >>> change_key(7)
     'v1/changes/00000007.json'
     """
-    return f"{CHANGES_PREFIX}{sequence:08d}.json"
+    return CHANGE_KEY_PATTERN.format(sequence=sequence)
 
 
 def stored_headers(key: str) -> tuple[str, str] | None:

@@ -12,7 +12,7 @@ import copy
 import sys
 from typing import Any
 
-from .bulk import BULK_FORMATS, CHANGE_SCHEMA_VERSION, RECENT_CHANGES
+from .bulk import BULK_FORMATS, CHANGE_KEY_PATTERN, CHANGE_SCHEMA_VERSION, RECENT_CHANGES
 from .documents import DISCLAIMER, NOT_FOUND, SCHEMA_VERSION, DocumentBuilder
 from .stats import BIN_WIDTH, MIN_CELL, SUPPRESSION_NOTE
 from .store import CACHE_DOCUMENT, CACHE_MANIFEST
@@ -50,7 +50,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                            f"newest {RECENT_CHANGES} change objects, newest first. Older objects stay at their keys.",
             "required": ["key_pattern", "latest", "recent"],
             "properties": {
-                "key_pattern": {"const": "v1/changes/{sequence:08d}.json"},
+                "key_pattern": {"const": CHANGE_KEY_PATTERN},
                 "latest": {"type": "integer", "minimum": 0},
                 "recent": {"type": "array", "maxItems": RECENT_CHANGES, "items": {
                     "type": "object", "required": ["sequence", "key", "performance_year", "release_id",

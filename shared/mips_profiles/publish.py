@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 from .bulk import (
     BULK_FORMATS,
     BULK_PREFIX,
+    CHANGE_KEY_PATTERN,
     CONTENT_ENCODING,
     RECENT_CHANGES,
     BulkBuilder,
@@ -578,7 +579,7 @@ class Publisher:
             "documents": {"key_pattern": "v1/npi/{npi}.json", "schema": SCHEMA_KEY, "count": documents,
                           "source": self.builder.source},
             "releases": sorted(releases, key=lambda r: -int(r["performance_year"])),
-            "changes": {"key_pattern": "v1/changes/{sequence:08d}.json", "latest": (changes or {}).get("latest", 0),
+            "changes": {"key_pattern": CHANGE_KEY_PATTERN, "latest": (changes or {}).get("latest", 0),
                         "recent": (changes or {}).get("recent", [])},
         }
         self.public.write(MANIFEST_KEY, orjson.dumps(body, option=orjson.OPT_INDENT_2),
