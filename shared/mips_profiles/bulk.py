@@ -31,36 +31,19 @@ import orjson
 import pyarrow as pa
 
 from .documents import DocumentBuilder, dumps
+from .keys import (  # noqa: F401 (re-exported)
+    BULK_PREFIX,
+    CHANGE_KEY_PATTERN,
+    CHANGES_PREFIX,
+    bulk_key,
+    change_key,
+)
 
-BULK_PREFIX = "v1/bulk/"
-CHANGES_PREFIX = "v1/changes/"
 BULK_FORMATS = {"ndjson": "application/x-ndjson; charset=utf-8", "csv": "text/csv; charset=utf-8"}
 CONTENT_ENCODING = "gzip"
-CHANGE_KEY_PATTERN = CHANGES_PREFIX + "{sequence:08d}.json"
-"""As the manifest gives it to consumers (``str.format`` with the sequence number)."""
 CHANGE_SCHEMA_VERSION = 1
 RECENT_CHANGES = 50
 """How many change objects the manifest lists; older ones stay at their keys (walk them by sequence)."""
-
-
-def bulk_key(year: int, fmt: str) -> str:
-    """The key of a year's bulk file in one format.
-
-    >>> bulk_key(2024, "ndjson")
-    'v1/bulk/2024/scores.ndjson'
-    """
-    if fmt not in BULK_FORMATS:
-        raise ValueError(f"unknown bulk format {fmt!r}")
-    return f"{BULK_PREFIX}{year}/scores.{fmt}"
-
-
-def change_key(sequence: int) -> str:
-    """The key of a change object: zero-padded, so the keys sort in publish order.
-
-    >>> change_key(7)
-    'v1/changes/00000007.json'
-    """
-    return CHANGE_KEY_PATTERN.format(sequence=sequence)
 
 
 def stored_headers(key: str) -> tuple[str, str] | None:

@@ -22,8 +22,8 @@ import pyarrow.compute as pc
 
 from .categories import CATEGORIES, display
 from .contract import Contract, load_contract
+from .keys import MANIFEST_KEY, NOT_FOUND_KEY, SCHEMA_KEY, npi_key  # noqa: F401 (re-exported)
 from .methodology import Methodology, load_methodology
-from .npi import is_valid_npi
 
 SCHEMA_VERSION = 1
 SOURCE_NAME = "CMS QPP MIPS"
@@ -67,20 +67,6 @@ DERIVED_INPUTS = {
 REDUCED_WRITE_LOCKED_INPUTS = {"category_status": ("the reweighting flags of methodology.reweighting_flags",)}
 
 
-def npi_key(npi: str) -> str:
-    """The one key function: a validated NPI -> its object key. Anything else is refused.
-
-    >>> npi_key("1376745471")
-    'v1/npi/1376745471.json'
-    """
-    if not is_valid_npi(npi):
-        raise ValueError(f"not a valid NPI: {npi!r}")
-    return f"v1/npi/{npi}.json"
-
-
-MANIFEST_KEY = "v1/manifest.json"
-SCHEMA_KEY = "v1/schema/profile.schema.json"
-NOT_FOUND_KEY = "v1/not-found.json"
 NOT_FOUND = {"schema_version": SCHEMA_VERSION, "error": "not_found",
              "message": "No MIPS score is published for this NPI."}
 

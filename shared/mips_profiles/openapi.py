@@ -14,6 +14,7 @@ from typing import Any
 
 from .bulk import BULK_FORMATS, CHANGE_KEY_PATTERN, CHANGE_SCHEMA_VERSION, RECENT_CHANGES
 from .documents import DISCLAIMER, NOT_FOUND, SCHEMA_VERSION, DocumentBuilder
+from .keys import NPI_KEY_PATTERN
 from .stats import BIN_WIDTH, MIN_CELL, SUPPRESSION_NOTE
 from .store import CACHE_DOCUMENT, CACHE_MANIFEST
 
@@ -38,7 +39,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         "documents": {
             "type": "object",
             "required": ["key_pattern", "schema", "count"],
-            "properties": {"key_pattern": {"const": "v1/npi/{npi}.json"}, "schema": {"type": "string"},
+            "properties": {"key_pattern": {"const": NPI_KEY_PATTERN}, "schema": {"type": "string"},
                            "count": {"type": "integer", "minimum": 0},
                            "source": {"type": "object", "description": "Every document's `source` block (to "
                                       "build documents from the bulk files)."}},

@@ -15,10 +15,9 @@ import time
 import uuid
 from typing import Any
 
+from .keys import SELFTEST_PREFIX, SELFTEST_RAW_KEY
 from .publish import PARQUET_COMPRESSION, Publisher
 from .repair import Repairer
-
-SELFTEST_PREFIX = "runs/selftest"
 
 
 def self_test(publisher: Publisher, *, raw: Any, lock: Any) -> dict[str, Any]:
@@ -69,7 +68,7 @@ def self_test(publisher: Publisher, *, raw: Any, lock: Any) -> dict[str, Any]:
         return publisher.public.describe()
 
     def raw_store() -> str:
-        raw.read("raw/selftest-missing")  # a GET under raw/: AccessDenied here means the role lacks it
+        raw.read(SELFTEST_RAW_KEY)  # a GET under raw/: AccessDenied here means the role lacks it
         return raw.describe()
 
     def state_table() -> str:

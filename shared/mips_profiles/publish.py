@@ -36,7 +36,6 @@ import pyarrow.parquet as pq
 
 from .bulk import (
     BULK_FORMATS,
-    BULK_PREFIX,
     CHANGE_KEY_PATTERN,
     CONTENT_ENCODING,
     RECENT_CHANGES,
@@ -66,6 +65,27 @@ from .documents import (
 )
 from .errors import PublishError, StaleRelease
 from .gates import GateLimits, enforce_gates
+from .keys import (
+    ENTRIES_ROOT,
+    FINGERPRINT_KEY,
+    NPI_KEY_PATTERN,
+    audit_key,
+    bulk_prefix,
+    change_sequence_key,
+    changes_stage_key,
+    changes_stage_prefix,
+    current_run_key,
+    entries_key,
+    entries_prefix,
+    index_key,
+    quarantine_key,
+    result_key,
+    run_key,
+    staged_key,
+    stats_record_key,
+    stats_stage_key,
+)
+from .keys import release_id as make_release_id
 from .methodology import Methodology, load_methodology
 from .progress import NO_PROGRESS, Progress
 from .reader import LINE_COLUMN, read_source
@@ -77,60 +97,7 @@ SHARDS = 64
 """Storage shards of the private state (entries and index), by ``int(npi) % SHARDS``. Fixed: it is
 part of the private layout. Lambda partitions are groups of shards, so their count can change freely."""
 
-FINGERPRINT_KEY = "index/builder-fingerprint"
-
 INDEX_SCHEMA = pa.schema([("npi", pa.string()), ("hash", pa.binary(16))])
-
-
-def entries_key(year: int, shard: int) -> str:
-    return f"entries/py={year}/shard={shard:02d}.parquet"
-
-
-def index_key(shard: int) -> str:
-    return f"index/shard={shard:02d}.parquet"
-
-
-def staged_key(run_id: str, shard: int) -> str:
-    return f"runs/{run_id}/entries/shard={shard:02d}.parquet"
-
-
-def run_key(run_id: str) -> str:
-    return f"runs/{run_id}/run.json"
-
-
-def current_run_key(year: int) -> str:
-    """The run staged last for a year: the only one whose partitions and finalize may still act."""
-    return f"runs/current/py={year}.json"
-
-
-def result_key(run_id: str, group: int) -> str:
-    return f"runs/{run_id}/results/group={group:03d}.json"
-
-
-def changes_stage_key(run_id: str, shard: int) -> str:
-    """The NPIs whose document one shard of a run added, changed or removed (for the change feed)."""
-    return f"runs/{run_id}/changes/shard={shard:02d}.json"
-
-
-def change_sequence_key(run_id: str) -> str:
-    """The change-feed sequence number a run took: a retried finalize reuses it, never takes a second."""
-    return f"runs/{run_id}/change-sequence.json"
-
-
-def stats_stage_key(run_id: str) -> str:
-    return f"runs/{run_id}/stats.json"
-
-
-def stats_record_key(year: int) -> str:
-    return f"index/stats/py={year}.json"
-
-
-def audit_key(year: int, release_id: str) -> str:
-    return f"audit/py={year}/release={release_id}/audit.parquet"
-
-
-def quarantine_key(year: int, release_id: str) -> str:
-    return f"quarantine/py={year}/release={release_id}/rejected.csv"
 
 
 def shard_groups(partitions: int) -> list[list[int]]:
@@ -275,7 +242,7 @@ class Publisher:
               run_id: str | None = None) -> StagedRun:
         year = release.performance_year
         source = validated.source
-        release_id = f"{year}-{source.sha256[:16]}"
+        release_id = make_release_id(year, source.sha256)
         run_id = run_id or f"{release_id}-{self.clock().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         a_key = audit_key(year, release_id)
         self.private.write(a_key, self._audit_bytes(validated, release_id))
@@ -454,7 +421,7 @@ class Publisher:
         recorded = next((r.get("bulk", {}) for r in manifest.get("releases", [])
                          if int(r["performance_year"]) == year), {})
         files = self.bulk_files(year)
-        present = self.public.md5_listing(f"{BULK_PREFIX}{year}/")  # one LIST: deleted since?
+        present = self.public.md5_listing(bulk_prefix(year))  # one LIST: deleted since?
         out = {}
         for fmt, file in zip(BULK_FORMATS, files, strict=True):
             if recorded.get(fmt, {}).get("sha256") != file.sha256 or file.key not in present:
@@ -464,7 +431,7 @@ class Publisher:
 
     def bulk_files(self, year: int) -> list[BulkFile]:
         """Both bulk files of ``year``, built from its published entries (the private state)."""
-        stored = self.private.md5_listing(f"entries/py={year}/")  # one LIST; absent shards are empty
+        stored = self.private.md5_listing(entries_prefix(year))  # one LIST; absent shards are empty
         return self.bulk.build(year, (self._read_entries(year, shard) for shard in range(SHARDS)
                                       if entries_key(year, shard) in stored))
 
@@ -474,7 +441,7 @@ class Publisher:
 
     def _publish_changes(self, run: StagedRun, manifest: dict[str, Any]) -> dict[str, Any] | None:
         """The run's change object (none if no document changed); the manifest's entry for it."""
-        parts = [Changes.from_json(data) for key in sorted(self.private.md5_listing(f"runs/{run.run_id}/changes/"))
+        parts = [Changes.from_json(data) for key in sorted(self.private.md5_listing(changes_stage_prefix(run.run_id)))
                  if (data := self.private.read(key)) is not None]
         changes = Changes.merged(parts)
         if not changes:
@@ -576,7 +543,7 @@ class Publisher:
             "source": {"name": "CMS QPP MIPS", "dataset": "Quality Payment Program Experience",
                        "publisher": "Centers for Medicare & Medicaid Services"},
             "disclaimer": DISCLAIMER,
-            "documents": {"key_pattern": "v1/npi/{npi}.json", "schema": SCHEMA_KEY, "count": documents,
+            "documents": {"key_pattern": NPI_KEY_PATTERN, "schema": SCHEMA_KEY, "count": documents,
                           "source": self.builder.source},
             "releases": sorted(releases, key=lambda r: -int(r["performance_year"])),
             "changes": {"key_pattern": CHANGE_KEY_PATTERN, "latest": (changes or {}).get("latest", 0),
@@ -615,7 +582,7 @@ class Publisher:
 
     def private_years(self) -> set[int]:
         """The years with published entries in the private store (found by listing, not by the manifest)."""
-        return {int(key.split("/")[1].removeprefix("py=")) for key in self.private.md5_listing("entries/")
+        return {int(key.split("/")[1].removeprefix("py=")) for key in self.private.md5_listing(ENTRIES_ROOT)
                 if key.count("/") == 2 and key.split("/")[1].startswith("py=")}
 
     def shard_documents(self, shard: int, years: list[int]) -> Iterator[tuple[str, bytes]]:

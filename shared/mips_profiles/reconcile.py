@@ -13,6 +13,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .keys import pdc_file_key, pdc_scores_key, raw_key, reconciliation_key
+from .keys import release_id as make_release_id
 from .pdc import read_pdc, reconcile
 from .publish import Publisher, _csv_bytes, _parquet_bytes
 
@@ -34,23 +36,23 @@ class ProfileReconciler:
     def ingest(self, path: str | os.PathLike[str], year: int, sha256: str) -> IngestedPdc:
         """Read a PDC file (refused whole if it is not one) and keep it privately."""
         scores = read_pdc(path)
-        release_id = f"{year}-{sha256[:16]}"
+        release_id = make_release_id(year, sha256)
         private = self.publisher.private
-        private.write(f"pdc/py={year}/release={release_id}/ec_score_file.parquet", _parquet_bytes(scores.table))
-        private.write(f"pdc/py={year}/scores.parquet", _parquet_bytes(scores.scores))
-        private.put_file(f"raw/pdc/py={year}/{sha256}.csv", path)
+        private.write(pdc_file_key(year, release_id), _parquet_bytes(scores.table))
+        private.write(pdc_scores_key(year), _parquet_bytes(scores.scores))
+        private.put_file(raw_key("pdc", year, sha256), path)
         return IngestedPdc(year, release_id, scores.rows, scores.skipped_rows)
 
     def reconcile_year(self, year: int) -> dict[str, Any] | None:
         """Compare the published headline scores of ``year`` with the PDC scores, if both exist."""
-        data = self.publisher.private.read(f"pdc/py={year}/scores.parquet")
+        data = self.publisher.private.read(pdc_scores_key(year))
         if data is None:
             return None
         entries = self.publisher.read_entries(year)
         if entries.num_rows == 0:
             return None
         result = reconcile(entries, pq.read_table(pa.BufferReader(data)))
-        report_key = f"reconciliation/py={year}/mismatches.csv"
+        report_key = reconciliation_key(year)
         self.publisher.private.write(report_key, _csv_bytes(result.mismatches))
         self.publisher.annotate_release(year, RECONCILIATION_KEY, result.summary())
         return {**result.summary(), "mismatch_report": "private:" + report_key}

@@ -14,6 +14,7 @@ from .checker import CheckResult, check_release, checked_record, discard, publis
 from .clock import iso
 from .errors import MipsProfilesError
 from .http import HttpClient
+from .keys import raw_key
 from .publish import Publisher, PublishResult, ReleaseInfo
 from .reconcile import RECONCILIATION_KEY, ProfileReconciler
 
@@ -125,7 +126,7 @@ class Refresher:
             sha256=download.sha256,
             force=check.decision == "forced",
         )
-        self.publisher.private.put_file(f"raw/qpp/py={year}/{download.sha256}.csv", download.path)
+        self.publisher.private.put_file(raw_key("qpp", year, download.sha256), download.path)
         self.state.put("qpp", year, published_record(release, download, result.rows_read, result.release_id,
                                                      iso(self.publisher.clock())))
         outcome = YearOutcome("qpp", year, check.decision, check.reason, publish=result)

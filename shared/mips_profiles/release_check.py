@@ -16,6 +16,7 @@ from .checker import CheckResult, check_release, checked_record, discard
 from .clock import iso, utc_now
 from .errors import MipsProfilesError
 from .http import HttpClient
+from .keys import raw_key
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,9 @@ def _check_one(request: CheckRequest, release: Any, state: Any, http: HttpClient
             if record is not None:
                 state.put("qpp", year, checked_record(record, iso(utc_now()), check.download))
             return _Checked(check.decision, check.reason, None)
-        raw_key = f"raw/qpp/py={year}/{check.download.sha256}.csv"
-        raw.put_file(raw_key, check.download.path)
-        return _Checked(check.decision, check.reason, _plan_item(raw_key, check))
+        key = raw_key("qpp", year, check.download.sha256)
+        raw.put_file(key, check.download.path)
+        return _Checked(check.decision, check.reason, _plan_item(key, check))
     finally:
         discard(check.download)  # the store took the file (moved or uploaded); nothing may be left behind
 
@@ -119,9 +120,9 @@ def _check_pdc(request: CheckRequest, http: HttpClient, state: Any, raw: Any, pd
         return {"performance_year": year, "decision": "failed", "error": str(exc)}
     try:
         if check.publishable:
-            raw_key = f"raw/pdc/py={year}/{check.download.sha256}.csv"
-            raw.put_file(raw_key, check.download.path)
-            plan.append(_plan_item(raw_key, check))
+            key = raw_key("pdc", year, check.download.sha256)
+            raw.put_file(key, check.download.path)
+            plan.append(_plan_item(key, check))
         elif record is not None:
             state.put("pdc", year, checked_record(record, iso(utc_now()), check.download))
     except Exception as exc:

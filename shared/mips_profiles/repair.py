@@ -18,12 +18,10 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .bulk import BULK_PREFIX, CHANGES_PREFIX
 from .documents import CONTENT_TYPE, MANIFEST_KEY, NOT_FOUND, NOT_FOUND_KEY, SCHEMA_KEY, dumps, npi_key
+from .keys import BULK_PREFIX, CHANGES_PREFIX, DOCUMENT_PREFIX
 from .publish import SHARDS, Publisher
 from .store import CACHE_DOCUMENT, CACHE_MANIFEST, content_hash
-
-DOCUMENT_PREFIX = "v1/npi/"
 
 
 @dataclass

@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlsplit
 from .bulk import stored_headers
 from .documents import CONTENT_TYPE, MANIFEST_KEY, NOT_FOUND, NOT_FOUND_KEY, dumps
 from .errors import ConfigurationError
+from .keys import PUBLIC_ROOT
 from .store import cache_control_for, check_key
 
 GZIP_MIN_BYTES = 1000
@@ -175,7 +176,7 @@ class TreeHandler(BaseHTTPRequestHandler):
         if len(self.path) > MAX_PATH_BYTES:
             return None
         path = unquote(urlsplit(self.path).path).lstrip("/")
-        if "\x00" in path or not path.startswith("v1/") or any(len(p) > 255 for p in path.split("/")):
+        if "\x00" in path or not path.startswith(PUBLIC_ROOT) or any(len(p) > 255 for p in path.split("/")):
             return None
         try:
             return check_key(path)

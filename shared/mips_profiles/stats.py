@@ -27,29 +27,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .documents import DISCLAIMER, SCHEMA_VERSION, attribution, group_starts
+from .keys import STATS_ROOT, national_key, specialty_key, state_key  # noqa: F401 (re-exported)
 from .methodology import Methodology
 
 MIN_CELL = 11
 BIN_WIDTH = 5
-STATS_ROOT = "v1/stats"
 _STATE = re.compile(r"^[A-Z]{2}$")
 SUPPRESSION_NOTE = (f"Counts from 1 to {MIN_CELL - 1} are withheld (null), with one more count withheld where a "
                     f"single withheld count could be derived from the total; specialties and states of fewer than "
                     f"{MIN_CELL} clinicians are not published, not even by name.")
 UNIT_NOTE = ("One scored clinician (NPI) at its headline final score: the highest across its TIN/NPI rows, "
              "as on its profile document.")
-
-
-def national_key(year: int) -> str:
-    return f"{STATS_ROOT}/{year}/national.json"
-
-
-def specialty_key(year: int, slug: str) -> str:
-    return f"{STATS_ROOT}/{year}/specialty/{slug}.json"
-
-
-def state_key(year: int, state: str) -> str:
-    return f"{STATS_ROOT}/{year}/state/{state}.json"
 
 
 def slugify(name: str) -> str:

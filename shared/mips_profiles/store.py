@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
+from .keys import CACHE_DOCUMENT, CACHE_MANIFEST, cache_control_for  # noqa: F401 (re-exported)
+
 
 def content_hash(data: bytes) -> bytes:
     """Change detector for published bytes (not a security boundary): BLAKE2b-128."""
@@ -26,21 +28,6 @@ def check_key(key: str) -> str:
     if not key or key.startswith("/") or any(p in ("", ".", "..") for p in key.split("/")):
         raise ValueError(f"unsafe key: {key!r}")
     return key
-
-
-# One deliberate caching rule, held equal to the CloudFront cache policies of template.yaml, to `serve` and to
-# README by tests/test_caching.py. Documents and aggregates change only when a publish changes them, and
-# every publish ends with one invalidation of /v1/*: so the edge keeps them a day (s-maxage), while a
-# browser re-asks after 5 minutes (max-age) and so sees a correction soon after the edge does. The
-# manifest (with "last checked") and the schema are short-lived everywhere.
-CACHE_DOCUMENT = "public, max-age=300, s-maxage=86400"
-CACHE_MANIFEST = "public, max-age=60"
-_SHORT_LIVED = ("v1/manifest.json", "v1/schema/", "v1/not-found.json")
-
-
-def cache_control_for(key: str) -> str:
-    """The one rule for public objects: the manifest and the schema are short-lived, the rest is not."""
-    return CACHE_MANIFEST if key.startswith(_SHORT_LIVED) else CACHE_DOCUMENT
 
 
 class BlobStore(Protocol):
