@@ -7,73 +7,26 @@ stderr, nothing published or changed), 2 for a usage error.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
 import sys
 import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 from .errors import ConfigurationError, MipsProfilesError
 from .generator import generate_file
-from .progress import NO_PROGRESS, for_cli
+from .local import overlap as _overlap  # noqa: F401 (the name the hostile-CLI tests use)
+from .local import print_outcomes, refresh_tree, run_lock, store_for, stores, warn_unknown
+from .progress import for_cli
 from .publish import Publisher, PublishResult, ReleaseInfo
-from .store import BlobStore, LocalDirStore, LocalRunLock
-
-
-def default_private_dir(out: str) -> str:
-    """Private data (audit, quarantine, index) lives beside the public tree, never inside it."""
-    path = Path(out).resolve()
-    return str(path.with_name(path.name + ".private"))
-
-
-def _store(location: str) -> BlobStore:
-    """A local directory, or S3 for ``s3://bucket/prefix`` (``AWS_ENDPOINT_URL`` is honoured by boto3)."""
-    if location.startswith("s3://"):
-        from .s3 import S3Store
-
-        return S3Store.from_url(location)
-    return LocalDirStore(location)
-
-
-def _stores(out: str, private: str | None) -> tuple[BlobStore, BlobStore]:
-    if out.startswith("s3://") != (private or "").startswith("s3://"):
-        raise ConfigurationError("with S3, give both --out s3://PUBLIC-BUCKET/... and --private "
-                                 "s3://PRIVATE-BUCKET/...: private data never goes to the public bucket")
-    private = private or default_private_dir(out)
-    if _overlap(out, private):
-        raise ConfigurationError(f"--private {private!r} overlaps --out {out!r}: the public tree would serve the "
-                                 "audit data; give separate locations")
-    for location in (out, private):
-        if not location.startswith("s3://") and os.path.exists(location) and not os.path.isdir(location):
-            raise ConfigurationError(f"{location!r} exists and is not a directory")
-    return _store(out), _store(private)
-
-
-def _overlap(a: str, b: str) -> bool:
-    """Whether one location is, or is inside, the other (local paths resolved; S3 by bucket and prefix)."""
-    if a.startswith("s3://") and b.startswith("s3://"):
-        from .s3 import parse_s3_url
-
-        (ba, pa_), (bb, pb) = parse_s3_url(a), parse_s3_url(b)
-        if ba != bb:
-            return False
-        x, y = pa_.strip("/").split("/") if pa_ else [], pb.strip("/").split("/") if pb else []
-        return x[:len(y)] == y or y[:len(x)] == x
-    ra, rb = Path(a).resolve(), Path(b).resolve()
-    return ra == rb or ra.is_relative_to(rb) or rb.is_relative_to(ra)
-
-
-def _run_lock(private: BlobStore) -> contextlib.AbstractContextManager[object]:
-    """Local runs lock their private directory; on S3 the Lambdas' DynamoDB lock is the one that counts."""
-    return LocalRunLock(private.describe()) if isinstance(private, LocalDirStore) else contextlib.nullcontext()
+from .refresh import RefreshReport
+from .store import BlobStore
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    public, private = _stores(args.out, args.private)
-    with _run_lock(private):
+    public, private = stores(args.out, args.private)
+    with run_lock(private):
         result = Publisher(public, private, progress=for_cli()).publish_file(
             # A local path is the operator's business, not the public's: the manifest identifies the file
             # by its SHA-256 (refresh records the CMS download URL instead).
@@ -99,20 +52,14 @@ def _report(result: PublishResult, public: BlobStore, private: BlobStore) -> Non
     print(f"  audit:        {private.describe()}/{result.audit_key}", file=out)
     if result.quarantine_key:
         print(f"  quarantine:   {private.describe()}/{result.quarantine_key}", file=out)
-    _warn_unknown(f"PY{result.performance_year}", result.unknown_columns)
-
-
-def _warn_unknown(label: str, columns: list[str]) -> None:
-    if columns:
-        print(f"warning: {label}: {len(columns)} column(s) the display contract does not know, kept in the audit "
-              f"record and not published: {', '.join(repr(c) for c in columns)}", file=sys.stderr)
+    warn_unknown(f"PY{result.performance_year}", result.unknown_columns)
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
     from .repair import Repairer
 
-    public, private = _stores(args.out, args.private)
-    with _run_lock(private):
+    public, private = stores(args.out, args.private)
+    with run_lock(private):
         report = Repairer(Publisher(public, private)).repair()
     print(f"repair: {report.documents_checked:,} documents checked; {len(report.restored):,} objects restored, "
           f"{len(report.deleted):,} stray documents deleted", file=sys.stderr)
@@ -126,51 +73,14 @@ def cmd_repair(args: argparse.Namespace) -> int:
     return 2 if report.not_repairable else 0
 
 
-def _print_outcomes(report) -> None:
-    for o in report.outcomes:
-        label = f"{o.source.upper()} PY{o.performance_year}"
-        line = f"{label:<12} {o.decision:<10} ({o.reason})"
-        if o.publish:
-            p = o.publish
-            line += (f": {p.rows_read} rows, {p.rows_rejected} rejected; documents {p.docs_written} written, "
-                     f"{p.docs_unchanged} unchanged, {p.docs_deleted} deleted")
-        recon = o.extra.get("cms_profile_reconciliation")
-        if recon:
-            line += (f"; vs CMS profile scores: {recon['matches']} match, {recon['mismatches']} differ"
-                     f" (report: {recon['mismatch_report']})")
-        print(line)
-        if o.publish:
-            _warn_unknown(label, o.publish.unknown_columns)
-        if o.error:
-            print(f"error: {label}: {o.error}", file=sys.stderr)
-
-
-def run_refresh(args: argparse.Namespace, *, quiet: bool = False):
-    from .http import HttpClient, SizeLimits, UrlPolicy
-    from .refresh import Refresher
-    from .state import LocalStateStore
-
-    public, private = _stores(args.out, args.private)
-    if args.state is None and not isinstance(private, LocalDirStore):
-        raise ConfigurationError("with an S3 --private, give --state PATH (or use the Lambdas, which keep state "
-                                 "in DynamoDB)")
-    state_path = args.state or os.path.join(private.describe(), "state.json")
-    if os.path.exists(state_path) and not os.path.isfile(state_path):
-        raise ConfigurationError(f"--state {state_path!r} is not a regular file")
-    state = LocalStateStore(state_path)
-    progress = NO_PROGRESS if quiet else for_cli()
-    work_dir = private.describe() if isinstance(private, LocalDirStore) and os.path.isdir(private.describe()) else None
-    urls = UrlPolicy.from_env()
-    urls = UrlPolicy(urls.allowed_hosts + tuple(h.lower() for h in getattr(args, "allow_host", None) or ()),
-                     urls.allow_loopback_http or bool(getattr(args, "allow_loopback_http", False)))
-    http = HttpClient(progress=progress, urls=urls, limits=SizeLimits.from_env())
-    refresher = Refresher(http, Publisher(public, private, progress=progress), state,
-                          hash_check=not args.no_hash_check, work_dir=work_dir)
-    with _run_lock(private):
-        report = refresher.run(args.catalog_url, None if args.no_pdc else args.pdc_url,
-                               performance_year=args.performance_year, force=args.force)
+def run_refresh(args: argparse.Namespace, *, quiet: bool = False) -> RefreshReport:
+    report = refresh_tree(
+        args.out, args.private, catalog_url=args.catalog_url, pdc_url=None if args.no_pdc else args.pdc_url,
+        state_path=args.state, performance_year=args.performance_year, force=args.force,
+        hash_check=not args.no_hash_check, allow_hosts=tuple(getattr(args, "allow_host", None) or ()),
+        allow_loopback_http=bool(getattr(args, "allow_loopback_http", False)), quiet=quiet)
     if not quiet:
-        _print_outcomes(report)
+        print_outcomes(report)
     return report
 
 
@@ -225,7 +135,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if not (args.tree.startswith("s3://") or os.path.isdir(args.tree)):
         raise ConfigurationError(f"{args.tree}: no such directory (give --tree, the --out of publish or refresh)")
-    files = write_report(_store(args.tree), args.out)
+    files = write_report(store_for(args.tree), args.out)
     for path in [*files.histograms, files.table]:
         print(f"wrote {path}", file=sys.stderr)
     return 0

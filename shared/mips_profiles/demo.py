@@ -7,15 +7,15 @@ performance year, runs ``refresh`` again, and prints what changed and where to l
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-from .cli import default_private_dir, run_refresh
 from .cms_standin import CmsStandIn
 from .generator import generate_table, make_correction, make_pdc_table, write_csv
+from .local import default_private_dir, print_outcomes, refresh_tree
+from .refresh import RefreshReport
 
 DEMO_ROWS = 3000
 
@@ -34,33 +34,37 @@ def run_demo(out: str) -> int:
     private = Path(default_private_dir(str(tree)))
     for path in (tree, private):
         shutil.rmtree(path, ignore_errors=True)
-    args = argparse.Namespace(out=str(tree), private=str(private), state=None, performance_year=None, force=False,
-                              allow_loopback_http=True, allow_host=None,
-                              no_hash_check=False, no_pdc=False, json=False)
     tables = {year: generate_table(year, DEMO_ROWS) for year in (2023, 2024)}
     with CmsStandIn() as cms:
-        args.catalog_url, args.pdc_url = cms.catalog_url, cms.pdc_url
+
+        def refresh() -> RefreshReport:
+            report = refresh_tree(str(tree), str(private), catalog_url=cms.catalog_url, pdc_url=cms.pdc_url,
+                                  allow_loopback_http=True)  # the stand-in is plain http on loopback
+            print_outcomes(report)
+            return report
+
         cms.publish_qpp(2023, _csv(tables[2023]), "2025-07-21")
         cms.publish_qpp(2024, _csv(tables[2024]), "2025-07-28")
         cms.publish_pdc(2024, _csv(make_pdc_table(tables[2024], mismatches=2)), "2025-08-01")
         print(f"CMS stand-in on {cms.base_url}: QPP Experience PY2023 and PY2024, PDC score file PY2024\n")
         print("1. first refresh (backfill every year in the catalog)")
-        first = run_refresh(args)
+        first = refresh()
 
         fix = make_correction(tables[2024], changed_share=0.01, removed=3, added=3)
         cms.publish_qpp(2024, _csv(fix.table), "2025-09-15")
         print(f"\n2. CMS re-publishes PY2024 (new modified date and path): {len(fix.changed)} NPIs' scores revised, "
               f"{len(fix.removed)} withdrawn, {len(fix.added)} added")
-        second = run_refresh(args)
+        second = refresh()
 
         print("\n3. refresh again with nothing changed at CMS")
-        third = run_refresh(args)
+        third = refresh()
 
     ok = first.ok and second.ok and third.ok
     print(f"\npublic tree:   {tree}/v1/  (manifest: {tree}/v1/manifest.json)")
     print(f"private data:  {private}/  (audit Parquet, quarantine, raw files, state.json; never served)")
     print(f"one document:  {tree}/v1/npi/{fix.changed[0]}.json")
     print(f"aggregates:    {tree}/v1/stats/2024/national.json")
+    print(f"bulk files:    {tree}/v1/bulk/2024/  (gzip-encoded NDJSON and CSV; change feed: {tree}/v1/changes/)")
     print(f"preview:       mips-profiles serve {tree} --cors-origin http://127.0.0.1:8080  (README: Consumers)")
     print(f"done in {time.monotonic() - started:.1f} s")
     return 0 if ok else 1
