@@ -17,7 +17,7 @@ import pyarrow.csv as pacsv
 
 from .contract import normalise_column_name
 from .errors import SourceFileError
-from .reader import _read_header, sniff
+from .reader import read_header, sniff
 
 NPI_COLUMNS = ("npi",)
 SCORE_COLUMNS = ("final_mips_score", "final mips score", "final_score")
@@ -43,7 +43,7 @@ def _pick(names: list[str], candidates: tuple[str, ...], what: str) -> str:
 def read_pdc(path: str | os.PathLike[str]) -> PdcScores:
     with open(path, "rb") as fh:
         sniff(fh.read(4096))
-    header = _read_header(path)
+    header = read_header(path)
     try:
         table = pacsv.read_csv(  # every column as text: Org PAC ids and NPIs keep their digits as published
             path,

@@ -249,14 +249,14 @@ class Publisher:
         q_key = None
         if validated.rows_rejected:
             q_key = quarantine_key(year, release_id)
-            self.private.write(q_key, _csv_bytes(validated.rejected))
+            self.private.write(q_key, csv_bytes(validated.rejected))
         aggregates = self.stats.build(clinicians(validated.records, validated.accepted_text), year, release_id)
         self.private.write(stats_stage_key(run_id), orjson.dumps(aggregates))
         entries = year_entries(validated.records, year)
         shards = shard_of(entries.column("npi"))
         for shard in np.unique(shards).tolist():  # an absent shard file reads as empty
             part = entries.filter(pa.array(shards == shard))
-            self.private.write(staged_key(run_id, int(shard)), _parquet_bytes(part))
+            self.private.write(staged_key(run_id, int(shard)), parquet_bytes(part))
         run = StagedRun(
             run_id=run_id, performance_year=year, release_id=release_id, release=asdict(release),
             source_sha256=source.sha256, layout=source.layout.name, rows_read=validated.rows_read,
@@ -351,8 +351,8 @@ class Publisher:
         if changes:  # recorded before the commit: a rerun after the commit finds nothing left to record
             self.private.write(changes_stage_key(run.run_id, shard), changes.to_json())
         if len(affected) or vanished or written:
-            self.private.write(index_key(shard), _parquet_bytes(_index_table(index)))
-            self.private.write(entries_key(year, shard), _parquet_bytes(new_entries))
+            self.private.write(index_key(shard), parquet_bytes(_index_table(index)))
+            self.private.write(entries_key(year, shard), parquet_bytes(new_entries))
 
     def builder_fingerprint(self) -> str:
         """Changes whenever document bytes would: the schema and a sample document built now."""
@@ -615,7 +615,7 @@ class Publisher:
         table = table.append_column("performance_year", pa.array([source.performance_year] * n, pa.int32()))
         table = table.append_column("release_id", pa.array([release_id] * n, pa.string()).dictionary_encode())
         table = table.append_column("source_sha256", pa.array([source.sha256] * n, pa.string()).dictionary_encode())
-        return _parquet_bytes(table)
+        return parquet_bytes(table)
 
 
 def changed_npis(old: pa.Table, new: pa.Table) -> pa.Array:
@@ -655,13 +655,13 @@ def _index_table(index: dict[str, bytes]) -> pa.Table:
 PARQUET_COMPRESSION = "snappy"
 
 
-def _parquet_bytes(table: pa.Table) -> bytes:
+def parquet_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression=PARQUET_COMPRESSION)
     return sink.getvalue().to_pybytes()
 
 
-def _csv_bytes(table: pa.Table) -> bytes:
+def csv_bytes(table: pa.Table) -> bytes:
     buf = io.BytesIO()
     pacsv.write_csv(table, buf)
     return buf.getvalue()

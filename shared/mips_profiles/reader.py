@@ -87,7 +87,7 @@ def _check_complete(path: str | os.PathLike[str], size: int) -> None:
         raise SourceFileError("truncated file: the last line has no line ending (download cut short?)")
 
 
-def _read_header(path: str | os.PathLike[str]) -> list[str]:
+def read_header(path: str | os.PathLike[str]) -> list[str]:
     with open(path, "rb") as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         try:
@@ -142,7 +142,7 @@ def read_source(
     with open(path, "rb") as fh:
         sniff(fh.read(_SNIFF_BYTES))
     _check_complete(path, size)
-    header = _read_header(path)
+    header = read_header(path)
     normalised = [normalise_column_name(h) for h in header]
     layout = _detect_layout(contract, performance_year, set(normalised))
 

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from .keys import pdc_file_key, pdc_scores_key, raw_key, reconciliation_key
 from .keys import release_id as make_release_id
 from .pdc import read_pdc, reconcile
-from .publish import Publisher, _csv_bytes, _parquet_bytes
+from .publish import Publisher, csv_bytes, parquet_bytes
 
 RECONCILIATION_KEY = "cms_profile_reconciliation"
 
@@ -38,8 +38,8 @@ class ProfileReconciler:
         scores = read_pdc(path)
         release_id = make_release_id(year, sha256)
         private = self.publisher.private
-        private.write(pdc_file_key(year, release_id), _parquet_bytes(scores.table))
-        private.write(pdc_scores_key(year), _parquet_bytes(scores.scores))
+        private.write(pdc_file_key(year, release_id), parquet_bytes(scores.table))
+        private.write(pdc_scores_key(year), parquet_bytes(scores.scores))
         private.put_file(raw_key("pdc", year, sha256), path)
         return IngestedPdc(year, release_id, scores.rows, scores.skipped_rows)
 
@@ -53,6 +53,6 @@ class ProfileReconciler:
             return None
         result = reconcile(entries, pq.read_table(pa.BufferReader(data)))
         report_key = reconciliation_key(year)
-        self.publisher.private.write(report_key, _csv_bytes(result.mismatches))
+        self.publisher.private.write(report_key, csv_bytes(result.mismatches))
         self.publisher.annotate_release(year, RECONCILIATION_KEY, result.summary())
         return {**result.summary(), "mismatch_report": "private:" + report_key}
