@@ -36,6 +36,8 @@ lint: $(VENV)/.installed $(TOOLS)/.installed $(ASL)/.installed
 	$(ASL)/.bin/asl-validator --json-path statemachine/refresh.asl.json
 	$(BIN)/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam validate --lint --region us-east-1 --template template.yaml
+	SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam build SharedLibLayer --template template.yaml --build-dir .aws-sam/build >/dev/null
+	test -d .aws-sam/build/SharedLibLayer/python/orjson && test ! -e .aws-sam/build/SharedLibLayer/python/mips_profiles/sandbox
 	$(TOOLS)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 # Mutation testing of the rule modules (mutmut; tools/mutation.toml). A scratch copy in .mutation/, since

@@ -45,7 +45,7 @@ def peak_rss_mb() -> float:
 # -- steps (each runs in its own process) ----------------------------------------------------------
 
 def step_generate(work: Path, rows: int) -> dict[str, Any]:
-    from mips_profiles.generator import generate_table, make_correction, write_csv
+    from mips_profiles.sandbox.generator import generate_table, make_correction, write_csv
 
     table = generate_table(2024, rows)
     write_csv(table, work / "py2024.csv")
@@ -76,9 +76,9 @@ def step_floor_parse(work: Path) -> dict[str, Any]:
 
 
 def step_build(work: Path) -> dict[str, Any]:
-    from mips_profiles.documents import DocumentBuilder, year_entries
-    from mips_profiles.reader import read_source
-    from mips_profiles.validate import validate
+    from mips_profiles.core.documents import DocumentBuilder, year_entries
+    from mips_profiles.core.reader import read_source
+    from mips_profiles.core.validate import validate
 
     t0 = time.perf_counter()
     validated = validate(read_source(work / "py2024.csv", 2024))
@@ -168,8 +168,8 @@ def step_reference_publish(work: Path, run: int) -> dict[str, Any]:
 
 
 def _publisher(work: Path, run: int):
-    from mips_profiles.publish import Publisher
-    from mips_profiles.store import LocalDirStore
+    from mips_profiles.adapters.local_store import LocalDirStore
+    from mips_profiles.publishing.publish import Publisher
 
     return Publisher(LocalDirStore(work / f"tree-{run}"), LocalDirStore(work / f"tree-{run}.private"))
 
@@ -185,7 +185,7 @@ def _index(work: Path, run: int) -> dict[str, bytes]:
 
 
 def step_publish(work: Path, run: int, source: str) -> dict[str, Any]:
-    from mips_profiles.publish import ReleaseInfo
+    from mips_profiles.publishing.publish import ReleaseInfo
 
     before = _index(work, run) if source != "py2024.csv" or (work / f"tree-{run}.private").exists() else {}
     t0 = time.perf_counter()
@@ -214,9 +214,9 @@ def step_floor_write(work: Path, run: int) -> dict[str, Any]:
 
 
 def step_history(work: Path, rows: int) -> dict[str, Any]:
-    from mips_profiles.generator import generate_table, write_csv
-    from mips_profiles.publish import Publisher, ReleaseInfo
-    from mips_profiles.store import LocalDirStore
+    from mips_profiles.adapters.local_store import LocalDirStore
+    from mips_profiles.publishing.publish import Publisher, ReleaseInfo
+    from mips_profiles.sandbox.generator import generate_table, write_csv
 
     tree, private = work / "history-tree", work / "history-tree.private"
     shutil.rmtree(tree, ignore_errors=True)

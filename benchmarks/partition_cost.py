@@ -18,11 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from mips_profiles.generator import generate_table, write_csv
-from mips_profiles.publish import Publisher, ReleaseInfo, shard_groups
-from mips_profiles.reader import read_source
-from mips_profiles.store import LocalDirStore
-from mips_profiles.validate import validate
+from mips_profiles.adapters.local_store import LocalDirStore
+from mips_profiles.core.reader import read_source
+from mips_profiles.core.validate import validate
+from mips_profiles.publishing.publish import Publisher, ReleaseInfo, shard_groups
+from mips_profiles.sandbox.generator import generate_table, write_csv
 
 
 class DiscardStore(LocalDirStore):

@@ -30,13 +30,13 @@ from lambda_runtime import layer_pyarrow
 from moto import mock_aws
 from step_functions import LambdaFunction, TaskLog, in_process_tasks
 
-from mips_profiles.cms_standin import CmsStandIn
-from mips_profiles.generator import generate_table, write_csv
-from mips_profiles.http import HttpClient, UrlPolicy
-from mips_profiles.publish import Publisher
-from mips_profiles.refresh import Refresher
-from mips_profiles.state import LocalStateStore
-from mips_profiles.store import LocalDirStore
+from mips_profiles.adapters.http import HttpClient, UrlPolicy
+from mips_profiles.adapters.local_state import LocalStateStore
+from mips_profiles.adapters.local_store import LocalDirStore
+from mips_profiles.orchestration.refresh import Refresher
+from mips_profiles.publishing.publish import Publisher
+from mips_profiles.sandbox.cms_standin import CmsStandIn
+from mips_profiles.sandbox.generator import generate_table, write_csv
 
 ROOT = Path(__file__).parents[1]
 EVENTS = ROOT / "events"

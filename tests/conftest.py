@@ -24,7 +24,7 @@ import pyarrow as pa
 import pytest
 
 from mips_profiles import cli
-from mips_profiles.generator import generate_table, write_csv
+from mips_profiles.sandbox.generator import generate_table, write_csv
 
 
 def snapshot(*roots: Path) -> dict[str, str]:
@@ -71,8 +71,8 @@ def sample_file(sample_dir: Path, sample_table):
 @pytest.fixture(scope="session")
 def published_tree(tmp_path_factory: pytest.TempPathFactory, sample_file) -> Path:
     """A public tree with PY2023 and PY2024 published (read-only for the tests that share it)."""
-    from mips_profiles.publish import Publisher, ReleaseInfo
-    from mips_profiles.store import LocalDirStore
+    from mips_profiles.adapters.local_store import LocalDirStore
+    from mips_profiles.publishing.publish import Publisher, ReleaseInfo
 
     root = tmp_path_factory.mktemp("published")
     publisher = Publisher(LocalDirStore(root / "tree"), LocalDirStore(root / "tree.private"))

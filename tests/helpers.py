@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from mips_profiles.generator import write_csv
+from mips_profiles.sandbox.generator import write_csv
 
 
 def set_cells(table: pa.Table, column: str, values: dict[int, str]) -> pa.Table:

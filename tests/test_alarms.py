@@ -10,7 +10,7 @@ import pytest
 from aws_stack import csv_bytes, scheduled
 from cfnlint.decode import cfn_yaml
 
-from mips_profiles.generator import generate_table
+from mips_profiles.sandbox.generator import generate_table
 
 ROOT = Path(__file__).parents[1]
 

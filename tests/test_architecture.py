@@ -1,29 +1,114 @@
-"""The package's shape, held by tests: no import cycles at module level, no private name imported across
-modules, the checker Lambda's imports light (``tests/test_aws.py``), every key in ``keys.py``
-(``tests/test_keys.py``)."""
+"""The package's shape, held by tests (docs/architecture.md draws it):
+
+- imports point inwards only: ``core`` imports nothing but the base modules; ``publishing`` talks to
+  storage through ``ports`` and never imports an adapter; nothing a Lambda runs imports the sandbox;
+- no import cycle at module level, no private name imported across modules;
+- elsewhere: the checker Lambda's imports stay light (``tests/test_aws.py``), every key is built in
+  ``keys.py`` (``tests/test_keys.py``), the layer ships no sandbox module (``tests/test_layer.py``).
+"""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
+import pytest
+
 from mips_profiles import keys
 
 PACKAGE = Path(keys.__file__).parent
+ROOT = PACKAGE.parent.parent
+BASE = {"mips_profiles.errors", "mips_profiles.clock", "mips_profiles.keys", "mips_profiles.ports"}
+
+# layer -> the layers it may import (besides itself and the base modules)
+ALLOWED = {
+    "base": {"core"},  # keys.npi_key vectorises with core.npi
+    "core": set(),
+    "adapters": {"core"},
+    "publishing": {"core"},
+    "orchestration": {"core", "adapters", "publishing", "settings"},
+    "consumers": {"core", "publishing"},
+    "settings": {"core"},
+    "sandbox": {"core", "adapters", "publishing", "orchestration"},
+    "cli": {"core", "adapters", "publishing", "orchestration", "consumers", "sandbox"},
+    "package": set(),
+}
 
 
-def module_imports() -> dict[str, list[tuple[str, list[str]]]]:
-    """module -> [(imported module, names)] for the package's own top-level ``from .x import ...``."""
-    out: dict[str, list[tuple[str, list[str]]]] = {}
-    for path in sorted(PACKAGE.glob("*.py")):
-        tree = ast.parse(path.read_text())
-        out[path.stem] = [(node.module or "", [a.name for a in node.names]) for node in tree.body
-                          if isinstance(node, ast.ImportFrom) and node.level == 1]
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer(module: str) -> str:
+    if module in BASE:
+        return "base"
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "package"
+
+
+def imports(path: Path, *, top_level_only: bool) -> list[tuple[str, list[str]]]:
+    """[(imported module, names)] of the package's own imports in one file, relative ones resolved."""
+    tree = ast.parse(path.read_text())
+    here = module_name(path).split(".")
+    if path.name != "__init__.py":
+        here = here[:-1]
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    out = []
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here[: len(here) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != "mips_profiles":
+                continue
+            names = [a.name for a in node.names]
+            # `from . import x` / `from .core import contract` import modules, not names
+            submodules = [f"{target}.{n}" for n in names if (PACKAGE.parent / f"{target}.{n}".replace(".", "/")).exists()
+                          or (PACKAGE.parent / (f"{target}.{n}".replace(".", "/") + ".py")).exists()]
+            out.extend((m, []) for m in submodules)
+            if len(submodules) < len(names):
+                out.append((target, names))
+        elif isinstance(node, ast.Import):
+            out.extend((a.name, []) for a in node.names if a.name.startswith("mips_profiles"))
     return out
 
 
+def package_files() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def test_every_import_points_inwards():
+    wrong = []
+    for path in package_files():
+        source = module_name(path)
+        for target, _ in imports(path, top_level_only=False):
+            if target == "mips_profiles" or layer(target) in {layer(source), "base"}:
+                continue
+            if layer(target) not in ALLOWED[layer(source)]:
+                wrong.append(f"{source} -> {target}")
+    assert wrong == []
+
+
+def test_the_lambda_handlers_never_reach_the_sandbox_or_the_consumers():
+    graph = {module_name(p): {t for t, _ in imports(p, top_level_only=False)} for p in package_files()}
+    reached: set[str] = set()
+    todo = [t for app in ROOT.glob("functions/*/app.py")
+            for line in app.read_text().splitlines() if line.startswith("from mips_profiles")
+            for t in [line.split()[1]]]
+    assert todo, "no handler imports found"
+    while todo:
+        module = todo.pop()
+        if module not in reached:
+            reached.add(module)
+            todo.extend(graph.get(module, ()))
+    assert sorted(m for m in reached if layer(m) in {"sandbox", "consumers", "cli"}) == []
+
+
 def test_no_import_cycle_between_modules():
-    graph = {m: {target for target, _ in imports if target} for m, imports in module_imports().items()}
+    graph = {module_name(p): {t for t, _ in imports(p, top_level_only=True)} for p in package_files()}
     cycles = []
 
     def visit(node: str, path: list[str]) -> None:
@@ -39,6 +124,13 @@ def test_no_import_cycle_between_modules():
 
 
 def test_no_private_name_is_imported_from_another_module():
-    crossing = [(m, target, name) for m, imports in module_imports().items() for target, names in imports
+    crossing = [(module_name(p), target, name) for p in package_files()
+                for target, names in imports(p, top_level_only=False)
                 for name in names if name.startswith("_") and not name.startswith("__")]
     assert crossing == []
+
+
+@pytest.mark.parametrize("source, target", [("core.documents", "adapters.s3"), ("publishing.publish", "adapters.s3"),
+                                            ("orchestration.run_steps", "sandbox.generator")])
+def test_the_layer_rule_refuses_an_import_that_points_outwards(source, target):
+    assert layer(f"mips_profiles.{target}") not in ALLOWED[layer(f"mips_profiles.{source}")]

@@ -20,10 +20,10 @@ from aws_stack import (
 )
 from moto import mock_aws
 
-from mips_profiles.bulk import BULK_FORMATS
-from mips_profiles.generator import generate_table, make_correction, make_pdc_table
-from mips_profiles.orchestration import execution_name
-from mips_profiles.store import cache_control_for
+from mips_profiles.keys import cache_control_for
+from mips_profiles.orchestration.execution_names import execution_name
+from mips_profiles.publishing.bulk import BULK_FORMATS
+from mips_profiles.sandbox.generator import generate_table, make_correction, make_pdc_table
 
 
 def decisions(run) -> dict[str, str]:
@@ -212,7 +212,7 @@ def test_the_scheduler_event_is_what_the_template_schedule_delivers():
 
 @pytest.mark.parametrize("name", ["scheduler.json", "manual_rerun.json"])
 def test_sample_execution_inputs_parse_as_the_checker_expects(name):
-    from mips_profiles.release_check import CheckRequest
+    from mips_profiles.orchestration.release_check import CheckRequest
 
     request = CheckRequest.from_event(load_event(name))
     assert (request.performance_year, request.force) == ((2024, True) if "manual" in name else (None, False))

@@ -19,13 +19,13 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from mips_profiles.cms_standin import CmsStandIn
-from mips_profiles.generator import generate_table, write_csv
-from mips_profiles.http import HttpClient, RetryPolicy, UrlPolicy
-from mips_profiles.publish import Publisher
-from mips_profiles.refresh import Refresher
-from mips_profiles.state import LocalStateStore
-from mips_profiles.store import LocalDirStore
+from mips_profiles.adapters.http import HttpClient, RetryPolicy, UrlPolicy
+from mips_profiles.adapters.local_state import LocalStateStore
+from mips_profiles.adapters.local_store import LocalDirStore
+from mips_profiles.orchestration.refresh import Refresher
+from mips_profiles.publishing.publish import Publisher
+from mips_profiles.sandbox.cms_standin import CmsStandIn
+from mips_profiles.sandbox.generator import generate_table, write_csv
 
 from conftest import snapshot
 from helpers import set_cells

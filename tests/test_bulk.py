@@ -13,16 +13,17 @@ from pathlib import Path
 import orjson
 import pytest
 
-from mips_profiles.bulk import BULK_FORMATS, bulk_key, change_key
-from mips_profiles.cms_standin import CmsStandIn
-from mips_profiles.contract import load_contract
-from mips_profiles.generator import generate_table, make_correction, write_csv
-from mips_profiles.http import HttpClient, UrlPolicy
-from mips_profiles.publish import Publisher, ReleaseInfo
-from mips_profiles.refresh import Refresher
-from mips_profiles.serve import make_server
-from mips_profiles.state import LocalStateStore
-from mips_profiles.store import LocalDirStore
+from mips_profiles.adapters.http import HttpClient, UrlPolicy
+from mips_profiles.adapters.local_state import LocalStateStore
+from mips_profiles.adapters.local_store import LocalDirStore
+from mips_profiles.consumers.serve import make_server
+from mips_profiles.core.contract import load_contract
+from mips_profiles.keys import bulk_key, change_key
+from mips_profiles.orchestration.refresh import Refresher
+from mips_profiles.publishing.bulk import BULK_FORMATS
+from mips_profiles.publishing.publish import Publisher, ReleaseInfo
+from mips_profiles.sandbox.cms_standin import CmsStandIn
+from mips_profiles.sandbox.generator import generate_table, make_correction, write_csv
 
 ROOT = Path(__file__).parents[1]
 
@@ -170,7 +171,7 @@ def test_a_year_with_no_change_keeps_its_bulk_files_when_another_year_is_publish
 
 
 def test_the_manifest_keeps_a_bounded_list_of_recent_change_objects(tmp_path, monkeypatch, sample_file):
-    from mips_profiles import publish
+    from mips_profiles.publishing import publish
 
     monkeypatch.setattr(publish, "RECENT_CHANGES", 2)
     publisher = Publisher(LocalDirStore(tmp_path / "t"), LocalDirStore(tmp_path / "p"))

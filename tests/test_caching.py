@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import cfn_yaml
 
-from mips_profiles.store import CACHE_DOCUMENT, CACHE_MANIFEST, cache_control_for
+from mips_profiles.keys import CACHE_DOCUMENT, CACHE_MANIFEST, cache_control_for
 
 ROOT = Path(__file__).parents[1]
 KEYS = {  # a key of every kind the public tree has -> the edge and browser lifetimes README promises

@@ -6,8 +6,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from mips_profiles.categories import CATEGORIES, display, one_entry, reweighted_flags
-from mips_profiles.methodology import load_methodology
+from mips_profiles.core.categories import CATEGORIES, display, one_entry, reweighted_flags
+from mips_profiles.core.methodology import load_methodology
 
 
 @pytest.mark.parametrize(("year", "cells", "expected"), [

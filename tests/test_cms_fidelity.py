@@ -13,13 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mips_profiles.categories import CATEGORIES
-from mips_profiles.contract import load_contract
+from mips_profiles.adapters.local_store import LocalDirStore
+from mips_profiles.core.categories import CATEGORIES
+from mips_profiles.core.contract import load_contract
+from mips_profiles.core.reader import UNKNOWN_PREFIX, read_source
 from mips_profiles.errors import SourceFileError
-from mips_profiles.generator import generate_table, real_headers, write_csv
-from mips_profiles.publish import Publisher, ReleaseInfo
-from mips_profiles.reader import UNKNOWN_PREFIX, read_source
-from mips_profiles.store import LocalDirStore
+from mips_profiles.publishing.publish import Publisher, ReleaseInfo
+from mips_profiles.sandbox.generator import generate_table, real_headers, write_csv
 
 ROOT = Path(__file__).parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference" / "cms-headers.json"

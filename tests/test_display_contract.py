@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mips_profiles.contract import load_contract
-from mips_profiles.generator import generate_table, write_csv
-from mips_profiles.publish import Publisher, ReleaseInfo
-from mips_profiles.store import LocalDirStore
+from mips_profiles.adapters.local_store import LocalDirStore
+from mips_profiles.core.contract import load_contract
+from mips_profiles.publishing.publish import Publisher, ReleaseInfo
+from mips_profiles.sandbox.generator import generate_table, write_csv
 
 CONTRACT = load_contract()
 YEARS = (2018, 2022, 2024)
@@ -96,7 +96,7 @@ def _builder():
     if BUILDER is None:
         import jsonschema
 
-        from mips_profiles.documents import DocumentBuilder
+        from mips_profiles.core.documents import DocumentBuilder
 
         builder = DocumentBuilder()
         BUILDER = (builder, jsonschema.Draft202012Validator(builder.json_schema()))
@@ -109,9 +109,9 @@ def _builder():
 def test_every_write_locked_field_carries_a_sentinel_and_none_reaches_a_document(tmp_path_factory, year, tail,
                                                                                   number, numeric):
     # Given a file where every write-locked cell of every row holds a sentinel
-    from mips_profiles.documents import year_entries
-    from mips_profiles.reader import read_source
-    from mips_profiles.validate import validate
+    from mips_profiles.core.documents import year_entries
+    from mips_profiles.core.reader import read_source
+    from mips_profiles.core.validate import validate
 
     table = CORE_BASE[year]
     columns = locked_columns(year)

@@ -10,7 +10,7 @@ import pytest
 
 import mips_profiles
 
-MODULES = sorted(m.name for m in pkgutil.iter_modules(mips_profiles.__path__, "mips_profiles."))
+MODULES = sorted(m.name for m in pkgutil.walk_packages(mips_profiles.__path__, "mips_profiles.") if not m.ispkg)
 
 
 @pytest.mark.parametrize("name", MODULES)

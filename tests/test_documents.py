@@ -9,8 +9,8 @@ import jsonschema
 import pyarrow as pa
 import pytest
 
-from mips_profiles.documents import DocumentBuilder, year_entries
-from mips_profiles.validate import RECORD_SCHEMA
+from mips_profiles.core.documents import DocumentBuilder, year_entries
+from mips_profiles.core.validate import RECORD_SCHEMA
 
 NPI = "1376745471"
 
@@ -102,7 +102,7 @@ def test_the_document_has_the_agreed_shape():
 
 
 def test_history_is_newest_first_and_latest_is_the_newest():
-    from mips_profiles.documents import concat_entries
+    from mips_profiles.core.documents import concat_entries
 
     entries = concat_entries([year_entries(records([{"final_score": s}]), y) for y, s in
                               [(2019, 70.0), (2024, 88.0), (2021, 91.0)]])
@@ -126,7 +126,7 @@ def test_a_field_the_contract_locks_never_reaches_a_document(tmp_path):
     # Given a contract where final_score is write-locked (and so the score band derived from it)
     from importlib import resources
 
-    from mips_profiles.contract import load_contract
+    from mips_profiles.core.contract import load_contract
 
     raw = json.loads((resources.files("mips_profiles") / "data/display_contract.json").read_text("utf-8"))
     for field in raw["fields"]:

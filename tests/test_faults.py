@@ -89,7 +89,7 @@ def test_a_finalize_that_fails_after_every_partition_succeeded_is_retried_and_co
     assert stack.run(scheduled(22)).status == "SUCCEEDED"
     before = stack.public_objects()
     # CMS corrects the year, and the first finalize dies just before writing the manifest
-    from mips_profiles.generator import make_correction
+    from mips_profiles.sandbox.generator import make_correction
 
     fix = make_correction(tables[2024], changed_share=0.05)
     stack.cms.publish_qpp(2024, csv_bytes(fix.table, tmp_path), "2025-09-15")

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import pyarrow as pa
 import pytest
 
+from mips_profiles.core.gates import GateLimits, enforce_gates, too_many_rejected
+from mips_profiles.core.validate import REJECT_SCHEMA
 from mips_profiles.errors import PublishRefused
-from mips_profiles.gates import GateLimits, enforce_gates, too_many_rejected
-from mips_profiles.validate import REJECT_SCHEMA
 
 
 def validated(rows: int, rejected: int, year: int = 2024):

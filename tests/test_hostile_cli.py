@@ -11,7 +11,7 @@ import os
 import pyarrow as pa
 import pytest
 
-from mips_profiles.generator import generate_table, write_csv
+from mips_profiles.sandbox.generator import generate_table, write_csv
 
 from conftest import snapshot
 
@@ -43,7 +43,7 @@ def test_overlapping_s3_locations_are_refused(run_cli, sample_file, out, private
 
 
 def test_separate_s3_prefixes_of_one_bucket_are_not_an_overlap():
-    from mips_profiles.cli import _overlap
+    from mips_profiles.orchestration.local import overlap as _overlap
 
     assert not _overlap("s3://bucket/public", "s3://bucket/public-private")
     assert not _overlap("s3://a/x", "s3://b/x")

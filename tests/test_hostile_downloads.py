@@ -9,7 +9,7 @@ import time
 import pytest
 from hostile_http import HostileServer
 
-from mips_profiles.http import DownloadError, HttpClient, RetryPolicy, SizeLimits, UrlPolicy
+from mips_profiles.adapters.http import DownloadError, HttpClient, RetryPolicy, SizeLimits, UrlPolicy
 
 FAST = RetryPolicy(attempts=2, base_delay=0, timeout=2)
 
@@ -107,12 +107,12 @@ def test_garbage_from_the_server_is_a_download_error(hostile, path, tmp_path):  
 def test_one_hostile_year_fails_alone_in_refresh(tmp_path, hostile):
     """Through `refresh`: PY2023's file URL is garbage, PY2024's redirects to the metadata address; PY2022's
     is good. Each bad year is a named failure and the good one publishes."""
-    from mips_profiles.cms_standin import CmsStandIn
-    from mips_profiles.generator import generate_table, write_csv
-    from mips_profiles.publish import Publisher
-    from mips_profiles.refresh import Refresher
-    from mips_profiles.state import LocalStateStore
-    from mips_profiles.store import LocalDirStore
+    from mips_profiles.adapters.local_state import LocalStateStore
+    from mips_profiles.adapters.local_store import LocalDirStore
+    from mips_profiles.orchestration.refresh import Refresher
+    from mips_profiles.publishing.publish import Publisher
+    from mips_profiles.sandbox.cms_standin import CmsStandIn
+    from mips_profiles.sandbox.generator import generate_table, write_csv
 
     with CmsStandIn() as cms:
         for year in (2022, 2023, 2024):
@@ -130,11 +130,11 @@ def test_one_hostile_year_fails_alone_in_refresh(tmp_path, hostile):
 
 
 def test_an_unexpected_error_in_one_year_is_that_years_named_failure(tmp_path, hostile):
-    from mips_profiles.cms_standin import CmsStandIn
-    from mips_profiles.generator import generate_table, write_csv
-    from mips_profiles.release_check import CheckRequest, check_for_releases
-    from mips_profiles.state import LocalStateStore
-    from mips_profiles.store import MemoryStore
+    from mips_profiles.adapters.local_state import LocalStateStore
+    from mips_profiles.adapters.local_store import MemoryStore
+    from mips_profiles.orchestration.release_check import CheckRequest, check_for_releases
+    from mips_profiles.sandbox.cms_standin import CmsStandIn
+    from mips_profiles.sandbox.generator import generate_table, write_csv
 
     class BrokenRaw(MemoryStore):
         def put_file(self, key, path):

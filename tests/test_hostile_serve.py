@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from mips_profiles import serve as serve_module
+from mips_profiles.consumers import serve as serve_module
+from mips_profiles.consumers.serve import make_server
 from mips_profiles.errors import ConfigurationError
-from mips_profiles.serve import make_server
 
 
 @pytest.fixture

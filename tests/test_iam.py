@@ -9,7 +9,7 @@ from aws_stack import FUNCTION_ROLES, csv_bytes, running_stack, scheduled
 from botocore.exceptions import ClientError
 from iam_enforcement import role_statements
 
-from mips_profiles.generator import generate_table, make_correction, make_pdc_table
+from mips_profiles.sandbox.generator import generate_table, make_correction, make_pdc_table
 
 # Statements no moto flow can prove needed, each with the reason; everything else must be.
 UNPROVABLE = {

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from lambda_runtime import LAYER_PYARROW_MODULES, layer_pyarrow
 
-from mips_profiles.publish import Publisher, ReleaseInfo
-from mips_profiles.store import LocalDirStore
+from mips_profiles.adapters.local_store import LocalDirStore
+from mips_profiles.publishing.publish import Publisher, ReleaseInfo
 
 PACKAGE = Path(__file__).parents[1] / "shared" / "mips_profiles"
 

@@ -24,14 +24,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mips_profiles.contract import load_contract
-from mips_profiles.documents import DERIVED_INPUTS, DocumentBuilder, year_entries
+from mips_profiles.adapters.local_store import LocalDirStore, MemoryStore
+from mips_profiles.core.contract import load_contract
+from mips_profiles.core.documents import DERIVED_INPUTS, DocumentBuilder, year_entries
+from mips_profiles.core.methodology import load_methodology
+from mips_profiles.core.validate import RECORD_SCHEMA
 from mips_profiles.errors import PublishError, PublishRefused
-from mips_profiles.generator import generate_table, write_csv
-from mips_profiles.methodology import load_methodology
-from mips_profiles.publish import FINGERPRINT_KEY, Publisher, ReleaseInfo
-from mips_profiles.store import LocalDirStore, MemoryStore
-from mips_profiles.validate import RECORD_SCHEMA
+from mips_profiles.publishing.publish import FINGERPRINT_KEY, Publisher, ReleaseInfo
+from mips_profiles.sandbox.generator import generate_table, write_csv
 
 NPIS = ["1376745471", "1234567893", "1932365699", "1003000126", "1003000134", "1003000142", "1003000159",
         "1003000167", "1003000175", "1003000183"]
@@ -153,7 +153,7 @@ def test_a_put_failing_three_times_still_lands():
     from botocore.awsrequest import AWSResponse
     from moto import mock_aws
 
-    from mips_profiles.s3 import S3Store
+    from mips_profiles.adapters.s3 import S3Store
 
     class Body:
         def __init__(self, data: bytes) -> None:

@@ -14,8 +14,8 @@ import yaml
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 
-from mips_profiles.openapi import openapi_document, openapi_yaml
-from mips_profiles.serve import make_server
+from mips_profiles.consumers.openapi import openapi_document, openapi_yaml
+from mips_profiles.consumers.serve import make_server
 
 from conftest import pick_documents
 
@@ -39,7 +39,7 @@ def test_the_description_is_valid_openapi_3_1():
 
 
 def test_the_committed_file_is_the_generators_output():
-    assert SPEC.read_text() == openapi_yaml(), "run: python -m mips_profiles.openapi > openapi.yaml"
+    assert SPEC.read_text() == openapi_yaml(), "run: python -m mips_profiles.consumers.openapi > openapi.yaml"
 
 
 def test_the_profile_schema_is_the_published_json_schema(published_tree):

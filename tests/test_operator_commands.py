@@ -142,7 +142,7 @@ def test_the_documentation_starts_a_manual_run_with_a_name_derived_from_the_requ
 def test_each_documented_start_sends_the_input_file_under_its_derived_name(line, lambda_api, tmp_path):
     """Run as a shell would (the name comes from ``mips-profiles execution-name`` in a command
     substitution), with the real CLI against the recorder."""
-    from mips_profiles.orchestration import execution_name
+    from mips_profiles.orchestration.execution_names import execution_name
 
     assert AWS is not None, "AWS CLI v2 missing: apt-get install awscli"
     endpoint, calls = lambda_api

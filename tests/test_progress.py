@@ -9,7 +9,8 @@ import select
 import subprocess
 import sys
 
-from mips_profiles.progress import NO_PROGRESS, TerminalProgress, for_cli
+from mips_profiles.adapters.terminal_progress import TerminalProgress, for_cli
+from mips_profiles.ports import NO_PROGRESS
 
 
 class Tty(io.StringIO):

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mips_profiles.generator import make_correction
-from mips_profiles.publish import Publisher, ReleaseInfo
-from mips_profiles.store import LocalDirStore
+from mips_profiles.adapters.local_store import LocalDirStore
+from mips_profiles.publishing.publish import Publisher, ReleaseInfo
+from mips_profiles.sandbox.generator import make_correction
 
 from conftest import snapshot
 from helpers import set_cells, write
@@ -265,7 +265,7 @@ def test_a_large_drop_is_refused_unless_forced(run_cli, sample_table, tmp_path, 
 
 
 def test_two_local_runs_at_once_are_refused_by_the_lock(run_cli, sample_file, tree, private):
-    from mips_profiles.store import LocalRunLock
+    from mips_profiles.adapters.local_store import LocalRunLock
 
     with LocalRunLock(private):
         second = run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", tree)
@@ -276,8 +276,8 @@ def test_two_local_runs_at_once_are_refused_by_the_lock(run_cli, sample_file, tr
 def test_only_npis_whose_entries_changed_are_rebuilt():
     import pyarrow as pa
 
-    from mips_profiles.documents import ENTRY_SCHEMA
-    from mips_profiles.publish import changed_npis
+    from mips_profiles.core.documents import ENTRY_SCHEMA
+    from mips_profiles.publishing.publish import changed_npis
 
     def entries(rows):
         base = {"performance_year": 2024, "final_score": 90.0, "payment_adjustment_pct": 1.0,
@@ -297,7 +297,7 @@ def test_a_new_document_builder_rewrites_every_document(sample_file, tmp_path, t
     import json
     from importlib import resources
 
-    from mips_profiles.contract import load_contract
+    from mips_profiles.core.contract import load_contract
 
     Publisher(LocalDirStore(tree), LocalDirStore(private)).publish_file(sample_file(2024), ReleaseInfo(2024))
     # When the contract changes (cost is write-locked now) and the same file is published again

@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from mips_profiles.core.reader import read_source
 from mips_profiles.errors import SourceFileError
-from mips_profiles.generator import generate_table, header_for, write_csv
-from mips_profiles.reader import read_source
+from mips_profiles.sandbox.generator import generate_table, header_for, write_csv
 
 EXPECTED_COLUMNS = {2017: 92, 2018: 92, 2019: 92, 2020: 92, 2021: 92, 2022: 165, 2023: 204, 2024: 212}  # as CMS
 

@@ -7,12 +7,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mips_profiles.contract import load_contract, normalise_column_name
-from mips_profiles.documents import npi_key
+from mips_profiles.core.contract import load_contract, normalise_column_name
+from mips_profiles.core.methodology import load_methodology
+from mips_profiles.core.npi import is_valid_npi, valid_check_digits
 from mips_profiles.errors import ConfigurationError
-from mips_profiles.generator import npi_for
-from mips_profiles.methodology import load_methodology
-from mips_profiles.npi import is_valid_npi, valid_check_digits
+from mips_profiles.keys import npi_key
+from mips_profiles.sandbox.generator import npi_for
 
 DEFAULT_PUBLIC = {
     "npi", "performance_year", "final_score", "payment_adjustment_pct", "participation_option",
@@ -128,7 +128,7 @@ def test_unsupported_performance_year_is_a_clear_error():
 
 def test_a_valid_check_digit_does_not_make_any_first_digit_valid():
     """Only 1 and 2 start an NPI, whatever the check digit says."""
-    from mips_profiles.npi import check_digits
+    from mips_profiles.core.npi import check_digits
 
     for first in "03456789":
         body = first + "23456789"

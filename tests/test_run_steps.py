@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from mips_profiles.generator import generate_table, write_csv
-from mips_profiles.messaging import NoCdn
-from mips_profiles.publish import Publisher
-from mips_profiles.run_steps import RunSteps
-from mips_profiles.state import LocalStateStore
-from mips_profiles.store import LocalDirStore, MemoryStore
+from mips_profiles.adapters.cloudfront import NoCdn
+from mips_profiles.adapters.local_state import LocalStateStore
+from mips_profiles.adapters.local_store import LocalDirStore, MemoryStore
+from mips_profiles.orchestration.run_steps import RunSteps
+from mips_profiles.publishing.publish import Publisher
+from mips_profiles.sandbox.generator import generate_table, write_csv
 
 
 def item(year: int, raw_key: str, sha256: str = "0" * 64, decision: str = "new") -> dict:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import decode_str
 
-from mips_profiles.documents import npi_key
-from mips_profiles.s3 import S3Store
-from mips_profiles.store import LocalDirStore, MemoryStore
+from mips_profiles.adapters.local_store import LocalDirStore, MemoryStore
+from mips_profiles.adapters.s3 import S3Store
+from mips_profiles.keys import npi_key
 
 ROOT = Path(__file__).parents[1]
 TEMPLATE, _ = decode_str((ROOT / "template.yaml").read_text())

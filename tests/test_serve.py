@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from mips_profiles.serve import make_server
-from mips_profiles.store import CACHE_DOCUMENT, CACHE_MANIFEST
+from mips_profiles.consumers.serve import make_server
+from mips_profiles.keys import CACHE_DOCUMENT, CACHE_MANIFEST
 
 from conftest import pick_documents
 

@@ -11,8 +11,8 @@ import threading
 import pytest
 from aws_stack import ROOT, csv_bytes, scheduled
 
-from mips_profiles.generator import make_correction
-from mips_profiles.publish import current_run_key
+from mips_profiles.publishing.publish import current_run_key
+from mips_profiles.sandbox.generator import make_correction
 
 VALIDATOR = ROOT / "tools" / "asl" / "node_modules" / ".bin" / "asl-validator"
 

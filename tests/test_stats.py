@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mips_profiles.stats import MIN_CELL, slugify, suppress
+from mips_profiles.core.stats import MIN_CELL, slugify, suppress
 
 from helpers import set_cells, write
 
@@ -152,14 +152,14 @@ def test_republishing_the_same_file_rewrites_no_aggregate(run_cli, sample_file, 
 
 
 def test_a_count_of_exactly_the_minimum_cell_is_shown():
-    from mips_profiles.stats import MIN_CELL, suppress
+    from mips_profiles.core.stats import MIN_CELL, suppress
 
     assert suppress([500, MIN_CELL, 40]) == [500, MIN_CELL, 40]
     assert suppress([500, MIN_CELL - 1, 40, 12]) == [500, None, 40, None]  # and its complement
 
 
 def test_a_specialty_key_has_no_leading_or_trailing_separator():
-    from mips_profiles.stats import slugify
+    from mips_profiles.core.stats import slugify
 
     assert slugify("  Nurse Practitioner ") == "nurse-practitioner"
     assert slugify("(Obstetrics/Gynecology)") == "obstetrics-gynecology"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from mips_profiles.core.reader import read_source
+from mips_profiles.core.validate import validate
 from mips_profiles.errors import SourceFileError
-from mips_profiles.reader import read_source
-from mips_profiles.validate import validate
 
 from helpers import set_cells, write
 

@@ -1,6 +1,6 @@
 """CheckReleaseFunction: the ``Check`` step of the refresh state machine (statemachine/refresh.asl.json).
 
-Thin on purpose: parse the execution input, delegate to ``mips_profiles.release_check``, answer the plan.
+Thin on purpose: parse the execution input, delegate to ``mips_profiles.orchestration.release_check``, answer the plan.
 The state machine holds the run lock around this step and starts one execution per schedule tick or
 manual request. Imports no pandas or pyarrow, so it cold-starts light.
 """
@@ -13,10 +13,10 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mips_profiles.dynamo import DynamoStateStore
-from mips_profiles.http import HttpClient, SizeLimits, UrlPolicy
-from mips_profiles.release_check import CheckRequest, check_for_releases
-from mips_profiles.s3 import S3Store
+from mips_profiles.adapters.dynamo import DynamoStateStore
+from mips_profiles.adapters.http import HttpClient, SizeLimits, UrlPolicy
+from mips_profiles.adapters.s3 import S3Store
+from mips_profiles.orchestration.release_check import CheckRequest, check_for_releases
 from mips_profiles.settings import Settings
 
 settings = Settings.from_env()

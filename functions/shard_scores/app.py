@@ -4,7 +4,8 @@ and two operator actions, chosen by the event's ``action``.
 One function for all the publishing steps, not one per step: they share the heavy layer (pandas/pyarrow
 from the AWS SDK for pandas managed layer), the memory size, the role and the warm caches (contract,
 methodology, the private index), and a step is one line of the table below. Thin on purpose: each step
-is a method of ``mips_profiles.run_steps.RunSteps``; the actions are ``mips_profiles.operations``.
+is a method of ``mips_profiles.orchestration.run_steps.RunSteps``; the actions are
+``mips_profiles.orchestration.operations``.
 
 A failure the state machine should retry as it is (throttling, a 5xx, a reset connection) is raised as
 ``Transient``, the only error name its Retry clauses list besides Lambda's own; anything else fails the
@@ -20,14 +21,14 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mips_profiles.dynamo import DynamoStateStore, RunLock
+from mips_profiles.adapters.cloudfront import CloudFrontCdn, NoCdn
+from mips_profiles.adapters.dynamo import DynamoStateStore, RunLock
+from mips_profiles.adapters.s3 import S3Store, is_transient
 from mips_profiles.errors import Transient
-from mips_profiles.messaging import CloudFrontCdn, NoCdn
-from mips_profiles.operations import repair, self_test
-from mips_profiles.publish import Publisher
-from mips_profiles.reconcile import RECONCILIATION_KEY
-from mips_profiles.run_steps import INVALIDATION_PATHS, RunSteps
-from mips_profiles.s3 import S3Store, is_transient
+from mips_profiles.orchestration.operations import repair, self_test
+from mips_profiles.orchestration.run_steps import INVALIDATION_PATHS, RunSteps
+from mips_profiles.publishing.publish import Publisher
+from mips_profiles.publishing.reconcile import RECONCILIATION_KEY
 from mips_profiles.settings import Settings
 
 settings = Settings.from_env()

@@ -14,14 +14,13 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
+from .adapters.terminal_progress import for_cli
 from .errors import ConfigurationError, MipsProfilesError
-from .generator import generate_file
-from .local import overlap as _overlap  # noqa: F401 (the name the hostile-CLI tests use)
-from .local import print_outcomes, refresh_tree, run_lock, store_for, stores, warn_unknown
-from .progress import for_cli
-from .publish import Publisher, PublishResult, ReleaseInfo
-from .refresh import RefreshReport
-from .store import BlobStore
+from .orchestration.local import print_outcomes, refresh_tree, run_lock, store_for, stores, warn_unknown
+from .orchestration.refresh import RefreshReport
+from .ports import BlobStore
+from .publishing.publish import Publisher, PublishResult, ReleaseInfo
+from .sandbox.generator import generate_file
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -56,7 +55,7 @@ def _report(result: PublishResult, public: BlobStore, private: BlobStore) -> Non
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
-    from .repair import Repairer
+    from .publishing.repair import Repairer
 
     public, private = stores(args.out, args.private)
     with run_lock(private):
@@ -103,13 +102,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run refresh against a loopback CMS stand-in: two years, then a CMS correction."""
-    from .demo import run_demo
+    from .sandbox.demo import run_demo
 
     return run_demo(args.out)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .serve import make_server
+    from .consumers.serve import make_server
 
     server = make_server(args.dir, host=args.host, port=args.port, cors_origins=args.cors_origin, quiet=args.quiet)
     host, port = server.server_address[:2]
@@ -131,7 +130,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import write_report
+    from .consumers.report import write_report
 
     if not (args.tree.startswith("s3://") or os.path.isdir(args.tree)):
         raise ConfigurationError(f"{args.tree}: no such directory (give --tree, the --out of publish or refresh)")
@@ -143,7 +142,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def contract_markdown() -> str:
     """The display contract as a Markdown table (the README embeds this output; a test keeps them equal)."""
-    from .contract import load_contract
+    from .core.contract import load_contract
 
     contract = load_contract()
     lines = ["| field | display | public path | type | source columns (by PY) | description |",
@@ -160,7 +159,7 @@ def contract_markdown() -> str:
 
 
 def cmd_execution_name(args: argparse.Namespace) -> int:
-    from .orchestration import execution_name
+    from .orchestration.execution_names import execution_name
 
     try:
         with open(args.input, encoding="utf-8") as f:
@@ -206,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--json", action="store_true", help="print the repair report as one JSON object last")
     rep.set_defaults(func=cmd_repair)
 
-    from .catalog import DEFAULT_CATALOG_URL, DEFAULT_PDC_URL
+    from .core.catalog import DEFAULT_CATALOG_URL, DEFAULT_PDC_URL
 
     r = sub.add_parser("refresh", help="check CMS for new years and corrections; download, publish, record")
     r.add_argument("--catalog-url", default=DEFAULT_CATALOG_URL, metavar="URL", help="DCAT data.json URL")

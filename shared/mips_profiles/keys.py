@@ -31,7 +31,7 @@ def npi_key(npi: str) -> str:
     >>> npi_key("1376745471")
     'v1/npi/1376745471.json'
     """
-    from .npi import is_valid_npi  # (numpy: imported by the publishing side only, not the checker)
+    from .core.npi import is_valid_npi
 
     if not is_valid_npi(npi):
         raise ValueError(f"not a valid NPI: {npi!r}")
@@ -190,3 +190,14 @@ def pdc_scores_key(year: int) -> str:
 
 def reconciliation_key(year: int) -> str:
     return f"reconciliation/py={year}/mismatches.csv"
+
+
+def check_key(key: str) -> str:
+    """A store key is relative and plain: no empty, ``.`` or ``..`` segment, no leading slash."""
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in key.split("/")):
+        raise ValueError(f"unsafe key: {key!r}")
+    return key
+
+
+def release_record_key(source: str, year: int) -> str:
+    return f"{source}/{year}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .catalog import DEFAULT_CATALOG_URL, DEFAULT_PDC_URL
+from .core.catalog import DEFAULT_CATALOG_URL, DEFAULT_PDC_URL
 from .errors import ConfigurationError
 
 

@@ -1,0 +1,342 @@
+"""HTTP source adapter: downloads a production job can trust, on the standard library only
+(the checker Lambda must cold-start without heavy imports).
+
+- streaming to a file with SHA-256 computed on the way (one copy of the bytes, on disk);
+- a descriptive User-Agent, connect/read timeouts;
+- retries with exponential backoff on 5xx, 429 and connection errors, honouring ``Retry-After``;
+- conditional GET (``If-None-Match`` / ``If-Modified-Since``) when validators are known: 304 -> not modified;
+- rejection of an HTML or JSON error body served with status 200, of a body shorter or longer than
+  ``Content-Length``, and of a CSV whose last line is cut short;
+- a URL policy applied to the first URL and to every redirect hop (:class:`UrlPolicy`): ``https`` only,
+  to the CMS hosts by default (``http://`` CMS URLs from the catalogs are upgraded), no credentials in
+  URLs, and plain ``http`` to loopback only when a test or the demo says so; nothing else is opened
+  (no ``file:``, ``ftp:`` or ``data:``, no instance-metadata address);
+- size limits (:class:`SizeLimits`: a catalog, a metastore item, a data file; a too-large
+  ``Content-Length`` is refused before reading) and an overall deadline per request, so neither an
+  endless body nor a 1 byte/s drip can hold the run.
+
+A failed download removes its partial file and raises :class:`DownloadError`; nothing else changes.
+Every failure of the transport (refused URL, garbage status line, reset, timeout) is a DownloadError,
+so the caller can make it that year's failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import hashlib
+import http.client
+import ipaddress
+import json
+import os
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import __version__
+from ..core.sniff import non_csv_kind
+from ..errors import MipsProfilesError
+from ..ports import NO_PROGRESS, Progress
+
+USER_AGENT = (
+    f"mips-profiles/{__version__} (CMS MIPS public-data ingester; +https://github.com/mips-profiles/mips-profiles)"
+)
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class DownloadError(MipsProfilesError):
+    """A download failed or returned something that is not the file; nothing was kept."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+    timeout: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_delay)
+        return min(self.base_delay * 2 ** (attempt - 1), self.max_delay)
+
+
+@dataclass
+class Download:
+    url: str
+    path: str | None  # None when not modified
+    sha256: str | None
+    size: int
+    not_modified: bool = False
+    etag: str | None = None
+    last_modified: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+DEFAULT_ALLOWED_HOSTS = ("cms.gov",)
+"""Hosts a download may come from, each with its subdomains (data.cms.gov)."""
+
+
+@dataclass(frozen=True)
+class UrlPolicy:
+    allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS
+    allow_loopback_http: bool = False  # tests and the demo only: plain http to 127.0.0.0/8, ::1, localhost
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> UrlPolicy:
+        env = os.environ if env is None else env
+        extra = tuple(h.strip().lower() for h in env.get("MIPS_ALLOWED_HOSTS", "").split(",") if h.strip())
+        return cls(DEFAULT_ALLOWED_HOSTS + extra, env.get("MIPS_ALLOW_LOOPBACK_HTTP", "").lower() == "true")
+
+    def check(self, url: str) -> str:
+        """The URL to open (CMS ``http`` upgraded to ``https``), or DownloadError naming why it is refused."""
+        url = normalise_url(url)
+        try:
+            parts = urllib.parse.urlsplit(url)
+            host = (parts.hostname or "").lower()
+            parts.port  # noqa: B018 (a malformed port raises here)
+        except ValueError as exc:
+            raise DownloadError(f"refused URL {url!r}: {exc}") from None
+        if parts.scheme not in ("https", "http"):
+            raise DownloadError(f"refused URL {url!r}: only https is fetched, not {parts.scheme or 'no scheme'!r}")
+        if not host:
+            raise DownloadError(f"refused URL {url!r}: no host")
+        if "@" in parts.netloc:
+            raise DownloadError(f"refused URL {url!r}: credentials in a URL")
+        if self.allow_loopback_http and _is_loopback(host):
+            return url
+        if parts.scheme != "https":
+            raise DownloadError(f"refused URL {url!r}: only https is fetched")
+        if not any(host == h or host.endswith("." + h) for h in self.allowed_hosts):
+            raise DownloadError(f"refused URL {url!r}: host {host!r} is not an allowed source "
+                                f"({', '.join(self.allowed_hosts)})")
+        return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class SizeLimits:
+    """Upper bounds from the real sizes (the DCAT catalog is tens of MB, a metastore item a few KB, a year's
+    QPP file about 300 MB, the PDC file about 40 MB), with room to grow; each configurable."""
+
+    catalog_bytes: int = 128 * MiB
+    item_bytes: int = 4 * MiB
+    file_bytes: int = 2048 * MiB
+    json_seconds: float = 300.0
+    file_seconds: float = 900.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> SizeLimits:
+        env = os.environ if env is None else env
+        d = cls()
+        return cls(int(env.get("MIPS_MAX_CATALOG_BYTES", d.catalog_bytes)),
+                   int(env.get("MIPS_MAX_ITEM_BYTES", d.item_bytes)),
+                   int(env.get("MIPS_MAX_FILE_BYTES", d.file_bytes)),
+                   float(env.get("MIPS_JSON_DEADLINE_SECONDS", d.json_seconds)),
+                   float(env.get("MIPS_DOWNLOAD_DEADLINE_SECONDS", d.file_seconds)))
+
+
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Every redirect hop passes the same URL policy as the first URL."""
+
+    max_redirections = 5
+
+    def __init__(self, policy: UrlPolicy) -> None:
+        self.policy = policy
+
+    def http_error_302(self, req: Any, fp: Any, code: int, msg: str, headers: Any) -> Any:
+        location = headers.get("location") or headers.get("uri")
+        if location:  # before urllib's own scheme check, so every refusal reads the same
+            self.policy.check(urllib.parse.urljoin(req.full_url, location))
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        checked = self.policy.check(urllib.parse.urljoin(req.full_url, newurl))
+        return super().redirect_request(req, fp, code, msg, headers, checked)
+
+
+def normalise_url(url: str) -> str:
+    """CMS catalogs list ``http://`` URLs; their hosts serve HTTPS, so upgrade those (only those)."""
+    if url.startswith("http://"):
+        host = url[len("http://"):].split("/", 1)[0].split(":", 1)[0].lower()
+        if host == "cms.gov" or host.endswith(".cms.gov"):
+            return "https://" + url[len("http://"):]
+    return url
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class HttpClient:
+    """Small retrying client. ``sleep`` is injectable so tests do not wait."""
+
+    def __init__(self, policy: RetryPolicy | None = None, sleep: Callable[[float], None] = time.sleep,
+                 user_agent: str = USER_AGENT, progress: Progress = NO_PROGRESS, *,
+                 urls: UrlPolicy | None = None, limits: SizeLimits | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.progress = progress
+        self.policy = policy or RetryPolicy()
+        self.sleep = sleep
+        self.user_agent = user_agent
+        self.retries = 0
+        self.urls = urls or UrlPolicy()
+        self.limits = limits or SizeLimits()
+        self.clock = clock
+        # Only HTTP(S): no file:, ftp: or data: handler exists to be reached, whatever a URL or redirect says.
+        self._opener = urllib.request.OpenerDirector()
+        for handler in (urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(), _CheckedRedirects(self.urls),
+                        urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor()):
+            self._opener.add_handler(handler)
+
+    def _open(self, url: str, headers: dict[str, str], limit: int) -> Any:
+        """Open ``url`` with retries; returns the response (caller closes) or raises DownloadError.
+        A 304 is returned as an HTTPError-like response with ``status == 304``."""
+        url = self.urls.check(url)
+        last = ""
+        for attempt in range(1, self.policy.attempts + 1):
+            request = urllib.request.Request(url, headers={"User-Agent": self.user_agent, **headers})
+            retry_after = None
+            try:
+                response = self._opener.open(request, timeout=self.policy.timeout)
+                length = response.headers.get("Content-Length")
+                if length and length.strip().isdigit() and int(length) > limit:
+                    response.close()
+                    raise DownloadError(f"refused {url}: Content-Length {int(length):,} bytes is over the "
+                                        f"{limit:,}-byte limit")
+                return response
+            except urllib.error.HTTPError as exc:
+                if exc.code == 304:
+                    return exc
+                if exc.code not in RETRY_STATUSES:
+                    raise DownloadError(f"HTTP {exc.code} from {url}") from None
+                last = f"HTTP {exc.code}"
+                retry_after = _retry_after(exc.headers.get("Retry-After"))
+                exc.close()
+            except DownloadError:
+                raise
+            except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+                reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+                last = f"connection failed ({reason})"
+            if attempt < self.policy.attempts:
+                self.retries += 1
+                self.sleep(self.policy.delay(attempt, retry_after))
+        raise DownloadError(f"{last} from {url} after {self.policy.attempts} attempts")
+
+    def get_json(self, url: str, *, limit: int | None = None) -> Any:
+        """A JSON document, read within ``limit`` bytes (default: the catalog limit) and the JSON deadline."""
+        limit = limit or self.limits.catalog_bytes
+        with contextlib.closing(self._open(url, {"Accept": "application/json"}, limit)) as response:
+            ctype = response.headers.get("Content-Type", "")
+            body = b"".join(self._blocks(response, url, limit, self.limits.json_seconds))
+        if "html" in ctype.lower() or body.lstrip()[:1] == b"<":
+            raise DownloadError(f"HTML page instead of JSON from {normalise_url(url)}")
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise DownloadError(f"invalid JSON from {normalise_url(url)}: {exc}") from None
+
+    def get_item(self, url: str) -> Any:
+        """A small JSON document (a metastore item): the item limit."""
+        return self.get_json(url, limit=self.limits.item_bytes)
+
+    def _blocks(self, response: Any, url: str, limit: int, seconds: float, chunk: int = 1 << 20) -> Any:
+        """The body in blocks as they arrive (``read1``: whatever the socket has, so a slow drip cannot hide
+        behind one long read), refused past ``limit`` bytes or ``seconds`` in all."""
+        started, size = self.clock(), 0
+        reader = getattr(response, "read1", None) or response.read
+        while True:
+            try:
+                block = reader(chunk)
+            except (http.client.HTTPException, OSError, ValueError) as exc:
+                raise DownloadError(f"download of {normalise_url(url)} interrupted after {size} bytes: {exc!r}") \
+                    from None
+            if not block:
+                return
+            size += len(block)
+            if size > limit:
+                raise DownloadError(f"refused {normalise_url(url)}: body over the {limit:,}-byte limit")
+            if self.clock() - started > seconds:
+                raise DownloadError(f"refused {normalise_url(url)}: not complete after {seconds:g} s "
+                                    f"({size:,} bytes so far)")
+            yield block
+
+    def download(self, url: str, directory: str | os.PathLike[str], *, etag: str | None = None,
+                 last_modified: str | None = None, expect_csv: bool = True, chunk: int = 1 << 20) -> Download:
+        headers = {"Accept": "text/csv, */*;q=0.5"}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        response = self._open(url, headers, self.limits.file_bytes)
+        if getattr(response, "status", None) == 304 or getattr(response, "code", None) == 304:
+            response.close()
+            return Download(url, None, None, 0, not_modified=True, etag=etag, last_modified=last_modified)
+        fd, path = tempfile.mkstemp(dir=directory, prefix=".download-", suffix=".csv")
+        expected = response.headers.get("Content-Length")
+        task = self.progress.task(f"download {os.path.basename(urllib.parse.urlsplit(url).path) or url}",
+                                  int(expected) if expected and expected.isdigit() else None, unit="B")
+        try:
+            with contextlib.closing(response), os.fdopen(fd, "wb") as out:
+                digest, size, head, tail = hashlib.sha256(), 0, b"", b""
+                ctype = response.headers.get("Content-Type", "")
+                for block in self._blocks(response, url, self.limits.file_bytes, self.limits.file_seconds, chunk):
+                    if not head:
+                        head = block[:512]
+                        if expect_csv:
+                            _reject_error_page(head, ctype, url)
+                    digest.update(block)
+                    out.write(block)
+                    size += len(block)
+                    tail = block[-1:]
+                    task.advance(len(block))
+                if expected is not None and expected.isdigit() and int(expected) != size:
+                    raise DownloadError(
+                        f"truncated download from {normalise_url(url)}: {size} of {expected} bytes (Content-Length)"
+                    )
+                if expect_csv and size and tail not in (b"\n", b"\r"):
+                    raise DownloadError(f"truncated download from {normalise_url(url)}: the last line is cut short")
+                if size == 0:
+                    raise DownloadError(f"empty body from {normalise_url(url)}")
+                headers_out = {k.lower(): v for k, v in response.headers.items()}
+        except BaseException:
+            task.close("download failed")
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            raise
+        task.close(f"downloaded {size:,} bytes from {normalise_url(url)}")
+        return Download(url, path, digest.hexdigest(), size, etag=headers_out.get("etag"),
+                        last_modified=headers_out.get("last-modified"), headers=headers_out)
+
+
+def _reject_error_page(head: bytes, content_type: str, url: str) -> None:
+    kind = non_csv_kind(head, content_type)
+    if kind:
+        raise DownloadError(f"{kind} instead of CSV from {normalise_url(url)} (status 200)")

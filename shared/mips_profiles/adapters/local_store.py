@@ -1,0 +1,176 @@
+"""The blob-store port and its local-directory adapter.
+
+Publishing talks to two stores: the *public* one (what the CDN serves, ``v1/...``) and the
+*private* one (audit Parquet, quarantine reports, the entries and content-hash index that make
+incremental publishing possible). Locally both are directories; on AWS they are S3 buckets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..keys import check_key
+
+
+class LocalDirStore:
+    """A directory as a blob store: atomic writes (temp file + rename), so readers never see half a file."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*check_key(key).split("/"))
+
+    def read(self, key: str) -> bytes | None:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    @staticmethod
+    def _atomic_write(path: Path, data: bytes) -> None:
+        """Temp file beside the target, then rename: a reader sees the old bytes or the new ones."""
+        tmp = path.with_name(f".tmp-{path.name}")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def write(self, key: str, data: bytes, *, content_type: str = "", cache_control: str = "",
+              content_encoding: str | None = None) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._atomic_write(path, data)
+
+    def write_many(self, items: Iterable[tuple[str, bytes]], *, content_type: str = "", cache_control: str = "") -> int:
+        count = 0
+        made: set[Path] = set()
+        for key, data in items:
+            path = self._path(key)
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(path.parent)
+            self._atomic_write(path, data)
+            count += 1
+        return count
+
+    def delete_many(self, keys: Iterable[str]) -> int:
+        count = 0
+        for key in keys:
+            try:
+                self._path(key).unlink()
+                count += 1
+            except FileNotFoundError:
+                pass
+        return count
+
+    def put_file(self, key: str, path: str | os.PathLike[str]) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(os.fspath(path), target)
+
+    def get_file(self, key: str, path: str | os.PathLike[str]) -> bool:
+        try:
+            shutil.copyfile(self._path(key), path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def describe(self) -> str:
+        return str(self.root)
+
+    def md5_listing(self, prefix: str) -> dict[str, str | None]:
+        base = self._path(prefix.rstrip("/"))
+        if not base.is_dir():
+            return {}
+        return {path.relative_to(self.root).as_posix(): hashlib.md5(path.read_bytes()).hexdigest()
+                for path in base.rglob("*") if path.is_file() and not path.name.startswith(".")}
+
+
+class MemoryStore:
+    """In-memory twin of the blob-store port (tests and property checks)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.meta: dict[str, dict[str, str]] = {}
+
+    def read(self, key: str) -> bytes | None:
+        return self.objects.get(key)
+
+    def write(self, key: str, data: bytes, *, content_type: str = "", cache_control: str = "",
+              content_encoding: str | None = None) -> None:
+        self.objects[check_key(key)] = bytes(data)
+        self.meta[key] = {"content_type": content_type, "cache_control": cache_control,
+                          "content_encoding": content_encoding or ""}
+
+    def write_many(self, items: Iterable[tuple[str, bytes]], *, content_type: str = "", cache_control: str = "") -> int:
+        count = 0
+        for key, data in items:
+            self.write(key, data, content_type=content_type, cache_control=cache_control)
+            count += 1
+        return count
+
+    def delete_many(self, keys: Iterable[str]) -> int:
+        return sum(1 for key in list(keys) if self.objects.pop(key, None) is not None)
+
+    def put_file(self, key: str, path: str | os.PathLike[str]) -> None:
+        self.objects[key] = Path(path).read_bytes()
+        os.unlink(path)
+
+    def get_file(self, key: str, path: str | os.PathLike[str]) -> bool:
+        if key not in self.objects:
+            return False
+        Path(path).write_bytes(self.objects[key])
+        return True
+
+    def describe(self) -> str:
+        return "memory"
+
+    def md5_listing(self, prefix: str) -> dict[str, str | None]:
+        return {k: hashlib.md5(v).hexdigest() for k, v in self.objects.items() if k.startswith(prefix)}
+
+
+class LocalRunLock:
+    """One run at a time per private directory (``flock``: released by the OS if the process dies)."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.path = Path(directory) / ".run.lock"
+        self._fh: Any = None
+
+    def __enter__(self) -> LocalRunLock:
+        import fcntl
+
+        from ..errors import PublishRefused
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            fh.close()
+            raise PublishRefused("run_lock", f"another run holds the lock on {self.path.parent} ({holder})") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import fcntl
+
+        if self._fh:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None

@@ -1,0 +1,337 @@
+"""Per-NPI public documents (schema version 1): headline selection, allow-list projection through
+the display contract, one deterministic serialiser and one key function.
+
+A *year entry* is the headline of one NPI in one performance year: the highest-scoring of its
+TIN/NPI rows. The per-NPI document holds the entries of every published year, newest first.
+
+Only what the contract allows reaches a document: canonical fields need ``display_allowed`` and a
+``public_path``; derived fields are listed in the contract and dropped when an input they are
+derived from is write-locked.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .categories import CATEGORIES, display
+from .contract import Contract, load_contract
+from .methodology import Methodology, load_methodology
+
+SCHEMA_VERSION = 1
+SOURCE_NAME = "CMS QPP MIPS"
+LICENSE = "U.S. government public-domain work (17 U.S.C. § 105)"
+DISCLAIMER = (
+    "A MIPS score is a Medicare payment-program measure used to set payment adjustments; "
+    "it is not a rating of clinical quality."
+)
+CONTENT_TYPE = "application/json; charset=utf-8"
+
+ENTRY_SCHEMA = pa.schema(
+    [
+        ("npi", pa.string()),
+        ("performance_year", pa.int32()),
+        ("final_score", pa.float64()),
+        ("payment_adjustment_pct", pa.float64()),
+        ("participation_option", pa.string()),
+        ("quality_category_score", pa.float64()),
+        ("pi_category_score", pa.float64()),
+        ("ia_category_score", pa.float64()),
+        ("cost_category_score", pa.float64()),
+        *[(c.weight, pa.float64()) for c in CATEGORIES],
+        *[(c.flag, pa.bool_()) for c in CATEGORIES],
+        ("scored_practices", pa.int32()),
+    ]
+)
+
+# Derived field -> canonical fields it is computed from (dropped if any of them is write-locked).
+DERIVED_INPUTS = {
+    "payment_year": ("performance_year",),
+    "payment_outcome": ("payment_adjustment_pct",),
+    "score_band": ("final_score",),
+    "scored_practices": (),
+    "attribution": ("performance_year",),
+    "provenance": ("performance_year",),
+    "category_status": (*(c.score for c in CATEGORIES), *(c.weight for c in CATEGORIES)),
+    "category_weights": tuple(c.weight for c in CATEGORIES),
+}
+# Write-locked inputs a derived field may use, reduced to what it shows: the status says only *whether*
+# CMS reweighted a category, never why (the flags name hardships and special statuses).
+REDUCED_WRITE_LOCKED_INPUTS = {"category_status": ("the reweighting flags of methodology.reweighting_flags",)}
+
+
+NOT_FOUND = {"schema_version": SCHEMA_VERSION, "error": "not_found",
+             "message": "No MIPS score is published for this NPI."}
+
+
+def dumps(obj: Any) -> bytes:
+    """The one serialiser: compact UTF-8 JSON, keys in insertion order (fixed by the builders)."""
+    return orjson.dumps(obj)
+
+
+def attribution(year: int) -> str:
+    return f"Source: {SOURCE_NAME} · Performance Year {year}"
+
+
+# -- year entries ----------------------------------------------------------------------------
+
+
+def year_entries(records: pa.Table, performance_year: int) -> pa.Table:
+    """One headline entry per NPI from validated records (``validate.RECORD_SCHEMA``).
+
+    Headline: highest final score (unscored last); ties by higher payment adjustment, then by
+    higher category scores and participation option, so the choice depends on content only,
+    never on row order.
+    """
+    if records.num_rows == 0:
+        return ENTRY_SCHEMA.empty_table()
+    ordered = records.sort_by(
+        [
+            ("npi", "ascending"),
+            ("final_score", "descending"),
+            ("payment_adjustment_pct", "descending"),
+            ("quality_category_score", "descending"),
+            ("pi_category_score", "descending"),
+            ("ia_category_score", "descending"),
+            ("cost_category_score", "descending"),
+            ("participation_option", "ascending"),
+        ],  # nulls sort last in both directions (pyarrow's default placement)
+    )
+    npis = ordered.column("npi").combine_chunks()
+    starts = group_starts(npis)
+    counts = np.diff(np.append(starts, ordered.num_rows)).astype(np.int32)
+    head = ordered.take(pa.array(starts))
+    return pa.table(
+        {
+            "npi": head.column("npi"),
+            "performance_year": pa.array(np.full(len(starts), performance_year, dtype=np.int32)),
+            **{name: head.column(name) for name in ENTRY_SCHEMA.names[2:-1]},
+            "scored_practices": pa.array(counts),
+        },
+        schema=ENTRY_SCHEMA,
+    )
+
+
+def group_starts(sorted_keys: pa.Array) -> np.ndarray:
+    n = len(sorted_keys)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    changed = pc.not_equal(sorted_keys.slice(1), sorted_keys.slice(0, n - 1))
+    return np.flatnonzero(np.concatenate(([True], changed.to_numpy(zero_copy_only=False))))
+
+
+# -- documents -------------------------------------------------------------------------------
+
+
+class DocumentBuilder:
+    """Builds per-NPI documents from year entries, projecting through the display contract."""
+
+    def __init__(self, contract: Contract | None = None, methodology: Methodology | None = None) -> None:
+        self.contract = contract or load_contract()
+        self.methodology = methodology or load_methodology()
+        public = self.contract.public_fields()
+        self.public = public
+        self.derived = [
+            name
+            for name in self.contract.derived_public_fields
+            if all(inp in public for inp in DERIVED_INPUTS.get(name, ("<unknown>",)))
+        ]
+        # Entry field order is fixed here: it is part of the byte-for-byte contract.
+        self._category_paths = [
+            (field, path.split(".", 1)[1])
+            for field, path in public.items()
+            if path.startswith("category_scores.")
+        ]
+        # every document's ``source`` block (the manifest carries it too, for consumers who build documents
+        # from the bulk files)
+        self.source = {"name": SOURCE_NAME, "license": LICENSE, "methodology_version": self.methodology.version,
+                       "disclaimer": DISCLAIMER}
+
+    def provenance(self, year: int, practices: int) -> str:
+        rule = (
+            f"highest final score of {practices} TIN/NPI records"
+            if practices > 1
+            else "single TIN/NPI record"
+        )
+        if "category_status" in self.derived:
+            rule += "; reweighted categories shown as exempt, not as 0"
+        return f"{attribution(year)} · Methodology {self.methodology.version} · Display rule: {rule}"
+
+    def _entry_columns(self, ordered: pa.Table) -> list[tuple[str, list[Any]]]:
+        """Every entry field as one Python list, in the fixed output order, allowed fields only.
+        Derived fields are computed column-wise, so the per-row work is building one dict."""
+        years = ordered.column("performance_year").to_numpy(zero_copy_only=False).astype(np.int64)
+        practices = ordered.column("scored_practices").to_pylist()
+        pub, derived = self.public, self.derived
+        cols: list[tuple[str, list[Any]]] = []
+        if "performance_year" in pub:
+            cols.append(("performance_year", years.tolist()))
+        if "payment_year" in derived:
+            by_year = {y: self.methodology.payment_year(y) for y in set(years.tolist())}  # the one rule
+            cols.append(("payment_year", [by_year[y] for y in years.tolist()]))
+        if "final_score" in pub:
+            cols.append(("final_score", ordered.column("final_score").to_pylist()))
+        if "payment_adjustment_pct" in pub:
+            cols.append(("payment_adjustment_pct", ordered.column("payment_adjustment_pct").to_pylist()))
+        if "payment_outcome" in derived:
+            adjustments = ordered.column("payment_adjustment_pct").to_numpy(zero_copy_only=False)
+            cols.append(("payment_outcome", self.methodology.payment_outcomes(years, adjustments)))
+        if "score_band" in derived:
+            scores = ordered.column("final_score").to_numpy(zero_copy_only=False)
+            cols.append(("score_band", self.methodology.score_bands(scores)))
+        if "participation_option" in pub:
+            cols.append(("participation_option", ordered.column("participation_option").to_pylist()))
+        if self._category_paths:
+            scores, status, weights = display(ordered, years, self._years_with_weights(years), self.methodology)
+            allowed = [p for _, p in self._category_paths]
+            if len(allowed) < len(CATEGORIES):  # the contract write-locked a category: leave it out
+                scores = [{k: row[k] for k in allowed} for row in scores]
+            cols.append(("category_scores", scores))
+            if "category_status" in derived:
+                cols.append(("category_status", status))
+            if "category_weights" in derived:
+                cols.append(("category_weights", weights))
+        if "scored_practices" in derived:
+            cols.append(("scored_practices", practices))
+        if "attribution" in derived:
+            by_year = {y: attribution(y) for y in set(years.tolist())}
+            cols.append(("attribution", [by_year[y] for y in years.tolist()]))
+        if "provenance" in derived:
+            cache: dict[tuple[int, int], str] = {}
+            out = []
+            for y, k in zip(years.tolist(), practices, strict=True):
+                text = cache.get((y, k))
+                if text is None:
+                    text = cache[(y, k)] = self.provenance(y, k)
+                out.append(text)
+            cols.append(("provenance", out))
+        return cols
+
+    def _years_with_weights(self, years: np.ndarray) -> set[int]:
+        """The years whose files publish category weights (the contract has weight columns for them)."""
+        return {y for y in np.unique(years).tolist()
+                if all(c.weight in self.contract.candidate_columns(y) for c in CATEGORIES)}
+
+    def _ordered_rows(self, entries: pa.Table) -> tuple[pa.Table, list[dict[str, Any]]]:
+        ordered = entries.sort_by([("npi", "ascending"), ("performance_year", "descending")])
+        columns = self._entry_columns(ordered)
+        keys = [k for k, _ in columns]
+        return ordered, [dict(zip(keys, values, strict=True)) for values in zip(*(v for _, v in columns), strict=True)]
+
+    def entry_rows(self, entries: pa.Table) -> tuple[list[str], list[dict[str, Any]]]:
+        """The NPIs and public entries of ``entries``, sorted by NPI, newest year first: one dict per row,
+        exactly what goes into a document's ``history`` (and into the bulk files)."""
+        ordered, rows = self._ordered_rows(entries)
+        return ordered.column("npi").to_pylist(), rows
+
+    def documents(self, entries: pa.Table) -> Iterator[tuple[str, bytes]]:
+        """(npi, document bytes) for every NPI in ``entries`` (any years), in NPI order, history newest first."""
+        if entries.num_rows == 0:
+            return
+        ordered, rows = self._ordered_rows(entries)
+        npis = ordered.column("npi").to_pylist()
+        starts = [*group_starts(ordered.column("npi").combine_chunks()).tolist(), ordered.num_rows]
+        with_npi = "npi" in self.public
+        source = self.source
+        for a, b in itertools.pairwise(starts):
+            history = rows[a:b]
+            doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+            if with_npi:
+                doc["npi"] = npis[a]
+            doc["latest"] = history[0]
+            doc["history"] = history
+            doc["source"] = source
+            yield npis[a], dumps(doc)
+
+    # -- JSON Schema -----------------------------------------------------------------------
+    def json_schema(self) -> dict[str, Any]:
+        """JSON Schema (2020-12) of the per-NPI document, generated from the contract: only allowed
+        fields are declared and ``additionalProperties`` is false everywhere, so a write-locked
+        field in a document fails validation."""
+        score = {"type": ["number", "null"], "minimum": 0, "maximum": 100}
+        props: dict[str, Any] = {}
+        described = {f.name: f.description for f in self.contract.fields}
+        if "performance_year" in self.public:
+            props["performance_year"] = {"type": "integer", "minimum": 2017,
+                                         "description": described["performance_year"]}
+        if "payment_year" in self.derived:
+            props["payment_year"] = {"type": "integer", "minimum": 2019}
+        if "final_score" in self.public:
+            props["final_score"] = {**score, "description": described["final_score"]}
+        if "payment_adjustment_pct" in self.public:
+            props["payment_adjustment_pct"] = {"type": ["number", "null"],
+                                               "description": described["payment_adjustment_pct"]}
+        if "payment_outcome" in self.derived:
+            props["payment_outcome"] = {"enum": ["positive", "neutral", "negative", "maximum_negative", None]}
+        if "score_band" in self.derived:
+            props["score_band"] = {"enum": [b for b, _ in self.methodology.bands] + [None]}
+        if "participation_option" in self.public:
+            props["participation_option"] = {"type": "string", "description": described["participation_option"]}
+        if self._category_paths:
+            props["category_scores"] = {
+                "type": "object",
+                "additionalProperties": False,
+                "required": [p for _, p in self._category_paths],
+                "properties": {p: {**score, "description": described[f]} for f, p in self._category_paths},
+            }
+        if "category_status" in self.derived:
+            props["category_status"] = {
+                "type": "object", "additionalProperties": False, "required": [c.name for c in CATEGORIES],
+                "description": "scored, reweighted (CMS reweighted the category to 0%: the clinician is exempt "
+                               "from a score for it; its score is null) or not_scored (no score published).",
+                "properties": {c.name: {"enum": ["scored", "reweighted", "not_scored"]} for c in CATEGORIES},
+            }
+        if "category_weights" in self.derived:
+            weight = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+            props["category_weights"] = {
+                "type": "object", "additionalProperties": False, "required": [c.name for c in CATEGORIES],
+                "description": "Weight of each category in the final score, a fraction: as CMS published it "
+                               "(PY2023+), else the year's standard weight when nothing was redistributed; "
+                               "0 when reweighted; null when unknown.",
+                "properties": {c.name: weight for c in CATEGORIES},
+            }
+        if "scored_practices" in self.derived:
+            props["scored_practices"] = {"type": "integer", "minimum": 1}
+        if "attribution" in self.derived:
+            props["attribution"] = {"type": "string", "pattern": "^Source: CMS QPP MIPS · Performance Year [0-9]{4}$"}
+        if "provenance" in self.derived:
+            props["provenance"] = {"type": "string", "pattern": "^Source: CMS QPP MIPS · Performance Year [0-9]{4} · "}
+        entry = {"type": "object", "additionalProperties": False, "required": list(props), "properties": props}
+        doc_props: dict[str, Any] = {"schema_version": {"const": SCHEMA_VERSION}}
+        if "npi" in self.public:
+            doc_props["npi"] = {"type": "string", "pattern": "^[12][0-9]{9}$", "description": described["npi"]}
+        doc_props["latest"] = {"$ref": "#/$defs/entry"}
+        doc_props["history"] = {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/entry"}}
+        doc_props["source"] = {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name", "license", "methodology_version", "disclaimer"],
+            "properties": {
+                "name": {"const": SOURCE_NAME},
+                "license": {"type": "string"},
+                "methodology_version": {"type": "string"},
+                "disclaimer": {"type": "string"},
+            },
+        }
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://mips-profiles.example/v1/schema/profile.schema.json",
+            "title": "MIPS profile document (schema version 1)",
+            "description": DISCLAIMER,
+            "type": "object",
+            "additionalProperties": False,
+            "required": list(doc_props),
+            "properties": doc_props,
+            "$defs": {"entry": entry},
+        }
+
+
+def concat_entries(tables: Iterable[pa.Table]) -> pa.Table:
+    tables = [t.cast(ENTRY_SCHEMA) for t in tables if t.num_rows]
+    return pa.concat_tables(tables) if tables else ENTRY_SCHEMA.empty_table()

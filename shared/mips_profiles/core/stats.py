@@ -1,0 +1,166 @@
+"""Research aggregates of one performance year, from the audit data, with small-cell suppression.
+
+The unit is the scored clinician: one NPI with a final score, at its headline (highest) score, as on
+its profile document. Specialty and state are write-locked per clinician, so they reach the public
+tree only here, as aggregates of at least ``MIN_CELL`` clinicians:
+
+- a group (specialty or state) with fewer than ``MIN_CELL`` clinicians is not published at all, not even
+  its name (a rare free-text value could point at one clinician); the national document counts them;
+- inside a group, a count from 1 to ``MIN_CELL - 1`` (band or histogram bin) is withheld (``null``), and
+  where exactly one count of a set would be withheld, the next smallest is withheld too, so that the
+  total cannot give it back (complementary suppression, as CMS does in its public-use files).
+
+>>> suppress([500, 3, 40, 0])
+[500, None, None, 0]
+>>> suppress([500, 30, 40, 12])
+[500, 30, 40, 12]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..keys import national_key, specialty_key, state_key
+from .documents import DISCLAIMER, SCHEMA_VERSION, attribution, group_starts
+from .methodology import Methodology
+
+MIN_CELL = 11
+BIN_WIDTH = 5
+_STATE = re.compile(r"^[A-Z]{2}$")
+SUPPRESSION_NOTE = (f"Counts from 1 to {MIN_CELL - 1} are withheld (null), with one more count withheld where a "
+                    f"single withheld count could be derived from the total; specialties and states of fewer than "
+                    f"{MIN_CELL} clinicians are not published, not even by name.")
+UNIT_NOTE = ("One scored clinician (NPI) at its headline final score: the highest across its TIN/NPI rows, "
+             "as on its profile document.")
+
+
+def slugify(name: str) -> str:
+    """A specialty's key in URLs.
+
+    >>> slugify("Obstetrics/Gynecology"), slugify("  Nurse Practitioner ")
+    ('obstetrics-gynecology', 'nurse-practitioner')
+    """
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def suppress(counts: list[int]) -> list[int | None]:
+    """Withhold small cells (1 to MIN_CELL - 1) and, if only one is withheld, the next smallest too."""
+    out: list[int | None] = [None if 0 < c < MIN_CELL else c for c in counts]
+    withheld = [i for i, c in enumerate(out) if c is None]
+    if len(withheld) == 1:
+        candidates = [i for i, c in enumerate(counts) if out[i] is not None and c > 0]
+        if candidates:
+            out[min(candidates, key=lambda i: (counts[i], i))] = None
+    return out
+
+
+def clinicians(records: pa.Table, text: pa.Table) -> pa.Table:
+    """Scored clinicians: ``npi, final_score, state, specialty`` at each NPI's headline score.
+
+    ``records`` (typed) and ``text`` (the audit columns) are row-aligned tables of accepted rows."""
+    n = records.num_rows
+    blank = pa.nulls(n, pa.string())
+    table = pa.table({
+        "npi": records.column("npi"),
+        "final_score": records.column("final_score"),
+        "state": text.column("practice_state") if "practice_state" in text.column_names else blank,
+        "specialty": text.column("clinician_specialty") if "clinician_specialty" in text.column_names else blank,
+    })
+    table = table.filter(pc.is_valid(table.column("final_score")))
+    if table.num_rows == 0:
+        return table
+    ordered = table.sort_by([("npi", "ascending"), ("final_score", "descending"), ("state", "ascending"),
+                             ("specialty", "ascending")])
+    return ordered.take(pa.array(group_starts(ordered.column("npi").combine_chunks())))
+
+
+@dataclass(frozen=True)
+class Scope:
+    kind: str  # national | specialty | state
+    key: str
+    label: str
+
+
+class StatsBuilder:
+    def __init__(self, methodology: Methodology) -> None:
+        self.methodology = methodology
+
+    def build(self, table: pa.Table, year: int, release_id: str) -> dict[str, dict[str, Any]]:
+        """Every aggregate document of the year, by key (national last, as it indexes the others)."""
+        scores = table.column("final_score").to_numpy(zero_copy_only=False).astype(float)
+        out: dict[str, dict[str, Any]] = {}
+        index: dict[str, Any] = {"specialty": [], "state": [], "groups_withheld": {"specialty": 0, "state": 0}}
+        for kind, column in (("specialty", "specialty"), ("state", "state")):
+            encoded = pc.fill_null(table.column(column), "").combine_chunks().dictionary_encode()
+            codes = encoded.indices.to_numpy(zero_copy_only=False)
+            groups: dict[str, tuple[str, np.ndarray]] = {}
+            for code, raw in enumerate(encoded.dictionary.to_pylist()):
+                name = raw.strip()
+                slug = slugify(name) if kind == "specialty" else name.upper()
+                if not slug or (kind == "state" and not _STATE.match(slug)):
+                    continue
+                label, previous = groups.get(slug, (name, np.zeros(len(codes), dtype=bool)))
+                groups[slug] = (min(label, name), previous | (codes == code))
+            for slug, (label, mask) in sorted(groups.items()):
+                if np.count_nonzero(mask) < MIN_CELL:
+                    index["groups_withheld"][kind] += 1
+                    continue
+                key = specialty_key(year, slug) if kind == "specialty" else state_key(year, slug)
+                body = self._summary(Scope(kind, slug, label), scores[mask], year, release_id)
+                out[key] = body
+                index[kind].append({"key": slug, "name": label, "clinicians": body["clinicians"], "url": key})
+        national = self._summary(Scope("national", "US", "National"), scores, year, release_id)
+        national["breakdowns"] = index
+        out[national_key(year)] = national
+        return out
+
+    def _summary(self, scope: Scope, scores: np.ndarray, year: int, release_id: str) -> dict[str, Any]:
+        n = int(scores.size)
+        body: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "performance_year": year,
+            "payment_year": self.methodology.payment_year(year),
+            "scope": {"kind": scope.kind, "key": scope.key, "name": scope.label},
+            "release_id": release_id,
+            "unit": UNIT_NOTE,
+            "suppressed": n < MIN_CELL,
+            "clinicians": n if n >= MIN_CELL else None,
+        }
+        if n >= MIN_CELL:
+            bands = self.methodology.bands  # highest first
+            band_counts = []
+            for i, (_, lower) in enumerate(bands):
+                upper = bands[i - 1][1] if i else np.inf
+                band_counts.append(int(np.count_nonzero((scores >= lower) & (scores < upper))))
+            shown = suppress(band_counts)
+            edges = np.arange(0, 100 + BIN_WIDTH, BIN_WIDTH)
+            hist, _ = np.histogram(np.clip(scores, 0, 100), bins=edges)
+            bins = suppress([int(c) for c in hist])
+            body.update({
+                "mean": round(float(scores.mean()), 2),
+                "median": round(float(np.median(scores)), 2),
+                "top_decile_min_score": round(float(np.quantile(scores, 0.9, method="inverted_cdf")), 2),
+                "bands": [
+                    {"band": band, "min_score": lower, "count": c,
+                     "share_pct": None if c is None else round(100.0 * c / n, 1)}
+                    for (band, lower), c in zip(bands, shown, strict=True)
+                ],
+                "histogram": {
+                    "bin_width": BIN_WIDTH,
+                    "note": "Bins are [min, max) except the last, which includes 100.",
+                    "bins": [{"min": int(lo), "max": int(lo + BIN_WIDTH), "count": c}
+                             for lo, c in zip(edges[:-1], bins, strict=True)],
+                },
+            })
+        body.update({
+            "suppression": {"min_cell": MIN_CELL, "rule": SUPPRESSION_NOTE},
+            "attribution": attribution(year),
+            "disclaimer": DISCLAIMER,
+        })
+        return body

@@ -1,0 +1,132 @@
+"""What the checker Lambda does as the state machine's ``Check`` step: check each performance year, put
+new or corrected files into the raw store, and answer the plan the state machine then publishes.
+
+Light on purpose (no pandas, no pyarrow): this module, ``checker``, ``catalog`` and ``http`` are all
+the checker Lambda imports.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+from ..adapters.http import HttpClient
+from ..clock import iso, utc_now
+from ..core.catalog import CatalogError, pdc_release, qpp_releases
+from ..errors import MipsProfilesError
+from ..keys import raw_key
+from .checker import CheckResult, check_release, checked_record, discard
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """A scheduled check (no year) or a manual re-run for one year."""
+
+    performance_year: int | None = None
+    force: bool = False
+    reason: str = "scheduled check"
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> CheckRequest:
+        year = event.get("performance_year")
+        force = bool(event.get("force", False))
+        if year is not None and (not isinstance(year, int) or isinstance(year, bool)):
+            raise MipsProfilesError(f"performance_year must be a whole number, got {year!r}")
+        if force and year is None:
+            raise MipsProfilesError("force needs performance_year: a forced re-run is for one named year")
+        return cls(year, force, str(event.get("reason") or ("manual re-run" if year else "scheduled check")))
+
+
+def check_for_releases(request: CheckRequest, *, http: HttpClient, state: Any, raw: Any, catalog_url: str,
+                       work_dir: str | None = None, pdc_url: str | None = None) -> dict[str, Any]:
+    """Check the catalog (and the PDC score file) and answer the plan: the new or corrected files, already
+    in the raw store, in the order they must be published. The state machine holds the run lock around
+    this step; a catalog failure raises (the run fails), a year's failure is that year's decision."""
+    releases = qpp_releases(http.get_json(catalog_url))
+    if request.performance_year is not None:
+        releases = [r for r in releases if r.performance_year == request.performance_year]
+        if not releases:
+            raise CatalogError(f"performance year {request.performance_year} is not in the catalog")
+    plan: list[dict[str, Any]] = []
+    years: dict[str, dict[str, Any]] = {}
+    checked: list[int] = []
+    with tempfile.TemporaryDirectory(dir=work_dir, prefix="mips-check-") as tmp:
+        for release in sorted(releases, key=lambda r: r.performance_year):
+            year = release.performance_year
+            try:
+                item = _check_one(request, release, state, http, raw, tmp)
+            except Exception as exc:  # that year's failure, named; the other years go on
+                error = str(exc) if isinstance(exc, MipsProfilesError) else f"unexpected {type(exc).__name__}: {exc}"
+                years[str(year)] = {"decision": "failed", "error": error}
+                continue
+            checked.append(year)
+            years[str(year)] = {"decision": item.decision, "reason": item.reason}
+            if item.plan_item:
+                plan.append(item.plan_item)
+        pdc = _check_pdc(request, http, state, raw, pdc_url, tmp, plan) if pdc_url else None
+    return {"status": "publishing" if plan else "unchanged", "years": years, "pdc": pdc, "plan": plan,
+            "checked": checked}
+
+
+@dataclass
+class _Checked:
+    decision: str
+    reason: str
+    plan_item: dict[str, Any] | None
+
+
+def _check_one(request: CheckRequest, release: Any, state: Any, http: HttpClient, raw: Any, tmp: str) -> _Checked:
+    year = release.performance_year
+    record = state.get("qpp", year)
+    check = check_release(release, record, http, tmp, force=request.force)
+    try:
+        if not check.publishable:
+            if record is not None:
+                state.put("qpp", year, checked_record(record, iso(utc_now()), check.download))
+            return _Checked(check.decision, check.reason, None)
+        key = raw_key("qpp", year, check.download.sha256)
+        raw.put_file(key, check.download.path)
+        return _Checked(check.decision, check.reason, _plan_item(key, check))
+    finally:
+        discard(check.download)  # the store took the file (moved or uploaded); nothing may be left behind
+
+
+def _plan_item(raw_key: str, check: CheckResult) -> dict[str, Any]:
+    download = check.download
+    return {
+        "source": check.release.source, "raw_key": raw_key, "decision": check.decision, "reason": check.reason,
+        "release": check.release.to_dict(),
+        "download": {"sha256": download.sha256, "size": download.size, "etag": download.etag,
+                     "last_modified": download.last_modified},
+    }
+
+
+def _check_pdc(request: CheckRequest, http: HttpClient, state: Any, raw: Any, pdc_url: str, tmp: str,
+               plan: list[dict[str, Any]]) -> dict[str, Any]:
+    """The PDC score file: a new or corrected one joins the end of the plan (after the QPP years it is
+    compared with). Its failure is reported and changes nothing else."""
+    try:
+        release = pdc_release(http.get_item(pdc_url))
+    except MipsProfilesError as exc:
+        return {"decision": "failed", "error": str(exc)}
+    year = release.performance_year
+    if request.performance_year is not None and year != request.performance_year:
+        return {"performance_year": year, "decision": "skipped", "reason": f"run is for PY{request.performance_year}"}
+    record = state.get("pdc", year)
+    try:
+        check = check_release(release, record, http, tmp, force=request.force)
+    except MipsProfilesError as exc:
+        return {"performance_year": year, "decision": "failed", "error": str(exc)}
+    try:
+        if check.publishable:
+            key = raw_key("pdc", year, check.download.sha256)
+            raw.put_file(key, check.download.path)
+            plan.append(_plan_item(key, check))
+        elif record is not None:
+            state.put("pdc", year, checked_record(record, iso(utc_now()), check.download))
+    except Exception as exc:
+        return {"performance_year": year, "decision": "failed", "error": f"unexpected {type(exc).__name__}: {exc}"}
+    finally:
+        discard(check.download)
+    return {"performance_year": year, "decision": check.decision, "reason": check.reason}

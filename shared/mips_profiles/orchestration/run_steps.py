@@ -1,0 +1,138 @@
+"""The steps of a refresh run that the shard function performs for the state machine
+(``statemachine/refresh.asl.json``), one method per step:
+
+- ``stage``: read and validate a QPP plan item's raw file as a whole (a bad file is refused here, before
+  anything public is written) and stage it in partition groups;
+- ``publish_partition``: publish one group of NPI storage shards;
+- ``finalize``: aggregates, the manifest last, the release state, reconciliation with the PDC file of the
+  year, one CDN invalidation;
+- ``ingest_pdc``: keep the CMS profile score file privately and reconcile its year;
+- ``record_check_dates``: the manifest's ``last_checked`` of the years checked and not republished.
+
+The state machine does the ordering, the fan-out, the retries and the lock; each step here is safe to run
+twice (at-least-once invocation): a finished partition answers its recorded result, a finalize rewrites
+the same manifest. A partition or finalize of a run that is no longer the current one for its year raises
+``StaleRelease``: it never puts an older release back.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+
+from ..adapters.http import Download
+from ..clock import iso
+from ..core.catalog import Release
+from ..errors import MipsProfilesError
+from ..publishing.publish import PartitionResult, Publisher, ReleaseInfo, result_key
+from ..publishing.reconcile import RECONCILIATION_KEY, ProfileReconciler
+from .checker import published_record
+
+INVALIDATION_PATHS = ["/v1/*"]
+
+
+class RunSteps:
+    def __init__(self, publisher: Publisher, *, raw: Any, state: Any, cdn: Any, partitions: int,
+                 work_dir: str | None = None) -> None:
+        self.publisher = publisher
+        self.raw = raw
+        self.state = state
+        self.cdn = cdn
+        self.partitions = partitions
+        self.work_dir = work_dir
+        self.reconciler = ProfileReconciler(publisher)
+
+    @contextmanager
+    def _raw_file(self, item: dict[str, Any], name: str) -> Iterator[str | None]:
+        """The plan item's raw file in a scratch directory (None if the raw store lost it), removed after."""
+        with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="mips-step-") as tmp:
+            path = os.path.join(tmp, name)
+            yield path if self.raw.get_file(item["raw_key"], path) else None
+
+    def stage(self, item: dict[str, Any]) -> dict[str, Any]:
+        release = Release.from_dict(item["release"])
+        year = release.performance_year
+        with self._raw_file(item, "source.csv") as path:
+            if path is None:
+                return _refused(year, f"raw file {item['raw_key']} is missing")
+            try:
+                validated = self.publisher.read_and_check(path, year, sha256=item["download"]["sha256"],
+                                                          force=item["decision"] == "forced")
+            except MipsProfilesError as exc:
+                return _refused(year, str(exc))
+        run = self.publisher.stage(validated, ReleaseInfo(year, source_url=release.download_url,
+                                                          cms_modified=release.modified,
+                                                          api_uuid=release.api_uuid),
+                                   partitions=self.partitions)
+        return {"status": "staged", "source": "qpp", "performance_year": year, "run_id": run.run_id,
+                "groups": list(range(len(run.groups))), "rows_rejected": run.rows_rejected,
+                "unknown_columns": run.unknown_columns, "error": None}
+
+    def publish_partition(self, run_id: str, group: int) -> dict[str, Any]:
+        run = self.publisher.load_run(run_id)
+        if not 0 <= group < len(run.groups):
+            raise MipsProfilesError(f"run {run_id} has no partition group {group}")
+        return asdict(self.publisher.publish_partition(run, group))
+
+    def finalize(self, run_id: str, item: dict[str, Any]) -> dict[str, Any]:
+        run = self.publisher.load_run(run_id)
+        results = []
+        for g in range(len(run.groups)):
+            data = self.publisher.private.read(result_key(run_id, g))
+            if data is None:
+                raise MipsProfilesError(f"run {run_id}: partition {g} has no recorded result")
+            results.append(PartitionResult(**orjson.loads(data)))
+        result = self.publisher.finalize(run, results)  # refuses a stale run before writing anything
+        release = Release.from_dict(item["release"])
+        self.state.put("qpp", run.performance_year, published_record(
+            release, _download(release, item), result.rows_read, result.release_id, iso(self.publisher.clock())))
+        summary = self.reconciler.reconcile_year(run.performance_year)  # against the year's PDC file, if any
+        if result.docs_written or result.docs_deleted:
+            self.cdn.invalidate(INVALIDATION_PATHS, reference=run_id)
+        return {"status": "published", "source": "qpp", "performance_year": run.performance_year,
+                "run_id": run_id, "release_id": result.release_id, **result.counts(),
+                "bytes_written": result.bytes_written, "unknown_columns": result.unknown_columns,
+                RECONCILIATION_KEY: summary}
+
+    def ingest_pdc(self, item: dict[str, Any]) -> dict[str, Any]:
+        release = Release.from_dict(item["release"])
+        year = release.performance_year
+        with self._raw_file(item, "ec_score_file.csv") as path:
+            if path is None:
+                return _refused(year, f"raw file {item['raw_key']} is missing", source="pdc")
+            try:
+                ingested = self.reconciler.ingest(path, year, item["download"]["sha256"])
+            except MipsProfilesError as exc:  # the QPP years stand: only the PDC file was refused
+                return _refused(year, str(exc), source="pdc")
+        self.state.put("pdc", year, published_record(release, _download(release, item), ingested.rows,
+                                                     ingested.release_id, iso(self.publisher.clock())))
+        summary = self.reconciler.reconcile_year(year)
+        return {"status": "reconciled", "source": "pdc", "performance_year": year, "rows_read": ingested.rows,
+                RECONCILIATION_KEY: summary}
+
+    def record_check_dates(self, checked: list[int], outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+        """A published year's manifest entry carries its check date already; a refused year keeps the date
+        of its last good check, so that the manifest never says a refused file was checked fine."""
+        done = {int(o["performance_year"]) for o in outcomes
+                if o.get("source") == "qpp" and o.get("status") in ("published", "refused")}
+        touched = sorted({int(y) for y in checked} - done)
+        self.publisher.touch_last_checked(set(touched))
+        return {"touched": touched}
+
+
+def _refused(year: int, error: str, *, source: str = "qpp") -> dict[str, Any]:
+    return {"status": "refused", "source": source, "performance_year": year, "run_id": None, "groups": [],
+            "error": error}
+
+
+def _download(release: Release, item: dict[str, Any]) -> Download:
+    """What the checker recorded of a download, for the state record."""
+    info = item["download"]
+    return Download(release.download_url, None, info["sha256"], int(info.get("size") or 0),
+                    etag=info.get("etag"), last_modified=info.get("last_modified"))

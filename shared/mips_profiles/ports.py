@@ -1,0 +1,92 @@
+"""The ports: every Protocol the parts of the package talk through, in one place.
+
+Each port has an AWS adapter and a local twin in ``adapters/`` (docs/architecture.md has the table):
+
+- ``BlobStore``: a flat key -> bytes store (S3; a directory; memory);
+- ``StateStore``: what was checked and published per source and year (DynamoDB; a JSON file);
+- ``Cdn``: cache invalidation (CloudFront; a recorder);
+- ``Progress``: progress of long CLI work (a terminal line; ``NO_PROGRESS``, the null object here).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+ReleaseRecord = dict[str, Any]
+
+
+def content_hash(data: bytes) -> bytes:
+    """Change detector for published bytes (not a security boundary): BLAKE2b-128."""
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+class BlobStore(Protocol):
+    """A flat key -> bytes store. Keys use ``/``; writes are atomic per key."""
+
+    def read(self, key: str) -> bytes | None: ...
+
+    def write(self, key: str, data: bytes, *, content_type: str = ..., cache_control: str = ...,
+              content_encoding: str | None = ...) -> None:
+        """``content_encoding`` (``gzip``) says ``data`` is stored compressed and served as such."""
+
+    def write_many(
+        self, items: Iterable[tuple[str, bytes]], *, content_type: str = ..., cache_control: str = ...
+    ) -> int: ...
+
+    def delete_many(self, keys: Iterable[str]) -> int: ...
+
+    def put_file(self, key: str, path: str | os.PathLike[str]) -> None:
+        """Take ownership of a local file (a large download) and store it under ``key``."""
+        ...
+
+    def get_file(self, key: str, path: str | os.PathLike[str]) -> bool:
+        """Copy the object at ``key`` to a local file; False if there is none."""
+        ...
+
+    def describe(self) -> str: ...
+
+    def md5_listing(self, prefix: str) -> dict[str, str | None]:
+        """Every key under ``prefix`` with the MD5 (hex) of its bytes, ``None`` where the store cannot
+        tell without reading (an S3 multipart ETag). For repair: compare without reading every object."""
+        ...
+
+
+class StateStore(Protocol):
+    def get(self, source: str, year: int) -> ReleaseRecord | None: ...
+
+    def put(self, source: str, year: int, record: ReleaseRecord) -> None: ...
+
+    def all(self) -> dict[str, ReleaseRecord]: ...
+
+
+class Cdn(Protocol):
+    def invalidate(self, paths: list[str], reference: str) -> str | None: ...
+
+
+class Task(Protocol):
+    def advance(self, amount: float = 1) -> None: ...
+
+    def close(self, summary: str | None = None) -> None: ...
+
+
+class Progress(Protocol):
+    def task(self, label: str, total: float | None = None, unit: str = "") -> Task: ...
+
+
+class _NullTask:
+    def advance(self, amount: float = 1) -> None:
+        pass
+
+    def close(self, summary: str | None = None) -> None:
+        pass
+
+
+class NullProgress:
+    def task(self, label: str, total: float | None = None, unit: str = "") -> Task:
+        return _NullTask()
+
+
+NO_PROGRESS = NullProgress()

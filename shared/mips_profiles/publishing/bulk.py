@@ -1,0 +1,185 @@
+"""Bulk files and the change feed: for consumers who want a whole year in one file, and only what changed.
+
+- ``v1/bulk/{year}/scores.ndjson``: every NPI's entry for that year, one JSON object per line,
+  ``{"npi": ..., <the entry>}``, the entry's bytes exactly as in the documents (the same builder makes
+  both, from the same private entries); ``v1/bulk/{year}/scores.csv``: the contract's displayed fields
+  of those entries, for spreadsheets. Both stored gzip-compressed with ``Content-Encoding: gzip`` (a
+  browser or ``curl --compressed`` reads them as they are), deterministic bytes (gzip ``mtime`` 0), listed
+  in the manifest with size, rows and the SHA-256 of the uncompressed content, rewritten only when that
+  content changes.
+- ``v1/changes/{sequence:08d}.json``: one object per publish that changed a document: the NPIs whose
+  document was added, changed or removed, with the release it came from and the previous one. Sequence
+  numbers count up from 1, so the keys sort in time and a consumer can walk them from its own marker;
+  the manifest points to the latest and lists the recent ones. An object is final once the manifest
+  lists it (a publish that failed before its manifest leaves its number to the next one).
+
+Nothing here reads a write-locked field: the entries come from ``DocumentBuilder.entry_rows`` (the display
+contract's projection) and the CSV columns are the contract's public fields.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from ..core.documents import DocumentBuilder, dumps
+from ..keys import BULK_PREFIX, bulk_key
+
+BULK_FORMATS = {"ndjson": "application/x-ndjson; charset=utf-8", "csv": "text/csv; charset=utf-8"}
+CONTENT_ENCODING = "gzip"
+CHANGE_SCHEMA_VERSION = 1
+RECENT_CHANGES = 50
+"""How many change objects the manifest lists; older ones stay at their keys (walk them by sequence)."""
+
+
+def stored_headers(key: str) -> tuple[str, str] | None:
+    """(Content-Type, Content-Encoding) of a bulk file's key, or None for any other key: what the publisher
+    stores on the object and ``serve`` sends."""
+    if not key.startswith(BULK_PREFIX):
+        return None
+    fmt = key.rsplit(".", 1)[-1]
+    return (BULK_FORMATS[fmt], CONTENT_ENCODING) if fmt in BULK_FORMATS else None
+
+
+@dataclass
+class BulkFile:
+    key: str
+    data: bytes  # gzip
+    rows: int
+    uncompressed_size: int
+    sha256: str  # of the uncompressed content (what `curl --compressed` saves)
+
+    def manifest_entry(self) -> dict[str, Any]:
+        return {"key": self.key, "content_encoding": CONTENT_ENCODING, "size": len(self.data),
+                "uncompressed_size": self.uncompressed_size, "rows": self.rows, "sha256": self.sha256}
+
+
+class _Gzipped:
+    """An uncompressed stream written into deterministic gzip bytes, hashed and counted on the way."""
+
+    def __init__(self) -> None:
+        self.buffer = io.BytesIO()
+        self.zip = gzip.GzipFile(fileobj=self.buffer, mode="wb", compresslevel=6, mtime=0)
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.zip.write(data)
+        self.digest.update(data)
+        self.size += len(data)
+
+    def close(self, key: str, rows: int) -> BulkFile:
+        self.zip.close()
+        return BulkFile(key, self.buffer.getvalue(), rows, self.size, self.digest.hexdigest())
+
+
+class BulkBuilder:
+    def __init__(self, builder: DocumentBuilder) -> None:
+        self.builder = builder
+        # the CSV columns: the contract's displayed fields, in contract order, with their public paths
+        self.columns = list(builder.public.items())
+
+    def build(self, year: int, shards: Iterable[pa.Table]) -> list[BulkFile]:
+        """Both files of ``year`` from its published entries, given shard by shard (each in NPI order, the
+        shards in storage order: the lines come out in that order)."""
+        ndjson, table = _Gzipped(), _Gzipped()
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow([name for name, _ in self.columns])
+        rows = 0
+        for entries in shards:
+            if entries.num_rows == 0:
+                continue
+            npis, entry_rows = self.builder.entry_rows(entries)
+            lines = bytearray()
+            for npi, entry in zip(npis, entry_rows, strict=True):
+                if entry.get("performance_year", year) != year:
+                    raise ValueError(f"an entry of PY{entry.get('performance_year')} among PY{year}'s")
+                line = {"npi": npi, **entry}
+                lines += dumps(line)
+                lines += b"\n"
+                writer.writerow([_cell(_at(line, path)) for _, path in self.columns])
+            ndjson.write(bytes(lines))
+            table.write(text.getvalue().encode())
+            text.seek(0)
+            text.truncate()
+            rows += len(npis)
+        if text.getvalue():  # the header alone, for a year with no entries
+            table.write(text.getvalue().encode())
+        return [ndjson.close(bulk_key(year, "ndjson"), rows), table.close(bulk_key(year, "csv"), rows)]
+
+
+def _at(obj: dict[str, Any], path: str) -> Any:
+    for part in path.split("."):
+        obj = obj.get(part) if isinstance(obj, dict) else None
+    return obj
+
+
+def _cell(value: Any) -> str:
+    """Numbers as the JSON documents write them (exactly what CMS published), empty for null."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+# -- the change feed -----------------------------------------------------------------------------
+
+
+@dataclass
+class Changes:
+    """The NPIs whose document a publish added, changed or removed."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps({"added": self.added, "changed": self.changed, "removed": self.removed})
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Changes:
+        return cls(**orjson.loads(data))
+
+    @classmethod
+    def merged(cls, parts: Iterable[Changes]) -> Changes:
+        out = cls()
+        for part in parts:
+            out.added += part.added
+            out.changed += part.changed
+            out.removed += part.removed
+        # a document can be removed and added back by retried work: the last word is the final state
+        return cls(sorted(set(out.added)), sorted(set(out.changed) - set(out.added)), sorted(set(out.removed)))
+
+    def counts(self) -> dict[str, int]:
+        return {"added": len(self.added), "changed": len(self.changed), "removed": len(self.removed)}
+
+
+def change_object(sequence: int, year: int, release_id: str, previous_release_id: str | None,
+                  cms_modified: str | None, changes: Changes) -> bytes:
+    """The bytes of one change object: no wall-clock time in it (the manifest carries when), so the same
+    publish gives the same bytes wherever it runs."""
+    return dumps({
+        "schema_version": CHANGE_SCHEMA_VERSION,
+        "sequence": sequence,
+        "performance_year": year,
+        "release_id": release_id,
+        "previous_release_id": previous_release_id,
+        "cms_modified": cms_modified,
+        "counts": changes.counts(),
+        "added": changes.added,
+        "changed": changes.changed,
+        "removed": changes.removed,
+    })

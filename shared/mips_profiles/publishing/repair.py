@@ -1,0 +1,105 @@
+"""Repair: make the public tree what the private state says it is, after someone or something
+deleted, overwrote or truncated public objects.
+
+The private store is the source of truth for documents: the published entries of every year
+(``entries/py=*/shard=*``) rebuild each document's bytes exactly as publishing did. Repair lists the
+public tree (one LIST per 1,000 keys, MD5 from the ETag; no object is read), re-puts every document that
+is missing or differs, deletes documents that no entry explains, rebuilds the bulk files that are
+missing or differ, and restores the JSON Schema and the not-found body. It never rewrites the manifest,
+the aggregates or a change object, whose bytes it cannot rebuild from the private state; it reports them
+as missing instead (restore them from the bucket's previous object
+version, or re-publish the year with ``force``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..core.documents import CONTENT_TYPE, NOT_FOUND, dumps
+from ..keys import (
+    BULK_PREFIX,
+    CACHE_DOCUMENT,
+    CACHE_MANIFEST,
+    CHANGES_PREFIX,
+    DOCUMENT_PREFIX,
+    MANIFEST_KEY,
+    NOT_FOUND_KEY,
+    SCHEMA_KEY,
+    npi_key,
+)
+from ..ports import content_hash
+from .publish import SHARDS, Publisher
+
+
+@dataclass
+class RepairReport:
+    documents_checked: int = 0
+    restored: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    not_repairable: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.restored or self.deleted)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "restored_count": len(self.restored), "deleted_count": len(self.deleted)}
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+class Repairer:
+    def __init__(self, publisher: Publisher) -> None:
+        self.publisher = publisher
+
+    def repair(self) -> RepairReport:
+        publisher, report = self.publisher, RepairReport()
+        manifest = publisher.read_manifest()
+        if not manifest:
+            report.not_repairable.append(MANIFEST_KEY)
+        years = sorted({int(r["performance_year"]) for r in manifest.get("releases", [])}
+                       | publisher.private_years())
+        listing = publisher.public.md5_listing(DOCUMENT_PREFIX)
+        expected: set[str] = set()
+
+        def to_restore() -> Iterator[tuple[str, bytes]]:
+            for shard in range(SHARDS):
+                for npi, data in publisher.shard_documents(shard, years):
+                    key = npi_key(npi)
+                    expected.add(key)
+                    report.documents_checked += 1
+                    if listing.get(key) != _md5(data):
+                        report.restored.append(key)
+                        yield key, data
+
+        publisher.public.write_many(to_restore(), content_type=CONTENT_TYPE, cache_control=CACHE_DOCUMENT)
+        stray = sorted(set(listing) - expected)
+        publisher.public.delete_many(stray)
+        report.deleted.extend(stray)
+        for key, body in ((SCHEMA_KEY, publisher.builder.json_schema()), (NOT_FOUND_KEY, NOT_FOUND)):
+            data = dumps(body)
+            if publisher.public.read(key) != data:
+                publisher.public.write(key, data, content_type=CONTENT_TYPE, cache_control=CACHE_MANIFEST)
+                report.restored.append(key)
+        # the bulk files are rebuilt from the same private entries, byte for byte (deterministic gzip)
+        bulk_listing = publisher.public.md5_listing(BULK_PREFIX)
+        for year in sorted({int(r["performance_year"]) for r in manifest.get("releases", []) if "bulk" in r}):
+            for file in publisher.bulk_files(year):
+                if bulk_listing.get(file.key) != _md5(file.data):
+                    publisher.write_bulk_file(file)
+                    report.restored.append(file.key)
+        # a change object records one publish: nothing can rebuild it
+        changes = publisher.public.md5_listing(CHANGES_PREFIX)
+        for change in (manifest.get("changes") or {}).get("recent", []):
+            if change["key"] not in changes:
+                report.not_repairable.append(change["key"])
+        for key, digest in sorted(publisher.recorded_stats(years).items()):
+            data = publisher.public.read(key)
+            if data is None or content_hash(data).hex() != digest:
+                report.not_repairable.append(key)
+        return report

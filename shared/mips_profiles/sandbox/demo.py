@@ -1,0 +1,70 @@
+"""The embedded default run: no network, no AWS account.
+
+Starts a stand-in for the CMS endpoints on loopback (catalog, metastore and generated files in the
+real shapes), runs ``refresh`` against it into a local tree, simulates a CMS correction of one
+performance year, runs ``refresh`` again, and prints what changed and where to look.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from ..orchestration.local import default_private_dir, print_outcomes, refresh_tree
+from ..orchestration.refresh import RefreshReport
+from .cms_standin import CmsStandIn
+from .generator import generate_table, make_correction, make_pdc_table, write_csv
+
+DEMO_ROWS = 3000
+
+
+def _csv(table) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "f.csv"
+        write_csv(table, path)
+        return path.read_bytes()
+
+
+def run_demo(out: str) -> int:
+    started = time.monotonic()
+    root = Path(out)
+    tree = root / "tree"
+    private = Path(default_private_dir(str(tree)))
+    for path in (tree, private):
+        shutil.rmtree(path, ignore_errors=True)
+    tables = {year: generate_table(year, DEMO_ROWS) for year in (2023, 2024)}
+    with CmsStandIn() as cms:
+
+        def refresh() -> RefreshReport:
+            report = refresh_tree(str(tree), str(private), catalog_url=cms.catalog_url, pdc_url=cms.pdc_url,
+                                  allow_loopback_http=True)  # the stand-in is plain http on loopback
+            print_outcomes(report)
+            return report
+
+        cms.publish_qpp(2023, _csv(tables[2023]), "2025-07-21")
+        cms.publish_qpp(2024, _csv(tables[2024]), "2025-07-28")
+        cms.publish_pdc(2024, _csv(make_pdc_table(tables[2024], mismatches=2)), "2025-08-01")
+        print(f"CMS stand-in on {cms.base_url}: QPP Experience PY2023 and PY2024, PDC score file PY2024\n")
+        print("1. first refresh (backfill every year in the catalog)")
+        first = refresh()
+
+        fix = make_correction(tables[2024], changed_share=0.01, removed=3, added=3)
+        cms.publish_qpp(2024, _csv(fix.table), "2025-09-15")
+        print(f"\n2. CMS re-publishes PY2024 (new modified date and path): {len(fix.changed)} NPIs' scores revised, "
+              f"{len(fix.removed)} withdrawn, {len(fix.added)} added")
+        second = refresh()
+
+        print("\n3. refresh again with nothing changed at CMS")
+        third = refresh()
+
+    ok = first.ok and second.ok and third.ok
+    print(f"\npublic tree:   {tree}/v1/  (manifest: {tree}/v1/manifest.json)")
+    print(f"private data:  {private}/  (audit Parquet, quarantine, raw files, state.json; never served)")
+    print(f"one document:  {tree}/v1/npi/{fix.changed[0]}.json")
+    print(f"aggregates:    {tree}/v1/stats/2024/national.json")
+    print(f"bulk files:    {tree}/v1/bulk/2024/  (gzip-encoded NDJSON and CSV; change feed: {tree}/v1/changes/)")
+    print(f"preview:       mips-profiles serve {tree} --cors-origin http://127.0.0.1:8080  (README: Consumers)")
+    print(f"done in {time.monotonic() - started:.1f} s")
+    return 0 if ok else 1
