@@ -66,8 +66,8 @@ def imports(path: Path, *, top_level_only: bool) -> list[tuple[str, list[str]]]:
                 continue
             names = [a.name for a in node.names]
             # `from . import x` / `from .core import contract` import modules, not names
-            submodules = [f"{target}.{n}" for n in names if (PACKAGE.parent / f"{target}.{n}".replace(".", "/")).exists()
-                          or (PACKAGE.parent / (f"{target}.{n}".replace(".", "/") + ".py")).exists()]
+            paths = {n: PACKAGE.parent / f"{target}.{n}".replace(".", "/") for n in names}
+            submodules = [f"{target}.{n}" for n, p in paths.items() if p.is_dir() or p.with_suffix(".py").exists()]
             out.extend((m, []) for m in submodules)
             if len(submodules) < len(names):
                 out.append((target, names))

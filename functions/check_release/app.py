@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mips_profiles.adapters.dynamo import DynamoStateStore
 from mips_profiles.adapters.http import HttpClient, SizeLimits, UrlPolicy
 from mips_profiles.adapters.s3 import S3Store
+from mips_profiles.orchestration.messages import CheckAnswer
 from mips_profiles.orchestration.release_check import CheckRequest, check_for_releases
 from mips_profiles.settings import Settings
 
@@ -28,7 +29,7 @@ metrics = Metrics()
 @logger.inject_lambda_context(log_event=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> CheckAnswer:
     """``event``: ``{"request": <the execution input>, "run": <the execution name>}``."""
     request = CheckRequest.from_event(event.get("request") or {})
     logger.set_correlation_id(event.get("run") or context.aws_request_id)

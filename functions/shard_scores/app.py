@@ -14,6 +14,7 @@ step at once and the state machine's catch-all releases the lock and raises the 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
@@ -51,7 +52,7 @@ def steps() -> RunSteps:
     )
 
 
-STEPS = {
+STEPS: dict[str, Callable[[dict[str, Any]], Mapping[str, Any]]] = {
     "stage": lambda e: steps().stage(e["item"]),
     "publish_partition": lambda e: steps().publish_partition(e["run_id"], int(e["group"])),
     "finalize": lambda e: steps().finalize(e["run_id"], e["item"]),
@@ -60,7 +61,7 @@ STEPS = {
 }
 
 
-def _emit(action: str, result: dict[str, Any]) -> None:
+def _emit(action: str, result: Mapping[str, Any]) -> None:
     if action == "publish_partition":
         metrics.add_metric(name="DocumentsWritten", unit=MetricUnit.Count, value=result["docs_written"])
         metrics.add_metric(name="DocumentsUnchanged", unit=MetricUnit.Count, value=result["docs_unchanged"])
@@ -85,19 +86,19 @@ def _emit(action: str, result: dict[str, Any]) -> None:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
     action = event.get("action")
     if action == "selftest":
         s = steps()
         return self_test(s.publisher, raw=s.raw, lock=RunLock(settings.state_table))
     if action == "repair":
         s = steps()
-        result = repair(s.publisher, lock=RunLock(settings.state_table), cdn=s.cdn,
-                        owner=f"repair-{context.aws_request_id}", lease_seconds=settings.lock_lease_seconds,
-                        invalidation_paths=INVALIDATION_PATHS)
-        metrics.add_metric(name="ObjectsRepaired", unit=MetricUnit.Count, value=len(result.get("restored", [])))
-        logger.info("repair", extra={k: v for k, v in result.items() if k not in ("restored", "deleted")})
-        return result
+        repaired = repair(s.publisher, lock=RunLock(settings.state_table), cdn=s.cdn,
+                          owner=f"repair-{context.aws_request_id}", lease_seconds=settings.lock_lease_seconds,
+                          invalidation_paths=INVALIDATION_PATHS)
+        metrics.add_metric(name="ObjectsRepaired", unit=MetricUnit.Count, value=len(repaired.get("restored", [])))
+        logger.info("repair", extra={k: v for k, v in repaired.items() if k not in ("restored", "deleted")})
+        return repaired
     step = STEPS.get(str(action))
     if step is None:
         raise ValueError(f"unknown action {action!r}: expected one of {', '.join([*STEPS, 'selftest', 'repair'])}")
@@ -107,6 +108,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if is_transient(exc):
             raise Transient(f"{action}: {type(exc).__name__}: {exc}") from exc
         raise
-    _emit(action, result)
+    _emit(str(action), result)
     logger.info("step done", extra={"action": action, "status": result.get("status")})
     return result

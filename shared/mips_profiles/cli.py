@@ -113,7 +113,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = make_server(args.dir, host=args.host, port=args.port, cors_origins=args.cors_origin, quiet=args.quiet)
     host, port = server.server_address[:2]
     origins = ", ".join(args.cors_origin) or "none (same-origin only)"
-    print(f"serving {os.path.abspath(args.dir)} on http://{host}:{port}/v1/manifest.json (CORS: {origins}); "
+    print(f"serving {os.path.abspath(args.dir)} on http://{host!s}:{port}/v1/manifest.json (CORS: {origins}); "
           "Ctrl-C to stop", file=sys.stderr, flush=True)
 
     def stop(signum: int, frame: object) -> None:

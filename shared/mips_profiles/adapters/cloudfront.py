@@ -20,7 +20,7 @@ class CloudFrontCdn:
             DistributionId=self.distribution_id,
             InvalidationBatch={"Paths": {"Quantity": len(paths), "Items": paths}, "CallerReference": reference},
         )
-        return response["Invalidation"]["Id"]
+        return str(response["Invalidation"]["Id"])
 
 
 class NoCdn:

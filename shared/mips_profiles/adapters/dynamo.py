@@ -85,7 +85,8 @@ class RunLock:
         return True
 
     def holder(self) -> dict[str, Any] | None:
-        return self.table.get_item(Key=self.KEY, ConsistentRead=True).get("Item")
+        item: dict[str, Any] | None = self.table.get_item(Key=self.KEY, ConsistentRead=True).get("Item")
+        return item
 
     def release(self, owner: str) -> bool:
         try:

@@ -34,7 +34,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,7 +63,7 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, self.max_delay)
-        return min(self.base_delay * 2 ** (attempt - 1), self.max_delay)
+        return min(float(self.base_delay * 2 ** (attempt - 1)), self.max_delay)
 
 
 @dataclass
@@ -77,6 +77,13 @@ class Download:
     last_modified: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def file(self) -> tuple[str, str]:
+        """(local path, SHA-256) of a body that was downloaded; a not-modified answer has neither."""
+        if self.path is None or self.sha256 is None:
+            raise MipsProfilesError(f"{self.url}: no downloaded file (the server answered not modified)")
+        return self.path, self.sha256
+
 
 DEFAULT_ALLOWED_HOSTS = ("cms.gov",)
 """Hosts a download may come from, each with its subdomains (data.cms.gov)."""
@@ -88,7 +95,7 @@ class UrlPolicy:
     allow_loopback_http: bool = False  # tests and the demo only: plain http to 127.0.0.0/8, ::1, localhost
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> UrlPolicy:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> UrlPolicy:
         env = os.environ if env is None else env
         extra = tuple(h.strip().lower() for h in env.get("MIPS_ALLOWED_HOSTS", "").split(",") if h.strip())
         return cls(DEFAULT_ALLOWED_HOSTS + extra, env.get("MIPS_ALLOW_LOOPBACK_HTTP", "").lower() == "true")
@@ -142,7 +149,7 @@ class SizeLimits:
     file_seconds: float = 900.0
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> SizeLimits:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SizeLimits:
         env = os.environ if env is None else env
         d = cls()
         return cls(int(env.get("MIPS_MAX_CATALOG_BYTES", d.catalog_bytes)),

@@ -99,7 +99,7 @@ class S3Store:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
             raise
-        return response["Body"].read()
+        return bytes(response["Body"].read())
 
     def write(self, key: str, data: bytes, *, content_type: str = "application/octet-stream",
               cache_control: str = "no-cache", content_encoding: str | None = None) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from ..ports import NO_PROGRESS, Progress, Task
@@ -27,7 +28,7 @@ class _TerminalTask:
     WIDTH = 24
 
     def __init__(self, stream: TextIO, label: str, total: float | None, unit: str,
-                 clock=time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.stream, self.label, self.total, self.unit, self.clock = stream, label, total, unit, clock
         self.done = 0.0
         self.started = self.last_draw = clock()

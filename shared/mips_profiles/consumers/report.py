@@ -36,7 +36,8 @@ def _load(store: BlobStore, key: str) -> dict[str, Any]:
     if data is None:
         raise ConfigurationError(f"{store.describe()}: no {key}; is this a published tree?")
     try:
-        return orjson.loads(data)
+        parsed: dict[str, Any] = orjson.loads(data)
+        return parsed
     except orjson.JSONDecodeError as exc:
         raise ConfigurationError(f"{store.describe()}/{key}: not JSON ({exc})") from None
 
@@ -70,7 +71,7 @@ def histogram_svg(stats: dict[str, Any]) -> str:
         return LEFT + plot_w * score / 100
 
     def y(count: float) -> float:
-        return TOP + plot_h * (1 - count / y_max)
+        return float(TOP + plot_h * (1 - count / y_max))
 
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" '

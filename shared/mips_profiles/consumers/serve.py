@@ -16,9 +16,10 @@ import hashlib
 import mimetypes
 import os
 import re
+import socket
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -115,7 +116,7 @@ class TreeHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Callable[[], None]:
         """Any other method (POST, PUT, TRACE, QUERY...) is answered 405, not http.server's 501."""
         if name.startswith("do_"):
             return self._method_not_allowed
@@ -123,12 +124,14 @@ class TreeHandler(BaseHTTPRequestHandler):
 
     # -- responses ------------------------------------------------------------------------------
     def _respond(self, *, body: bool) -> None:
-        key = self._key()
-        data = self._read(key) if key else None
+        asked = self._key()
+        data = self._read(asked) if asked else None
         status = HTTPStatus.OK
-        if data is None:
+        if asked is None or data is None:
             status, key = HTTPStatus.NOT_FOUND, NOT_FOUND_KEY
             data = self._read(NOT_FOUND_KEY) or dumps(NOT_FOUND)
+        else:
+            key = asked
         content_type = CONTENT_TYPE if key.endswith(".json") else (
             mimetypes.guess_type(key)[0] or "application/octet-stream")
         etag = _etag(data)
@@ -206,13 +209,14 @@ class _BoundedServer(ThreadingHTTPServer):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
 
-    def process_request(self, request: object, client_address: object) -> None:
+    def process_request(self, request: socket.socket | tuple[bytes, socket.socket], client_address: object) -> None:
         if not self._slots.acquire(blocking=False):
             self.shutdown_request(request)
             return
         super().process_request(request, client_address)
 
-    def process_request_thread(self, request: object, client_address: object) -> None:
+    def process_request_thread(self, request: socket.socket | tuple[bytes, socket.socket],
+                               client_address: object) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:

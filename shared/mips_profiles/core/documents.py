@@ -173,8 +173,8 @@ class DocumentBuilder:
         if "performance_year" in pub:
             cols.append(("performance_year", years.tolist()))
         if "payment_year" in derived:
-            by_year = {y: self.methodology.payment_year(y) for y in set(years.tolist())}  # the one rule
-            cols.append(("payment_year", [by_year[y] for y in years.tolist()]))
+            payment_years = {y: self.methodology.payment_year(y) for y in set(years.tolist())}  # the one rule
+            cols.append(("payment_year", [payment_years[y] for y in years.tolist()]))
         if "final_score" in pub:
             cols.append(("final_score", ordered.column("final_score").to_pylist()))
         if "payment_adjustment_pct" in pub:
@@ -200,8 +200,8 @@ class DocumentBuilder:
         if "scored_practices" in derived:
             cols.append(("scored_practices", practices))
         if "attribution" in derived:
-            by_year = {y: attribution(y) for y in set(years.tolist())}
-            cols.append(("attribution", [by_year[y] for y in years.tolist()]))
+            lines = {y: attribution(y) for y in set(years.tolist())}
+            cols.append(("attribution", [lines[y] for y in years.tolist()]))
         if "provenance" in derived:
             cache: dict[tuple[int, int], str] = {}
             out = []

@@ -61,7 +61,8 @@ class Methodology:
         choice = np.select([values >= lower for _, lower in self.bands], list(range(len(self.bands))),
                            default=len(self.bands) - 1)
         choice[np.isnan(values)] = len(self.bands)
-        return names[choice].tolist()
+        bands: list[str | None] = names[choice].tolist()
+        return bands
 
     def payment_outcomes(self, years: np.ndarray, adjustments: np.ndarray) -> list[str | None]:
         """``positive`` (> 0), ``neutral`` (0), ``maximum_negative`` (at or below the year's maximum negative
@@ -74,7 +75,8 @@ class Methodology:
         names = np.array(["positive", "neutral", "maximum_negative", "negative", None], dtype=object)
         choice = np.select([adj > 0, adj == 0, adj <= floor], [0, 1, 2], default=3)
         choice[np.isnan(adj)] = 4
-        return names[choice].tolist()
+        outcomes: list[str | None] = names[choice].tolist()
+        return outcomes
 
     def score_band(self, score: float | None) -> str | None:
         return self.score_bands(np.array([np.nan if score is None else score]))[0]

@@ -18,7 +18,8 @@ def check_digits(body: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
     # Positions 8, 6, 4, 2, 0 (rightmost of the body first) are doubled.
     doubled = _DOUBLED[body[:, 0::2]].sum(axis=1)
     plain = body[:, 1::2].sum(axis=1)
-    return (10 - (24 + doubled + plain) % 10) % 10
+    digits: npt.NDArray[np.int64] = (10 - (24 + doubled + plain) % 10) % 10
+    return digits
 
 
 def is_valid_npi(value: str) -> bool:
@@ -31,4 +32,5 @@ def is_valid_npi(value: str) -> bool:
 
 def valid_check_digits(digits: npt.NDArray[np.integer]) -> npt.NDArray[np.bool_]:
     """Vectorised check over an ``(n, 10)`` array of digit values (0-9); one bool per row."""
-    return check_digits(digits[:, :9]) == digits[:, 9]
+    valid: npt.NDArray[np.bool_] = check_digits(digits[:, :9]) == digits[:, 9]
+    return valid

@@ -16,6 +16,7 @@ File rule: more than ``max_rejected_share`` of rows rejected fails the whole fil
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,7 +84,7 @@ class Validated:
 
     @property
     def rows_rejected(self) -> int:
-        return self.rejected.num_rows
+        return int(self.rejected.num_rows)
 
 
 class _Checks:
@@ -91,10 +92,10 @@ class _Checks:
 
     def __init__(self, n: int) -> None:
         self.n = n
-        self.items: list[tuple[np.ndarray, object]] = []
+        self.items: list[tuple[np.ndarray, str | Callable[[int], str]]] = []
         self.any = np.zeros(n, dtype=bool)
 
-    def add(self, mask: np.ndarray, message) -> None:  # message: str | Callable[[int], str]
+    def add(self, mask: np.ndarray, message: str | Callable[[int], str]) -> None:
         if mask.any():
             self.items.append((mask, message))
             self.any |= mask
@@ -184,7 +185,7 @@ def validate(
     checks = _Checks(n)
     raw = {name: _column(table, name) for name in ("npi", *DECIMAL_FIELDS, *WEIGHT_FIELDS, "participation_option")}
 
-    def given(name: str):
+    def given(name: str) -> Callable[[int], str]:
         col = raw[name]
         return lambda i: echo(col[i].as_py() or "")
 
@@ -205,7 +206,10 @@ def validate(
         text = _text(raw[name])
         empty = _mask(pc.equal(text, ""))
         number, ok = _decimals(text, empty)
-        checks.add(~ok & ~empty, lambda i, name=name: f"{LABELS[name]} is not a number: {given(name)(i)}")
+        def not_a_number(i: int, name: str = name) -> str:
+            return f"{LABELS[name]} is not a number: {given(name)(i)}"
+
+        checks.add(~ok & ~empty, not_a_number)
         typed[name] = number
         if name in SCORE_FIELDS:
             lo, hi = 0.0, 100.0
@@ -214,8 +218,10 @@ def validate(
         else:
             lo, hi = params.max_negative_adjustment_pct, params.max_positive_adjustment_pct
         out = _mask(pc.or_(pc.less(number, lo), pc.greater(number, hi)))
-        checks.add(out, lambda i, name=name, lo=lo, hi=hi:
-                   f"{LABELS[name]} {given(name)(i)} is outside {lo:g} to {hi:g} for PY{year}")
+        def out_of_range(i: int, name: str = name, lo: float = lo, hi: float = hi) -> str:
+            return f"{LABELS[name]} {given(name)(i)} is outside {lo:g} to {hi:g} for PY{year}"
+
+        checks.add(out, out_of_range)
 
     # -- participation option --------------------------------------------------------------
     allowed = methodology.participation_options.get(source.layout.name, ())

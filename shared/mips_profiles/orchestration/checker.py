@@ -19,6 +19,7 @@ from typing import Any
 
 from ..adapters.http import Download, HttpClient, normalise_url
 from ..core.catalog import Release
+from ..errors import MipsProfilesError
 
 PUBLISHABLE = frozenset({"new", "corrected", "forced"})
 
@@ -33,6 +34,13 @@ class CheckResult:
     @property
     def publishable(self) -> bool:
         return self.decision in PUBLISHABLE
+
+    @property
+    def fetched(self) -> Download:
+        """The download of a year to be published (the checker sets it with every publishable decision)."""
+        if self.download is None:
+            raise MipsProfilesError(f"PY{self.release.performance_year}: {self.decision} but nothing downloaded")
+        return self.download
 
 
 def decide(release: Release, record: dict[str, Any] | None) -> tuple[str, str]:

@@ -13,17 +13,20 @@ from __future__ import annotations
 import io
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+from ..adapters.dynamo import RunLock
 from ..keys import SELFTEST_PREFIX, SELFTEST_RAW_KEY
+from ..ports import BlobStore, Cdn
 from ..publishing.publish import PARQUET_COMPRESSION, Publisher
 from ..publishing.repair import Repairer
 
 
-def self_test(publisher: Publisher, *, raw: Any, lock: Any) -> dict[str, Any]:
+def self_test(publisher: Publisher, *, raw: BlobStore, lock: RunLock) -> dict[str, Any]:
     checks: dict[str, str] = {}
 
-    def check(name: str, fn: Any) -> None:
+    def check(name: str, fn: Callable[[], str | None]) -> None:
         try:
             detail = fn()
             checks[name] = f"ok{': ' + detail if detail else ''}"
@@ -82,7 +85,7 @@ def self_test(publisher: Publisher, *, raw: Any, lock: Any) -> dict[str, Any]:
     return {"action": "selftest", "status": "ok" if ok else "failed", "checks": checks}
 
 
-def repair(publisher: Publisher, *, lock: Any, cdn: Any, owner: str, lease_seconds: int,
+def repair(publisher: Publisher, *, lock: RunLock, cdn: Cdn, owner: str, lease_seconds: int,
            invalidation_paths: list[str]) -> dict[str, Any]:
     if not lock.acquire(owner, lease_seconds):
         return {"action": "repair", "status": "refused", "reason": "a run holds the lock; try again after it"}

@@ -6,14 +6,16 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..adapters.http import HttpClient
 from ..clock import iso
-from ..core.catalog import DEFAULT_CATALOG_URL, DEFAULT_PDC_URL, CatalogError, pdc_release, qpp_releases
+from ..core.catalog import DEFAULT_CATALOG_URL, DEFAULT_PDC_URL, CatalogError, Release, pdc_release, qpp_releases
 from ..errors import MipsProfilesError
 from ..keys import raw_key
+from ..ports import StateStore
 from ..publishing.publish import Publisher, PublishResult, ReleaseInfo
 from ..publishing.reconcile import RECONCILIATION_KEY, ProfileReconciler
 from .checker import CheckResult, check_release, checked_record, discard, published_record
@@ -58,7 +60,7 @@ class RefreshReport:
 
 
 class Refresher:
-    def __init__(self, http: HttpClient, publisher: Publisher, state: Any, *, hash_check: bool = True,
+    def __init__(self, http: HttpClient, publisher: Publisher, state: StateStore, *, hash_check: bool = True,
                  work_dir: str | None = None) -> None:
         self.http = http
         self.publisher = publisher
@@ -95,7 +97,8 @@ class Refresher:
         self.publisher.touch_last_checked(checked)
         return RefreshReport(outcomes)
 
-    def _year(self, release, tmp: str, *, force: bool, publish) -> YearOutcome:
+    def _year(self, release: Release, tmp: str, *, force: bool,
+              publish: Callable[[CheckResult], YearOutcome]) -> YearOutcome:
         year, source = release.performance_year, release.source
         record = self.state.get(source, year)
         check: CheckResult | None = None
@@ -117,16 +120,17 @@ class Refresher:
                 discard(check.download)
 
     def _publish_qpp(self, check: CheckResult) -> YearOutcome:
-        release, download = check.release, check.download
+        release, download = check.release, check.fetched
+        path, sha256 = download.file
         year = release.performance_year
         result = self.publisher.publish_file(
-            download.path,
+            path,
             ReleaseInfo(year, source_url=release.download_url, cms_modified=release.modified,
                         api_uuid=release.api_uuid),
-            sha256=download.sha256,
+            sha256=sha256,
             force=check.decision == "forced",
         )
-        self.publisher.private.put_file(raw_key("qpp", year, download.sha256), download.path)
+        self.publisher.private.put_file(raw_key("qpp", year, sha256), path)
         self.state.put("qpp", year, published_record(release, download, result.rows_read, result.release_id,
                                                      iso(self.publisher.clock())))
         outcome = YearOutcome("qpp", year, check.decision, check.reason, publish=result)
@@ -136,9 +140,10 @@ class Refresher:
         return outcome
 
     def _ingest_pdc(self, check: CheckResult) -> YearOutcome:
-        release, download = check.release, check.download
+        release, download = check.release, check.fetched
         year = release.performance_year
-        ingested = self.reconciler.ingest(download.path, year, download.sha256)
+        path, sha256 = download.file
+        ingested = self.reconciler.ingest(path, year, sha256)
         self.state.put("pdc", year, published_record(release, download, ingested.rows, ingested.release_id,
                                                      iso(self.publisher.clock())))
         outcome = YearOutcome("pdc", year, check.decision, check.reason,

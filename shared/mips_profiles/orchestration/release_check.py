@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ..adapters.http import HttpClient
 from ..clock import iso, utc_now
-from ..core.catalog import CatalogError, pdc_release, qpp_releases
+from ..core.catalog import CatalogError, Release, pdc_release, qpp_releases
 from ..errors import MipsProfilesError
 from ..keys import raw_key
+from ..ports import BlobStore, StateStore
 from .checker import CheckResult, check_release, checked_record, discard
+from .messages import CheckAnswer, PlanItem, YearDecision
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,8 @@ class CheckRequest:
         return cls(year, force, str(event.get("reason") or ("manual re-run" if year else "scheduled check")))
 
 
-def check_for_releases(request: CheckRequest, *, http: HttpClient, state: Any, raw: Any, catalog_url: str,
-                       work_dir: str | None = None, pdc_url: str | None = None) -> dict[str, Any]:
+def check_for_releases(request: CheckRequest, *, http: HttpClient, state: StateStore, raw: BlobStore, catalog_url: str,
+                       work_dir: str | None = None, pdc_url: str | None = None) -> CheckAnswer:
     """Check the catalog (and the PDC score file) and answer the plan: the new or corrected files, already
     in the raw store, in the order they must be published. The state machine holds the run lock around
     this step; a catalog failure raises (the run fails), a year's failure is that year's decision."""
@@ -48,8 +50,8 @@ def check_for_releases(request: CheckRequest, *, http: HttpClient, state: Any, r
         releases = [r for r in releases if r.performance_year == request.performance_year]
         if not releases:
             raise CatalogError(f"performance year {request.performance_year} is not in the catalog")
-    plan: list[dict[str, Any]] = []
-    years: dict[str, dict[str, Any]] = {}
+    plan: list[PlanItem] = []
+    years: dict[str, YearDecision] = {}
     checked: list[int] = []
     with tempfile.TemporaryDirectory(dir=work_dir, prefix="mips-check-") as tmp:
         for release in sorted(releases, key=lambda r: r.performance_year):
@@ -73,10 +75,11 @@ def check_for_releases(request: CheckRequest, *, http: HttpClient, state: Any, r
 class _Checked:
     decision: str
     reason: str
-    plan_item: dict[str, Any] | None
+    plan_item: PlanItem | None
 
 
-def _check_one(request: CheckRequest, release: Any, state: Any, http: HttpClient, raw: Any, tmp: str) -> _Checked:
+def _check_one(request: CheckRequest, release: Release, state: StateStore, http: HttpClient, raw: BlobStore,
+               tmp: str) -> _Checked:
     year = release.performance_year
     record = state.get("qpp", year)
     check = check_release(release, record, http, tmp, force=request.force)
@@ -85,25 +88,27 @@ def _check_one(request: CheckRequest, release: Any, state: Any, http: HttpClient
             if record is not None:
                 state.put("qpp", year, checked_record(record, iso(utc_now()), check.download))
             return _Checked(check.decision, check.reason, None)
-        key = raw_key("qpp", year, check.download.sha256)
-        raw.put_file(key, check.download.path)
+        path, sha256 = check.fetched.file
+        key = raw_key("qpp", year, sha256)
+        raw.put_file(key, path)
         return _Checked(check.decision, check.reason, _plan_item(key, check))
     finally:
         discard(check.download)  # the store took the file (moved or uploaded); nothing may be left behind
 
 
-def _plan_item(raw_key: str, check: CheckResult) -> dict[str, Any]:
-    download = check.download
+def _plan_item(raw_key: str, check: CheckResult) -> PlanItem:
+    download = check.fetched
+    source: Literal["qpp", "pdc"] = "pdc" if check.release.source == "pdc" else "qpp"
     return {
-        "source": check.release.source, "raw_key": raw_key, "decision": check.decision, "reason": check.reason,
+        "source": source, "raw_key": raw_key, "decision": check.decision, "reason": check.reason,
         "release": check.release.to_dict(),
-        "download": {"sha256": download.sha256, "size": download.size, "etag": download.etag,
+        "download": {"sha256": download.file[1], "size": download.size, "etag": download.etag,
                      "last_modified": download.last_modified},
     }
 
 
-def _check_pdc(request: CheckRequest, http: HttpClient, state: Any, raw: Any, pdc_url: str, tmp: str,
-               plan: list[dict[str, Any]]) -> dict[str, Any]:
+def _check_pdc(request: CheckRequest, http: HttpClient, state: StateStore, raw: BlobStore, pdc_url: str, tmp: str,
+               plan: list[PlanItem]) -> YearDecision:
     """The PDC score file: a new or corrected one joins the end of the plan (after the QPP years it is
     compared with). Its failure is reported and changes nothing else."""
     try:
@@ -120,8 +125,9 @@ def _check_pdc(request: CheckRequest, http: HttpClient, state: Any, raw: Any, pd
         return {"performance_year": year, "decision": "failed", "error": str(exc)}
     try:
         if check.publishable:
-            key = raw_key("pdc", year, check.download.sha256)
-            raw.put_file(key, check.download.path)
+            path, sha256 = check.fetched.file
+            key = raw_key("pdc", year, sha256)
+            raw.put_file(key, path)
             plan.append(_plan_item(key, check))
         elif record is not None:
             state.put("pdc", year, checked_record(record, iso(utc_now()), check.download))

@@ -21,8 +21,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
-from typing import Any
+from typing import Literal
 
 import orjson
 
@@ -30,15 +29,19 @@ from ..adapters.http import Download
 from ..clock import iso
 from ..core.catalog import Release
 from ..errors import MipsProfilesError
-from ..publishing.publish import PartitionResult, Publisher, ReleaseInfo, result_key
-from ..publishing.reconcile import RECONCILIATION_KEY, ProfileReconciler
+from ..keys import result_key
+from ..ports import BlobStore, Cdn, StateStore
+from ..publishing.publish import PartitionResult, Publisher, ReleaseInfo
+from ..publishing.reconcile import ProfileReconciler
 from .checker import published_record
+from .messages import CheckDates, PartitionOutcome, PlanItem, StepOutcome
 
 INVALIDATION_PATHS = ["/v1/*"]
 
 
 class RunSteps:
-    def __init__(self, publisher: Publisher, *, raw: Any, state: Any, cdn: Any, partitions: int,
+    def __init__(self, publisher: Publisher, *, raw: BlobStore, state: StateStore, cdn: Cdn,
+                 partitions: int,
                  work_dir: str | None = None) -> None:
         self.publisher = publisher
         self.raw = raw
@@ -49,13 +52,13 @@ class RunSteps:
         self.reconciler = ProfileReconciler(publisher)
 
     @contextmanager
-    def _raw_file(self, item: dict[str, Any], name: str) -> Iterator[str | None]:
+    def _raw_file(self, item: PlanItem, name: str) -> Iterator[str | None]:
         """The plan item's raw file in a scratch directory (None if the raw store lost it), removed after."""
         with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="mips-step-") as tmp:
             path = os.path.join(tmp, name)
             yield path if self.raw.get_file(item["raw_key"], path) else None
 
-    def stage(self, item: dict[str, Any]) -> dict[str, Any]:
+    def stage(self, item: PlanItem) -> StepOutcome:
         release = Release.from_dict(item["release"])
         year = release.performance_year
         with self._raw_file(item, "source.csv") as path:
@@ -74,13 +77,15 @@ class RunSteps:
                 "groups": list(range(len(run.groups))), "rows_rejected": run.rows_rejected,
                 "unknown_columns": run.unknown_columns, "error": None}
 
-    def publish_partition(self, run_id: str, group: int) -> dict[str, Any]:
+    def publish_partition(self, run_id: str, group: int) -> PartitionOutcome:
         run = self.publisher.load_run(run_id)
         if not 0 <= group < len(run.groups):
             raise MipsProfilesError(f"run {run_id} has no partition group {group}")
-        return asdict(self.publisher.publish_partition(run, group))
+        done = self.publisher.publish_partition(run, group)
+        return {"group": done.group, "docs_written": done.docs_written, "docs_unchanged": done.docs_unchanged,
+                "docs_deleted": done.docs_deleted, "bytes_written": done.bytes_written, "documents": done.documents}
 
-    def finalize(self, run_id: str, item: dict[str, Any]) -> dict[str, Any]:
+    def finalize(self, run_id: str, item: PlanItem) -> StepOutcome:
         run = self.publisher.load_run(run_id)
         results = []
         for g in range(len(run.groups)):
@@ -96,11 +101,13 @@ class RunSteps:
         if result.docs_written or result.docs_deleted:
             self.cdn.invalidate(INVALIDATION_PATHS, reference=run_id)
         return {"status": "published", "source": "qpp", "performance_year": run.performance_year,
-                "run_id": run_id, "release_id": result.release_id, **result.counts(),
+                "run_id": run_id, "release_id": result.release_id, "rows_read": result.rows_read,
+                "rows_rejected": result.rows_rejected, "docs_written": result.docs_written,
+                "docs_unchanged": result.docs_unchanged, "docs_deleted": result.docs_deleted,
                 "bytes_written": result.bytes_written, "unknown_columns": result.unknown_columns,
-                RECONCILIATION_KEY: summary}
+                "cms_profile_reconciliation": summary}
 
-    def ingest_pdc(self, item: dict[str, Any]) -> dict[str, Any]:
+    def ingest_pdc(self, item: PlanItem) -> StepOutcome:
         release = Release.from_dict(item["release"])
         year = release.performance_year
         with self._raw_file(item, "ec_score_file.csv") as path:
@@ -114,9 +121,9 @@ class RunSteps:
                                                      ingested.release_id, iso(self.publisher.clock())))
         summary = self.reconciler.reconcile_year(year)
         return {"status": "reconciled", "source": "pdc", "performance_year": year, "rows_read": ingested.rows,
-                RECONCILIATION_KEY: summary}
+                "cms_profile_reconciliation": summary}
 
-    def record_check_dates(self, checked: list[int], outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    def record_check_dates(self, checked: list[int], outcomes: list[StepOutcome]) -> CheckDates:
         """A published year's manifest entry carries its check date already; a refused year keeps the date
         of its last good check, so that the manifest never says a refused file was checked fine."""
         done = {int(o["performance_year"]) for o in outcomes
@@ -126,12 +133,12 @@ class RunSteps:
         return {"touched": touched}
 
 
-def _refused(year: int, error: str, *, source: str = "qpp") -> dict[str, Any]:
+def _refused(year: int, error: str, *, source: Literal["qpp", "pdc"] = "qpp") -> StepOutcome:
     return {"status": "refused", "source": source, "performance_year": year, "run_id": None, "groups": [],
             "error": error}
 
 
-def _download(release: Release, item: dict[str, Any]) -> Download:
+def _download(release: Release, item: PlanItem) -> Download:
     """What the checker recorded of a download, for the state record."""
     info = item["download"]
     return Download(release.download_url, None, info["sha256"], int(info.get("size") or 0),

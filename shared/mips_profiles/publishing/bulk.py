@@ -118,9 +118,10 @@ class BulkBuilder:
 
 
 def _at(obj: dict[str, Any], path: str) -> Any:
+    value: Any = obj
     for part in path.split("."):
-        obj = obj.get(part) if isinstance(obj, dict) else None
-    return obj
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def _cell(value: Any) -> str:

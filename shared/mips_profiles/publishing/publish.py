@@ -101,7 +101,7 @@ def shard_groups(partitions: int) -> list[list[int]]:
 
 
 def shard_of(npis: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    values = pc.cast(npis, pa.int64()).to_numpy(zero_copy_only=False)
+    values: np.ndarray = pc.cast(npis, pa.int64()).to_numpy(zero_copy_only=False)
     return values % SHARDS
 
 
@@ -412,7 +412,7 @@ class Publisher:
 
     def _publish_bulk(self, year: int, manifest: dict[str, Any]) -> dict[str, Any]:
         """The year's bulk files, written only when their content changed; their manifest entries."""
-        recorded = next((r.get("bulk", {}) for r in manifest.get("releases", [])
+        recorded: dict[str, Any] = next((r.get("bulk", {}) for r in manifest.get("releases", [])
                          if int(r["performance_year"]) == year), {})
         files = self.bulk_files(year)
         present = self.public.md5_listing(bulk_prefix(year))  # one LIST: deleted since?
@@ -652,7 +652,7 @@ PARQUET_COMPRESSION = "snappy"
 def parquet_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression=PARQUET_COMPRESSION)
-    return sink.getvalue().to_pybytes()
+    return bytes(sink.getvalue().to_pybytes())
 
 
 def csv_bytes(table: pa.Table) -> bytes:

@@ -99,7 +99,7 @@ class Repairer:
             if change["key"] not in changes:
                 report.not_repairable.append(change["key"])
         for key, digest in sorted(publisher.recorded_stats(years).items()):
-            data = publisher.public.read(key)
-            if data is None or content_hash(data).hex() != digest:
+            stored = publisher.public.read(key)
+            if stored is None or content_hash(stored).hex() != digest:
                 report.not_repairable.append(key)
         return report

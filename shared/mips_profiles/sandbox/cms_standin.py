@@ -92,7 +92,7 @@ class CmsStandIn:
     def base_url(self) -> str:
         assert self._server, "stand-in not started"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     @property
     def catalog_url(self) -> str:

@@ -12,6 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pyarrow as pa
+
 from ..orchestration.local import default_private_dir, print_outcomes, refresh_tree
 from ..orchestration.refresh import RefreshReport
 from .cms_standin import CmsStandIn
@@ -20,7 +22,7 @@ from .generator import generate_table, make_correction, make_pdc_table, write_cs
 DEMO_ROWS = 3000
 
 
-def _csv(table) -> bytes:
+def _csv(table: pa.Table) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "f.csv"
         write_csv(table, path)
