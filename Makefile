@@ -33,6 +33,10 @@ test: $(VENV)/.installed $(ASL)/.installed
 
 lint: $(VENV)/.installed $(TOOLS)/.installed $(ASL)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/mypy --strict functions/check_release/app.py
+	$(BIN)/mypy --strict functions/shard_scores/app.py
 	$(ASL)/.bin/asl-validator --json-path statemachine/refresh.asl.json
 	$(BIN)/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam validate --lint --region us-east-1 --template template.yaml

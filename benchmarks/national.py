@@ -44,6 +44,7 @@ def peak_rss_mb() -> float:
 
 # -- steps (each runs in its own process) ----------------------------------------------------------
 
+
 def step_generate(work: Path, rows: int) -> dict[str, Any]:
     from mips_profiles.sandbox.generator import generate_table, make_correction, write_csv
 
@@ -56,9 +57,14 @@ def step_generate(work: Path, rows: int) -> dict[str, Any]:
     for npi in table.column("npi").to_pylist():
         counts[npi] = counts.get(npi, 0) + 1
     multi = sum(1 for c in counts.values() if c > 1)
-    return {"rows": table.num_rows, "columns": table.num_columns, "npis": npis,
-            "multi_tin_share": round(multi / npis, 3), "csv_mb": round((work / "py2024.csv").stat().st_size / 2**20),
-            "correction": {"changed": len(fix.changed), "removed": len(fix.removed), "added": len(fix.added)}}
+    return {
+        "rows": table.num_rows,
+        "columns": table.num_columns,
+        "npis": npis,
+        "multi_tin_share": round(multi / npis, 3),
+        "csv_mb": round((work / "py2024.csv").stat().st_size / 2**20),
+        "correction": {"changed": len(fix.changed), "removed": len(fix.removed), "added": len(fix.added)},
+    }
 
 
 def step_floor_parse(work: Path) -> dict[str, Any]:
@@ -110,16 +116,20 @@ def _reference_documents(path: Path):
         return (10 - total % 10) % 10 == int(npi[9])
 
     df = df[df["npi"].apply(luhn_ok)]
-    names = {"final score": "final_score", "payment adjustment percentage": "payment_adjustment_pct",
-             "quality category score": "quality",
-             "promoting interoperability (pi) category score": "promoting_interoperability",
-             "improvement activities (ia) category score": "improvement_activities",
-             "cost category score": "cost"}
+    names = {
+        "final score": "final_score",
+        "payment adjustment percentage": "payment_adjustment_pct",
+        "quality category score": "quality",
+        "promoting interoperability (pi) category score": "promoting_interoperability",
+        "improvement activities (ia) category score": "improvement_activities",
+        "cost category score": "cost",
+    }
     for column, name in names.items():
         df[name] = pd.to_numeric(df[column], errors="coerce")
     df = df[(df["final_score"].isna()) | df["final_score"].between(0, 100)]
-    df = df.sort_values(["npi", "final_score", "payment_adjustment_pct"], ascending=[True, False, False],
-                        na_position="last")
+    df = df.sort_values(
+        ["npi", "final_score", "payment_adjustment_pct"], ascending=[True, False, False], na_position="last"
+    )
     practices = df.groupby("npi").size()
     best = df.groupby("npi", sort=True).head(1)
 
@@ -130,19 +140,39 @@ def _reference_documents(path: Path):
         npi = row["npi"]
         score = num(row["final_score"])
         adj = num(row["payment_adjustment_pct"])
-        band = None if score is None else ("exceptional" if score >= 90 else "above_average" if score >= 75
-                                           else "meeting_threshold" if score >= 50 else "below_threshold")
-        outcome = None if adj is None else ("positive" if adj > 0 else "neutral" if adj == 0
-                                            else "maximum_negative" if adj <= -9 else "negative")
-        entry = {"performance_year": 2024, "payment_year": 2026, "final_score": score,
-                 "payment_adjustment_pct": adj, "payment_outcome": outcome, "score_band": band,
-                 "participation_option": row["participation option"],
-                 "category_scores": {k: num(row[k]) for k in ("quality", "promoting_interoperability",
-                                                              "improvement_activities", "cost")},
-                 "scored_practices": int(practices[npi]),
-                 "attribution": "Source: CMS QPP MIPS · Performance Year 2024"}
-        doc = {"schema_version": 1, "npi": npi, "latest": entry, "history": [entry],
-               "source": {"name": "CMS QPP MIPS"}}
+        band = (
+            None
+            if score is None
+            else (
+                "exceptional"
+                if score >= 90
+                else "above_average"
+                if score >= 75
+                else "meeting_threshold"
+                if score >= 50
+                else "below_threshold"
+            )
+        )
+        outcome = (
+            None
+            if adj is None
+            else ("positive" if adj > 0 else "neutral" if adj == 0 else "maximum_negative" if adj <= -9 else "negative")
+        )
+        entry = {
+            "performance_year": 2024,
+            "payment_year": 2026,
+            "final_score": score,
+            "payment_adjustment_pct": adj,
+            "payment_outcome": outcome,
+            "score_band": band,
+            "participation_option": row["participation option"],
+            "category_scores": {
+                k: num(row[k]) for k in ("quality", "promoting_interoperability", "improvement_activities", "cost")
+            },
+            "scored_practices": int(practices[npi]),
+            "attribution": "Source: CMS QPP MIPS · Performance Year 2024",
+        }
+        doc = {"schema_version": 1, "npi": npi, "latest": entry, "history": [entry], "source": {"name": "CMS QPP MIPS"}}
         yield npi, std_json.dumps(doc, ensure_ascii=False).encode()
 
 
@@ -194,8 +224,14 @@ def step_publish(work: Path, run: int, source: str) -> dict[str, Any]:
     after = _index(work, run)
     changed = sum(1 for k, v in after.items() if before.get(k) != v)
     removed = sum(1 for k in before if k not in after)
-    return {"seconds": seconds, "docs_written": result.docs_written, "docs_deleted": result.docs_deleted,
-            "docs_unchanged": result.docs_unchanged, "docs_whose_bytes_changed": changed, "docs_removed": removed}
+    return {
+        "seconds": seconds,
+        "docs_written": result.docs_written,
+        "docs_deleted": result.docs_deleted,
+        "docs_unchanged": result.docs_unchanged,
+        "docs_whose_bytes_changed": changed,
+        "docs_removed": removed,
+    }
 
 
 def step_floor_write(work: Path, run: int) -> dict[str, Any]:
@@ -228,14 +264,31 @@ def step_history(work: Path, rows: int) -> dict[str, Any]:
         write_csv(generate_table(year, rows), source)
         t0 = time.perf_counter()
         result = publisher.publish_file(source, ReleaseInfo(year))
-        years.append({"year": year, "seconds": round(time.perf_counter() - t0, 1), "rows": result.rows_read,
-                      "docs_written": result.docs_written, "peak_rss_mb_so_far": round(peak_rss_mb())})
+        years.append(
+            {
+                "year": year,
+                "seconds": round(time.perf_counter() - t0, 1),
+                "rows": result.rows_read,
+                "docs_written": result.docs_written,
+                "peak_rss_mb_so_far": round(peak_rss_mb()),
+            }
+        )
         source.unlink()
     return {"years": years, "total_rows": sum(y["rows"] for y in years)}
 
 
-STEPS = {"generate", "floor_parse", "build", "reference_build", "reference_publish", "publish_first",
-         "publish_unchanged", "correction", "floor_write", "history"}
+STEPS = {
+    "generate",
+    "floor_parse",
+    "build",
+    "reference_build",
+    "reference_publish",
+    "publish_first",
+    "publish_unchanged",
+    "correction",
+    "floor_write",
+    "history",
+}
 
 
 def child(args: argparse.Namespace) -> None:
@@ -268,14 +321,29 @@ def child(args: argparse.Namespace) -> None:
 
 
 def run_step(work: Path, step: str, *, run: int = 0, rows: int = 0) -> dict[str, Any]:
-    command = [sys.executable, str(HERE), "--child", "--step", step, "--work", str(work), "--run", str(run),
-               "--rows", str(rows)]
+    command = [
+        sys.executable,
+        str(HERE),
+        "--child",
+        "--step",
+        step,
+        "--work",
+        str(work),
+        "--run",
+        str(run),
+        "--rows",
+        str(rows),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode:
         raise SystemExit(f"step {step} failed:\n{done.stderr}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"  {step:<18} run {run}: " + ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
-                                                  for k, v in result.items()), file=sys.stderr, flush=True)
+    print(
+        f"  {step:<18} run {run}: "
+        + ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()),
+        file=sys.stderr,
+        flush=True,
+    )
     return result
 
 
@@ -290,8 +358,9 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/mips-bench")
     parser.add_argument("--out", default=None, help="write the summary JSON here too")
     parser.add_argument("--history", action="store_true", help="also publish eight PYs into one tree")
-    parser.add_argument("--reference-repeat", type=int, default=None,
-                        help="runs of the (slow) pandas reference; default: --repeat")
+    parser.add_argument(
+        "--reference-repeat", type=int, default=None, help="runs of the (slow) pandas reference; default: --repeat"
+    )
     parser.add_argument("--skip-reference-publish", action="store_true")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
@@ -317,26 +386,39 @@ def main() -> None:
                 runs["reference_publish"].append(run_step(work, "reference_publish", run=run))
         for leftover in (f"tree-{run}", f"tree-{run}.private"):
             shutil.rmtree(work / leftover, ignore_errors=True)
-    summary: dict[str, Any] = {"input": generated, "repeat": args.repeat,
-                               "runs": {step: len(results) for step, results in runs.items() if results},
-                               "medians": {}}
+    summary: dict[str, Any] = {
+        "input": generated,
+        "repeat": args.repeat,
+        "runs": {step: len(results) for step, results in runs.items() if results},
+        "medians": {},
+    }
     for step, results in runs.items():
         if results:
-            summary["medians"][step] = {k: round(statistics.median(r[k] for r in results), 2)
-                                        for k in results[0] if isinstance(results[0][k], (int, float))}
+            summary["medians"][step] = {
+                k: round(statistics.median(r[k] for r in results), 2)
+                for k in results[0]
+                if isinstance(results[0][k], (int, float))
+            }
     m = summary["medians"]
-    summary["ratios"] = {} if not m else {
-        "build_over_floor_parse": round(m["build"]["seconds"] / m["floor_parse"]["seconds"], 2),
-        "reference_build_over_build": round(m.get("reference_build", {"seconds": float("nan")})["seconds"]
-                                            / m["build"]["seconds"], 1),
-        "publish_first_over_floor_write": round(m["publish_first"]["seconds"] / m["floor_write"]["seconds"], 2),
-        "correction_written_over_changed": round(m["correction"]["docs_written"]
-                                                 / max(1, m["correction"]["docs_whose_bytes_changed"]), 3),
-        "correction_time_over_first_publish": round(m["correction"]["seconds"] / m["publish_first"]["seconds"], 3),
-    }
+    summary["ratios"] = (
+        {}
+        if not m
+        else {
+            "build_over_floor_parse": round(m["build"]["seconds"] / m["floor_parse"]["seconds"], 2),
+            "reference_build_over_build": round(
+                m.get("reference_build", {"seconds": float("nan")})["seconds"] / m["build"]["seconds"], 1
+            ),
+            "publish_first_over_floor_write": round(m["publish_first"]["seconds"] / m["floor_write"]["seconds"], 2),
+            "correction_written_over_changed": round(
+                m["correction"]["docs_written"] / max(1, m["correction"]["docs_whose_bytes_changed"]), 3
+            ),
+            "correction_time_over_first_publish": round(m["correction"]["seconds"] / m["publish_first"]["seconds"], 3),
+        }
+    )
     if "reference_publish" in m and "publish_first" in m:
         summary["ratios"]["reference_publish_over_publish_first"] = round(
-            m["reference_publish"]["seconds"] / m["publish_first"]["seconds"], 1)
+            m["reference_publish"]["seconds"] / m["publish_first"]["seconds"], 1
+        )
     if args.history:
         summary["history"] = run_step(work, "history", rows=args.rows)
     text = json.dumps(summary, indent=1)

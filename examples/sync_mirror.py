@@ -46,8 +46,13 @@ def write_atomic(path: Path, data: bytes) -> None:
 def document(manifest: dict, npi: str, history: list[dict]) -> bytes:
     """A document as the publisher writes it: compact JSON, history newest first."""
     history = sorted(history, key=lambda e: -e["performance_year"])
-    body = {"schema_version": manifest["schema_version"], "npi": npi, "latest": history[0], "history": history,
-            "source": manifest["documents"]["source"]}
+    body = {
+        "schema_version": manifest["schema_version"],
+        "npi": npi,
+        "latest": history[0],
+        "history": history,
+        "source": manifest["documents"]["source"],
+    }
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 

@@ -75,8 +75,11 @@ def csv_bytes(table, tmp_path: Path) -> bytes:
     return path.read_bytes()
 
 
-FUNCTION_ROLES = {"check": "CheckReleaseFunctionRole", "shard": "ShardScoresFunctionRole",
-                  "machine": "RefreshStateMachineRole"}
+FUNCTION_ROLES = {
+    "check": "CheckReleaseFunctionRole",
+    "shard": "ShardScoresFunctionRole",
+    "machine": "RefreshStateMachineRole",
+}
 STACK_NAME = "mips-profiles"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:{}".format
 MACHINE_NAME = f"{STACK_NAME}-refresh"
@@ -102,8 +105,9 @@ class Execution:
 
     def denials(self, sfn) -> list[str]:
         """The causes of the tasks that failed with an access denial, including those a Catch handled."""
-        causes = [e["taskFailedEventDetails"].get("cause", "") for e in self.history(sfn)
-                  if "taskFailedEventDetails" in e]
+        causes = [
+            e["taskFailedEventDetails"].get("cause", "") for e in self.history(sfn) if "taskFailedEventDetails" in e
+        ]
         return [c for c in causes if "AccessDenied" in c or "403" in c]
 
 
@@ -116,8 +120,9 @@ class Stack:
     test's own clients act as an administrator. ``drop`` removes one statement from one role's policy,
     to prove that each statement is needed."""
 
-    def __init__(self, cms: CmsStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                 drop: tuple[str, int] | None = None) -> None:
+    def __init__(
+        self, cms: CmsStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, drop: tuple[str, int] | None = None
+    ) -> None:
         self.cms, self.tmp = cms, tmp_path
         self.admin = create_admin()
         for k, v in self.admin.env().items():  # everything not acting as a function acts as the admin
@@ -127,41 +132,69 @@ class Stack:
         for bucket in ("raw", "audit", "public"):
             self.s3.create_bucket(Bucket=bucket)
         self.ddb = boto3.client("dynamodb")
-        self.ddb.create_table(TableName="state", BillingMode="PAY_PER_REQUEST",
-                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        self.ddb.create_table(
+            TableName="state",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        )
         self.cloudfront = boto3.client("cloudfront")
-        self.distribution_id = self.cloudfront.create_distribution(DistributionConfig={
-            "CallerReference": "mips", "Comment": "", "Enabled": True,
-            "Origins": {"Quantity": 1, "Items": [{"Id": "o", "DomainName": "public.s3.amazonaws.com",
-                                                   "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
-            "DefaultCacheBehavior": {"TargetOriginId": "o", "ViewerProtocolPolicy": "https-only",
-                                     "MinTTL": 0, "ForwardedValues": {"QueryString": False,
-                                                                       "Cookies": {"Forward": "none"}},
-                                     "TrustedSigners": {"Enabled": False, "Quantity": 0}},
-        })["Distribution"]["Id"]
+        self.distribution_id = self.cloudfront.create_distribution(
+            DistributionConfig={
+                "CallerReference": "mips",
+                "Comment": "",
+                "Enabled": True,
+                "Origins": {
+                    "Quantity": 1,
+                    "Items": [
+                        {
+                            "Id": "o",
+                            "DomainName": "public.s3.amazonaws.com",
+                            "S3OriginConfig": {"OriginAccessIdentity": ""},
+                        }
+                    ],
+                },
+                "DefaultCacheBehavior": {
+                    "TargetOriginId": "o",
+                    "ViewerProtocolPolicy": "https-only",
+                    "MinTTL": 0,
+                    "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+                    "TrustedSigners": {"Enabled": False, "Quantity": 0},
+                },
+            }
+        )["Distribution"]["Id"]
         # the alarm topic, with a queue subscribed as the test's inbox (a person's e-mail in the template)
         self.sns = boto3.client("sns")
         self.alarm_topic = self.sns.create_topic(Name="alarms")["TopicArn"]
         self.sqs = boto3.client("sqs")
         self.inbox = self.sqs.create_queue(QueueName="alarm-inbox")["QueueUrl"]
         inbox_arn = self.sqs.get_queue_attributes(QueueUrl=self.inbox, AttributeNames=["QueueArn"])
-        self.sns.subscribe(TopicArn=self.alarm_topic, Protocol="sqs",
-                           Endpoint=inbox_arn["Attributes"]["QueueArn"])
+        self.sns.subscribe(TopicArn=self.alarm_topic, Protocol="sqs", Endpoint=inbox_arn["Attributes"]["QueueArn"])
         self.cloudwatch = boto3.client("cloudwatch")
         self.kms = boto3.client("kms")
         self.alarm_key = self.kms.create_key(Description="alarm topic")["KeyMetadata"]["Arn"]
-        env = {"STATE_TABLE": "state", "RAW_BUCKET": "raw", "AUDIT_BUCKET": "audit", "PUBLIC_BUCKET": "public",
-               "DISTRIBUTION_ID": self.distribution_id, "CATALOG_URL": cms.catalog_url, "PDC_URL": cms.pdc_url,
-               "PARTITIONS": str(PARTITIONS), "S3_CONCURRENCY": "8",
-               "MIPS_ALLOW_LOOPBACK_HTTP": "true"}  # the CMS stand-in is plain http on loopback
+        env = {
+            "STATE_TABLE": "state",
+            "RAW_BUCKET": "raw",
+            "AUDIT_BUCKET": "audit",
+            "PUBLIC_BUCKET": "public",
+            "DISTRIBUTION_ID": self.distribution_id,
+            "CATALOG_URL": cms.catalog_url,
+            "PDC_URL": cms.pdc_url,
+            "PARTITIONS": str(PARTITIONS),
+            "S3_CONCURRENCY": "8",
+            "MIPS_ALLOW_LOOPBACK_HTTP": "true",
+        }  # the CMS stand-in is plain http on loopback
         for k, v in env.items():
             monkeypatch.setenv(k, v)
         resolver = self.resolver()
-        self.policies = {fn: resolved_policy(logical, resolver, drop=drop[1] if drop and drop[0] == fn else None)
-                         for fn, logical in FUNCTION_ROLES.items()}
-        self.roles = {fn: assume_function_role(f"{fn}-role", policy, self.admin)
-                      for fn, policy in self.policies.items()}
+        self.policies = {
+            fn: resolved_policy(logical, resolver, drop=drop[1] if drop and drop[0] == fn else None)
+            for fn, logical in FUNCTION_ROLES.items()
+        }
+        self.roles = {
+            fn: assume_function_role(f"{fn}-role", policy, self.admin) for fn, policy in self.policies.items()
+        }
         with acting_as(self.roles["check"]):
             self.check = load_handler("check_release")
         with acting_as(self.roles["shard"]):
@@ -170,27 +203,46 @@ class Stack:
             self.shard.steps()  # its clients are created here, with the shard role's credentials
         self.sfn = boto3.client("stepfunctions")
         self.machine_arn = self.sfn.create_state_machine(
-            name=MACHINE_NAME, definition=self.definition(resolver), type="STANDARD",
-            roleArn="arn:aws:iam::123456789012:role/machine-role")["stateMachineArn"]
+            name=MACHINE_NAME,
+            definition=self.definition(resolver),
+            type="STANDARD",
+            roleArn="arn:aws:iam::123456789012:role/machine-role",
+        )["stateMachineArn"]
         self.functions = {
-            FUNCTION_ARN(name): LambdaFunction(FUNCTION_ARN(name), handler.handler, self.roles[fn],
-                                               lambda name=name, memory=memory: FakeContext(
-                                                   function_name=name, memory_limit_in_mb=memory,
-                                                   invoked_function_arn=FUNCTION_ARN(name)))
-            for fn, name, handler, memory in (("check", "CheckReleaseFunction", self.check, 512),
-                                              ("shard", "ShardScoresFunction", self.shard, 4096))
+            FUNCTION_ARN(name): LambdaFunction(
+                FUNCTION_ARN(name),
+                handler.handler,
+                self.roles[fn],
+                lambda name=name, memory=memory: FakeContext(
+                    function_name=name, memory_limit_in_mb=memory, invoked_function_arn=FUNCTION_ARN(name)
+                ),
+            )
+            for fn, name, handler, memory in (
+                ("check", "CheckReleaseFunction", self.check, 512),
+                ("shard", "ShardScoresFunction", self.shard, 4096),
+            )
         }
         self.before_task = None
 
     def resolver(self) -> Resolver:
-        refs = {"RawBucket": "raw", "AuditBucket": "audit", "PublicContentBucket": "public", "StateTable": "state",
-                "Distribution": self.distribution_id, "AlarmTopic": self.alarm_topic, "AWS::StackName": STACK_NAME}
+        refs = {
+            "RawBucket": "raw",
+            "AuditBucket": "audit",
+            "PublicContentBucket": "public",
+            "StateTable": "state",
+            "Distribution": self.distribution_id,
+            "AlarmTopic": self.alarm_topic,
+            "AWS::StackName": STACK_NAME,
+        }
         table = "arn:aws:dynamodb:us-east-1:123456789012:table/{}".format
         attributes = {
-            "RawBucket.Arn": "arn:aws:s3:::raw", "AuditBucket.Arn": "arn:aws:s3:::audit",
-            "PublicContentBucket.Arn": "arn:aws:s3:::public", "StateTable.Arn": table("state"),
+            "RawBucket.Arn": "arn:aws:s3:::raw",
+            "AuditBucket.Arn": "arn:aws:s3:::audit",
+            "PublicContentBucket.Arn": "arn:aws:s3:::public",
+            "StateTable.Arn": table("state"),
             "CheckReleaseFunction.Arn": FUNCTION_ARN("CheckReleaseFunction"),
-            "ShardScoresFunction.Arn": FUNCTION_ARN("ShardScoresFunction"), "AlarmTopicKey.Arn": self.alarm_key,
+            "ShardScoresFunction.Arn": FUNCTION_ARN("ShardScoresFunction"),
+            "AlarmTopicKey.Arn": self.alarm_key,
         }
         return Resolver(refs, attributes)
 
@@ -206,13 +258,18 @@ class Stack:
     # -- running the state machine ----------------------------------------------------------------------
     def start(self, execution_input: dict, name: str | None = None) -> str:
         """``name`` defaults to a fresh UUID, as Step Functions names an execution the Scheduler starts."""
-        return self.sfn.start_execution(stateMachineArn=self.machine_arn, input=json.dumps(execution_input),
-                                        name=name or str(uuid.uuid4()))["executionArn"]
+        return self.sfn.start_execution(
+            stateMachineArn=self.machine_arn, input=json.dumps(execution_input), name=name or str(uuid.uuid4())
+        )["executionArn"]
 
     def tasks(self) -> AbstractContextManager[TaskLog]:
         """While active, executions run their Lambda tasks in process (``step_functions``)."""
-        return in_process_tasks(self.functions, machine=self.roles["machine"], machine_policy=self.policies["machine"],
-                                before=self.before_task)
+        return in_process_tasks(
+            self.functions,
+            machine=self.roles["machine"],
+            machine_policy=self.policies["machine"],
+            before=self.before_task,
+        )
 
     def run(self, execution_input: dict, name: str | None = None, *, timeout: float = 120) -> Execution:
         """Start an execution and wait for its end."""
@@ -224,8 +281,15 @@ class Stack:
         while True:
             d = self.sfn.describe_execution(executionArn=arn)
             if d["status"] != "RUNNING":
-                return Execution(arn, d["name"], d["status"], json.loads(d["output"]) if d.get("output") else None,
-                                 d.get("error"), d.get("cause"), log)
+                return Execution(
+                    arn,
+                    d["name"],
+                    d["status"],
+                    json.loads(d["output"]) if d.get("output") else None,
+                    d.get("error"),
+                    d.get("cause"),
+                    log,
+                )
             if time.monotonic() > deadline:
                 raise AssertionError(f"execution {arn} still running after {timeout} s")
             time.sleep(pause)  # each poll is a moto request competing with the execution's thread
@@ -245,8 +309,9 @@ class Stack:
         return item.get("Item")
 
     def state_record(self, source: str, year: int) -> dict | None:
-        item = self.ddb.get_item(TableName="state", Key={"pk": {"S": f"release#{source}#{year}"}},
-                                 ConsistentRead=True).get("Item")
+        item = self.ddb.get_item(
+            TableName="state", Key={"pk": {"S": f"release#{source}#{year}"}}, ConsistentRead=True
+        ).get("Item")
         return json.loads(item["record"]["S"]) if item else None
 
     def public_objects(self) -> dict[str, bytes]:
@@ -272,12 +337,18 @@ def tables():
 
 
 @contextmanager
-def running_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                  drop: tuple[str, int] | None = None) -> Iterator[Stack]:
-    for k, v in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-                 "AWS_SECRET_ACCESS_KEY": "testing", "POWERTOOLS_TRACE_DISABLED": "true",
-                 "POWERTOOLS_SERVICE_NAME": "mips-profiles", "POWERTOOLS_METRICS_NAMESPACE": "MipsProfiles",
-                 "POWERTOOLS_LOG_LEVEL": "WARNING"}.items():
+def running_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, drop: tuple[str, int] | None = None
+) -> Iterator[Stack]:
+    for k, v in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "mips-profiles",
+        "POWERTOOLS_METRICS_NAMESPACE": "MipsProfiles",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }.items():
         monkeypatch.setenv(k, v)
     with CmsStandIn() as cms, mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), layer_pyarrow():
         stack = Stack(cms, tmp_path, monkeypatch, drop=drop)
@@ -313,5 +384,3 @@ def without_dates(manifest: bytes) -> dict:
     for change in body["changes"]["recent"]:
         change.pop("published_at")
     return body
-
-

@@ -15,7 +15,7 @@ if os.environ.get("MUTANT_UNDER_TEST") is not None:  # `make mutation`: fewer ex
     _settings.load_profile("mutation")
 
 if Path(__file__).resolve().parents[1].name == "mutants":  # `make mutation`: test the mutated copy, not the
-    _here = str(Path(__file__).resolve().parents[1])     # editable install (imported early by a plugin)
+    _here = str(Path(__file__).resolve().parents[1])  # editable install (imported early by a plugin)
     sys.path[:] = [_here] + [p for p in sys.path if not p.endswith("/shared")]
     for _name in [m for m in sys.modules if m == "mips_profiles" or m.startswith("mips_profiles.")]:
         del sys.modules[_name]

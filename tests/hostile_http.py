@@ -43,7 +43,8 @@ class HostileServer:
                 target = request.split(" ", 2)[1]
                 path, _, query = target.partition("?")
                 getattr(self, "_" + path.strip("/").replace("-", "_").replace(".", "_"), self._not_found)(
-                    conn, urllib.parse.parse_qs(query))
+                    conn, urllib.parse.parse_qs(query)
+                )
             except OSError:
                 pass
 

@@ -89,8 +89,12 @@ class Resolver:
 
     def __init__(self, refs: dict[str, str], attributes: dict[str, str]) -> None:
         self.values = {
-            "AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT,
-            "AWS::URLSuffix": "amazonaws.com", **refs, **attributes,
+            "AWS::Partition": "aws",
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::URLSuffix": "amazonaws.com",
+            **refs,
+            **attributes,
         }
 
     def __call__(self, node: Any) -> Any:
@@ -179,17 +183,29 @@ def assume_function_role(name: str, policy: dict[str, Any], admin: Credentials) 
     """Create ``name`` with exactly ``policy`` and assume it, as Lambda does for the function's runtime (and
     Step Functions for the state machine's tasks)."""
     iam = boto3.client("iam", **admin)
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
-         "Action": "sts:AssumeRole"},
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/test-admin"},
-         "Action": "sts:AssumeRole"},
-    ]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            },
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/test-admin"},
+                "Action": "sts:AssumeRole",
+            },
+        ],
+    }
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     iam.put_role_policy(RoleName=name, PolicyName="template", PolicyDocument=json.dumps(policy))
     creds = boto3.client("sts", **admin).assume_role(RoleArn=arn, RoleSessionName=name)["Credentials"]
-    return Credentials(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                       aws_session_token=creds["SessionToken"])
+    return Credentials(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
 
 
 @contextmanager
@@ -244,8 +260,15 @@ def _identity_allows(response: Any, action: str, resource: str, context: dict[st
     with the conditions moto leaves unevaluated."""
     from moto.iam.access_control import IAMPolicy, IAMRequest
 
-    request = IAMRequest(account_id=response.current_account, method=response.method, path=response.raw_path,
-                         data=response.data, body=response.raw_body, headers=response.headers, action=action)
+    request = IAMRequest(
+        account_id=response.current_account,
+        method=response.method,
+        path=response.raw_path,
+        data=response.data,
+        body=response.raw_body,
+        headers=response.headers,
+        action=action,
+    )
     allowed = False
     for policy in request._access_key.collect_policies():
         statements = IAMPolicy(policy)._policy_json["Statement"]

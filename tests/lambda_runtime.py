@@ -21,8 +21,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 LAYER_PARQUET_CODECS = frozenset({"SNAPPY", "GZIP", "UNCOMPRESSED", "NONE"})
-LAYER_PYARROW_MODULES = frozenset({"pyarrow", "pyarrow.parquet", "pyarrow.csv", "pyarrow.json", "pyarrow.compute",
-                                   "pyarrow.dataset", "pyarrow.fs", "pyarrow.types"})
+LAYER_PYARROW_MODULES = frozenset(
+    {
+        "pyarrow",
+        "pyarrow.parquet",
+        "pyarrow.csv",
+        "pyarrow.json",
+        "pyarrow.compute",
+        "pyarrow.dataset",
+        "pyarrow.fs",
+        "pyarrow.types",
+    }
+)
 
 
 def _refuse(codec: Any) -> None:
@@ -50,8 +60,9 @@ def layer_pyarrow() -> Iterator[None]:
         _refuse(compression)
         return write_table(table, where, *args, compression=compression, **kwargs)
 
-    def guarded_writer(self: Any, where: Any, schema: Any, *args: Any, compression: Any = "snappy",
-                       **kwargs: Any) -> None:
+    def guarded_writer(
+        self: Any, where: Any, schema: Any, *args: Any, compression: Any = "snappy", **kwargs: Any
+    ) -> None:
         _refuse(compression)
         writer_init(self, where, schema, *args, compression=compression, **kwargs)
 

@@ -54,15 +54,24 @@ class TaskLog:
     waits: list[float] = field(default_factory=list)
 
     def actions(self, name: str | None = None) -> list[str]:
-        return [i["event"].get("action", "check") for i in self.invocations
-                if name is None or i["event"].get("action", "check") == name]
+        return [
+            i["event"].get("action", "check")
+            for i in self.invocations
+            if name is None or i["event"].get("action", "check") == name
+        ]
 
 
 class InProcessLambda:
     """The ``lambda`` client moto's interpreter gets: ``invoke`` runs the function's handler here."""
 
-    def __init__(self, functions: dict[str, LambdaFunction], policy: dict[str, Any], log: TaskLog,
-                 lock: threading.Lock, before: Callable[[str, dict], None] | None) -> None:
+    def __init__(
+        self,
+        functions: dict[str, LambdaFunction],
+        policy: dict[str, Any],
+        log: TaskLog,
+        lock: threading.Lock,
+        before: Callable[[str, dict], None] | None,
+    ) -> None:
         self.functions, self.policy, self.log, self.lock, self.before = functions, policy, log, lock, before
 
     def invoke(self, FunctionName: str, Payload: bytes | None = None, **_: Any) -> dict[str, Any]:
@@ -70,8 +79,12 @@ class InProcessLambda:
         if function is None:
             raise _client_error("ResourceNotFoundException", 404, f"Function not found: {FunctionName}", "Invoke")
         if not policy_allows(self.policy, "lambda:InvokeFunction", function.arn):
-            raise _client_error("AccessDeniedException", 403, "the state machine's role may not invoke "
-                                f"{function.arn} (lambda:InvokeFunction)", "Invoke")
+            raise _client_error(
+                "AccessDeniedException",
+                403,
+                f"the state machine's role may not invoke {function.arn} (lambda:InvokeFunction)",
+                "Invoke",
+            )
         raw = Payload or b"{}"
         if len(raw) > STATE_PAYLOAD_LIMIT:
             raise _client_error("RequestTooLargeException", 413, f"payload of {len(raw)} bytes", "Invoke")
@@ -88,19 +101,31 @@ class InProcessLambda:
             except Exception as exc:  # the Lambda runtime's answer for an unhandled exception
                 entry["error"], entry["exception"] = type(exc).__name__, exc
                 error = {"errorMessage": str(exc), "errorType": type(exc).__name__, "stackTrace": []}
-                return {"StatusCode": 200, "FunctionError": "Unhandled", "ExecutedVersion": "$LATEST",
-                        "Payload": io.BytesIO(json.dumps(error).encode())}
+                return {
+                    "StatusCode": 200,
+                    "FunctionError": "Unhandled",
+                    "ExecutedVersion": "$LATEST",
+                    "Payload": io.BytesIO(json.dumps(error).encode()),
+                }
             entry["result"] = result
         if len(body) > STATE_PAYLOAD_LIMIT:
-            error = {"errorMessage": f"the result of {len(body)} bytes exceeds the state payload limit",
-                     "errorType": "States.DataLimitExceeded", "stackTrace": []}
+            error = {
+                "errorMessage": f"the result of {len(body)} bytes exceeds the state payload limit",
+                "errorType": "States.DataLimitExceeded",
+                "stackTrace": [],
+            }
             return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": io.BytesIO(json.dumps(error).encode())}
         return {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": io.BytesIO(body)}
 
 
 def _client_error(code: str, status: int, message: str, operation: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message},
-                        "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": "in-process"}}, operation)
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": "in-process"},
+        },
+        operation,
+    )
 
 
 class _AnswersLikeAws:
@@ -161,8 +186,13 @@ class _Clients:
 
 
 @contextmanager
-def in_process_tasks(functions: dict[str, LambdaFunction], *, machine: Credentials, machine_policy: dict[str, Any],
-                     before: Callable[[str, dict], None] | None = None) -> Iterator[TaskLog]:
+def in_process_tasks(
+    functions: dict[str, LambdaFunction],
+    *,
+    machine: Credentials,
+    machine_policy: dict[str, Any],
+    before: Callable[[str, dict], None] | None = None,
+) -> Iterator[TaskLog]:
     """While active, state machines executed by moto call ``functions`` (by ARN) in this process and reach
     the other services as ``machine`` (the state machine's role). Yields the log of what ran."""
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl

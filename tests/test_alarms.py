@@ -45,8 +45,11 @@ def test_every_alarm_notifies_the_topic_and_cloudwatch_may_use_its_key(resources
     assert key_id == {"Ref": "AlarmTopicKey"}, "alias/aws/sns cannot be used by CloudWatch alarms"
     key = resources["AlarmTopicKey"]
     assert key["Type"] == "AWS::KMS::Key" and key["DeletionPolicy"] == "Retain"
-    grants = [s for s in key["Properties"]["KeyPolicy"]["Statement"]
-              if s.get("Principal", {}).get("Service") == "cloudwatch.amazonaws.com"]
+    grants = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Principal", {}).get("Service") == "cloudwatch.amazonaws.com"
+    ]
     assert grants and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(grants[0]["Action"])
     topic_policy = resources["AlarmTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
     assert topic_policy["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
@@ -65,31 +68,44 @@ def emitted(capsys) -> list[dict]:
             for directive in body["_aws"]["CloudWatchMetrics"]:
                 for metric in directive["Metrics"]:
                     dims = {d: body[d] for group in directive["Dimensions"] for d in group}
-                    records.append({"namespace": directive["Namespace"], "name": metric["Name"],
-                                    "dimensions": dims, "value": body[metric["Name"]]})
+                    records.append(
+                        {
+                            "namespace": directive["Namespace"],
+                            "name": metric["Name"],
+                            "dimensions": dims,
+                            "value": body[metric["Name"]],
+                        }
+                    )
     return records
 
 
 def watched_and_emitted(resources, records, metric: str) -> bool:
     watched = [(ns, dims) for ns, name, dims in alarm_metrics(resources).values() if name == metric]
     assert watched, f"no alarm watches {metric}"
-    return any(r["name"] == metric and r["namespace"] == ns
-               and all(r["dimensions"].get(k) == v for k, v in dims.items())
-               for ns, dims in watched for r in records)
+    return any(
+        r["name"] == metric and r["namespace"] == ns and all(r["dimensions"].get(k) == v for k, v in dims.items())
+        for ns, dims in watched
+        for r in records
+    )
 
 
 def test_the_run_alarms_watch_the_state_machine_and_what_its_lock_held_path_emits(resources):
     metrics = alarm_metrics(resources)
-    for alarm, metric in (("ExecutionsFailedAlarm", "ExecutionsFailed"),
-                          ("ExecutionsTimedOutAlarm", "ExecutionsTimedOut")):
+    for alarm, metric in (
+        ("ExecutionsFailedAlarm", "ExecutionsFailed"),
+        ("ExecutionsTimedOutAlarm", "ExecutionsTimedOut"),
+    ):
         props = resources[alarm]["Properties"]
         assert (props["Namespace"], props["MetricName"]) == ("AWS/States", metric)
         assert props["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": "RefreshStateMachine"}}]
     # the run-stuck alarm counts what the ASL's lock-held path puts (tests/test_state_machine.py runs it)
     asl = json.loads((ROOT / "statemachine" / "refresh.asl.json").read_text())
     put = asl["States"]["CountLockHeld"]["Parameters"]
-    emitted = (put["Namespace"], put["MetricData"][0]["MetricName"],
-               {d["Name"]: d["Value"] for d in put["MetricData"][0]["Dimensions"]})
+    emitted = (
+        put["Namespace"],
+        put["MetricData"][0]["MetricName"],
+        {d["Name"]: d["Value"] for d in put["MetricData"][0]["Dimensions"]},
+    )
     assert metrics["RunStuckAlarm.0"] == emitted
     # a run that outlives the alarm's notion of stuck is stopped by the state machine itself
     assert asl["TimeoutSeconds"] == 4 * 3600
@@ -105,8 +121,7 @@ def test_a_refused_download_and_a_refused_file_reach_their_alarm(stack, tables, 
     assert stack.run(scheduled(23)).status == "SUCCEEDED"
     assert watched_and_emitted(resources, emitted(capsys), "PublishRefused")
 
-    stack.cms.publish_qpp(2024, csv_bytes(generate_table(2024, 50), tmp_path),
-                          "2025-10-01")
+    stack.cms.publish_qpp(2024, csv_bytes(generate_table(2024, 50), tmp_path), "2025-10-01")
     stack.cms.inject(stack.cms.qpp_path(2024), *["short-length"] * 10)  # the download is cut short
     assert stack.run(scheduled(24)).status == "SUCCEEDED"
     assert watched_and_emitted(resources, emitted(capsys), "PublishRefused")

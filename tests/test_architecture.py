@@ -95,9 +95,13 @@ def test_every_import_points_inwards():
 def test_the_lambda_handlers_never_reach_the_sandbox_or_the_consumers():
     graph = {module_name(p): {t for t, _ in imports(p, top_level_only=False)} for p in package_files()}
     reached: set[str] = set()
-    todo = [t for app in ROOT.glob("functions/*/app.py")
-            for line in app.read_text().splitlines() if line.startswith("from mips_profiles")
-            for t in [line.split()[1]]]
+    todo = [
+        t
+        for app in ROOT.glob("functions/*/app.py")
+        for line in app.read_text().splitlines()
+        if line.startswith("from mips_profiles")
+        for t in [line.split()[1]]
+    ]
     assert todo, "no handler imports found"
     while todo:
         module = todo.pop()
@@ -114,7 +118,7 @@ def test_no_import_cycle_between_modules():
     def visit(node: str, path: list[str]) -> None:
         for nxt in graph.get(node, ()):
             if nxt in path:
-                cycles.append([*path[path.index(nxt):], nxt])
+                cycles.append([*path[path.index(nxt) :], nxt])
             elif len(path) < len(graph):
                 visit(nxt, [*path, nxt])
 
@@ -124,13 +128,23 @@ def test_no_import_cycle_between_modules():
 
 
 def test_no_private_name_is_imported_from_another_module():
-    crossing = [(module_name(p), target, name) for p in package_files()
-                for target, names in imports(p, top_level_only=False)
-                for name in names if name.startswith("_") and not name.startswith("__")]
+    crossing = [
+        (module_name(p), target, name)
+        for p in package_files()
+        for target, names in imports(p, top_level_only=False)
+        for name in names
+        if name.startswith("_") and not name.startswith("__")
+    ]
     assert crossing == []
 
 
-@pytest.mark.parametrize("source, target", [("core.documents", "adapters.s3"), ("publishing.publish", "adapters.s3"),
-                                            ("orchestration.run_steps", "sandbox.generator")])
+@pytest.mark.parametrize(
+    "source, target",
+    [
+        ("core.documents", "adapters.s3"),
+        ("publishing.publish", "adapters.s3"),
+        ("orchestration.run_steps", "sandbox.generator"),
+    ],
+)
 def test_the_layer_rule_refuses_an_import_that_points_outwards(source, target):
     assert layer(f"mips_profiles.{target}") not in ALLOWED[layer(f"mips_profiles.{source}")]

@@ -41,10 +41,21 @@ def test_a_first_publish_of_two_years_and_a_pdc_file_matches_a_local_publish_byt
     assert run.output["check"]["pdc"] == {"performance_year": 2024, "decision": "new", "reason": "not published before"}
     # the plan in order: each year staged, its partitions published, then finalized; the PDC file last
     assert [(o["source"], o["performance_year"], o["status"]) for o in run.output["published"]] == [
-        ("qpp", 2023, "published"), ("qpp", 2024, "published"), ("pdc", 2024, "reconciled")]
-    assert run.log.actions() == ["check", "stage", *["publish_partition"] * PARTITIONS, "finalize",
-                                 "stage", *["publish_partition"] * PARTITIONS, "finalize", "ingest_pdc",
-                                 "record_check_dates"]
+        ("qpp", 2023, "published"),
+        ("qpp", 2024, "published"),
+        ("pdc", 2024, "reconciled"),
+    ]
+    assert run.log.actions() == [
+        "check",
+        "stage",
+        *["publish_partition"] * PARTITIONS,
+        "finalize",
+        "stage",
+        *["publish_partition"] * PARTITIONS,
+        "finalize",
+        "ingest_pdc",
+        "record_check_dates",
+    ]
     # what Step Functions bills: 6 states around the plan, 5 + one per partition per year, 2 for the PDC file
     assert len(run.states_entered(stack.sfn)) == 6 + 2 * (5 + PARTITIONS) + 2  # README: what a run costs
     # Then the public bucket holds exactly what a local publish of the same input holds
@@ -79,9 +90,16 @@ def test_objects_carry_content_type_cache_control_and_a_content_hash(stack, tabl
     manifest = stack.s3.head_object(Bucket="public", Key="v1/manifest.json")
     assert manifest["CacheControl"] == "public, max-age=60"
     # `mips-profiles serve` answers with the same Cache-Control as the S3 object carries, for every kind of key
-    for sample in (key, "v1/manifest.json", "v1/schema/profile.schema.json", "v1/not-found.json",
-                   "v1/stats/2024/national.json", stack.keys("public", "v1/stats/2024/state/")[0],
-                   "v1/bulk/2024/scores.ndjson", "v1/changes/00000001.json"):
+    for sample in (
+        key,
+        "v1/manifest.json",
+        "v1/schema/profile.schema.json",
+        "v1/not-found.json",
+        "v1/stats/2024/national.json",
+        stack.keys("public", "v1/stats/2024/state/")[0],
+        "v1/bulk/2024/scores.ndjson",
+        "v1/changes/00000001.json",
+    ):
         assert stack.s3.head_object(Bucket="public", Key=sample)["CacheControl"] == cache_control_for(sample), sample
     # bulk files are stored gzip-encoded, so that a browser or `curl --compressed` reads them as they are
     for fmt, content_type in BULK_FORMATS.items():
@@ -109,7 +127,10 @@ def test_a_correction_rewrites_only_the_changed_objects(stack, tables, tmp_path)
     changed_stats = {k for k in after if k.startswith("v1/stats/") and before.get(k) != after[k]}
     assert "v1/stats/2024/national.json" in changed_stats
     assert {k for k in after if k.startswith(("v1/bulk/", "v1/changes/")) and before.get(k) != after[k]} == {
-        "v1/bulk/2024/scores.ndjson", "v1/bulk/2024/scores.csv", "v1/changes/00000002.json"}
+        "v1/bulk/2024/scores.ndjson",
+        "v1/bulk/2024/scores.csv",
+        "v1/changes/00000002.json",
+    }
     assert public_store.puts - puts_before == len(expected) + len(changed_stats) + 2 + 1 + 1
     assert run.output["published"][0]["docs_written"] == len(expected)
     assert len(stack.invalidations()) == 2
@@ -156,8 +177,9 @@ def test_the_checker_refusing_a_file_changes_nothing_and_the_run_succeeds(stack,
     before = stack.public_objects()
     state_before = stack.state_record("qpp", 2024)
     # CMS's server cuts the correction short: the download is refused by the checker, not published
-    stack.cms.publish_qpp(2024, csv_bytes(make_correction(tables[2024], changed_share=0.05).table, tmp_path),
-                          "2025-09-15")
+    stack.cms.publish_qpp(
+        2024, csv_bytes(make_correction(tables[2024], changed_share=0.05).table, tmp_path), "2025-09-15"
+    )
     stack.cms.inject(stack.cms.qpp_path(2024), *["short-length"] * 10)
     run = stack.run(scheduled(23))
     assert run.status == "SUCCEEDED"
@@ -187,11 +209,13 @@ def test_a_file_refused_at_staging_changes_nothing_and_the_run_succeeds(stack, t
 def test_the_checker_lambda_does_not_import_pandas_or_pyarrow(stack):
     import subprocess
 
-    code = ("import importlib.util, sys\n"
-            "spec = importlib.util.spec_from_file_location('app', 'functions/check_release/app.py')\n"
-            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
-            "heavy = [n for n in ('pandas', 'pyarrow', 'numpy') if n in sys.modules]\n"
-            "print(','.join(heavy))\n")
+    code = (
+        "import importlib.util, sys\n"
+        "spec = importlib.util.spec_from_file_location('app', 'functions/check_release/app.py')\n"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+        "heavy = [n for n in ('pandas', 'pyarrow', 'numpy') if n in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
@@ -219,18 +243,32 @@ def test_sample_execution_inputs_parse_as_the_checker_expects(name):
 
 
 def test_the_cli_publishes_to_s3_exactly_as_to_a_directory(tmp_path, monkeypatch, sample_file, run_cli):
-    for k, v in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-                 "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+    for k, v in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
         monkeypatch.setenv(k, v)
     with mock_aws():
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket="public")
         s3.create_bucket(Bucket="audit")
-        to_s3 = run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024),
-                        "--out", "s3://public/site", "--private", "s3://audit/mips", "--json")
+        to_s3 = run_cli(
+            "publish",
+            "--performance-year",
+            2024,
+            "--source",
+            sample_file(2024),
+            "--out",
+            "s3://public/site",
+            "--private",
+            "s3://audit/mips",
+            "--json",
+        )
         assert to_s3.code == 0, to_s3.err
-        local = run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024),
-                        "--out", tmp_path / "tree", "--json")
+        local = run_cli(
+            "publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", tmp_path / "tree", "--json"
+        )
         assert to_s3.json == local.json
         for path in (tmp_path / "tree").rglob("*.json"):
             key = "site/" + path.relative_to(tmp_path / "tree").as_posix()

@@ -81,52 +81,79 @@ CASES: dict[str, tuple[object, object]] = {
     # file level: refused, nothing changes
     "empty file": (lambda: b"", Refused("empty body")),
     "header only": (lambda: GOOD_BYTES.split(b"\n", 1)[0] + b"\n", Refused("no data rows")),
-    "HTML error page with status 200": (lambda: b"<!DOCTYPE html><html><body>Error</body></html>\n",
-                                        Refused("HTML page instead of CSV")),
-    "JSON error body": (lambda: b'{"errors": [{"message": "Internal error"}]}\n',
-                        Refused("JSON document instead of CSV")),
+    "HTML error page with status 200": (
+        lambda: b"<!DOCTYPE html><html><body>Error</body></html>\n",
+        Refused("HTML page instead of CSV"),
+    ),
+    "JSON error body": (
+        lambda: b'{"errors": [{"message": "Internal error"}]}\n',
+        Refused("JSON document instead of CSV"),
+    ),
     "gzip bytes where CSV was expected": (lambda: gzip.compress(GOOD_BYTES), Refused("gzip-compressed bytes")),
     "ZIP archive where CSV was expected": (lambda: zipped(GOOD_BYTES), Refused("ZIP archive")),
     "truncated last line": (lambda: GOOD_BYTES, Refused("the last line is cut short", fault="truncate")),
     "Content-Length mismatch": (lambda: GOOD_BYTES, Refused("(Content-Length)", fault="short-length")),
-    "another year's layout": (lambda: to_bytes(generate_table(2019, ROWS)),
-                              Refused("columns belong to the PY2017-2021 layout")),
-    "duplicate header names": (lambda: header_renamed("complex patient bonus", "final score"),
-                               Refused("duplicate column 'final score'")),
-    "missing npi column": (lambda: to_bytes(GOOD.drop_columns(["npi"])),
-                           Refused("missing required column(s): 'npi'")),
+    "another year's layout": (
+        lambda: to_bytes(generate_table(2019, ROWS)),
+        Refused("columns belong to the PY2017-2021 layout"),
+    ),
+    "duplicate header names": (
+        lambda: header_renamed("complex patient bonus", "final score"),
+        Refused("duplicate column 'final score'"),
+    ),
+    "missing npi column": (lambda: to_bytes(GOOD.drop_columns(["npi"])), Refused("missing required column(s): 'npi'")),
     "non-UTF-8 bytes": (lambda: GOOD_BYTES.replace(b"Group", b"Gr\xfcup", 1), Refused("not UTF-8")),
-    "record with too few fields": (lambda: GOOD_BYTES.replace(b"\n", b"\n1234567893,1,2\n", 1),
-                                   Refused("malformed CSV")),
-    "over 1% of rows rejected": (lambda: to_bytes(set_cells(GOOD, "final score", {i: "N/A" for i in range(6)})),
-                                 Refused("6 of 400 rows rejected (1.5%, limit 1%)")),
-    "a file 30% shorter than the last release": (lambda: to_bytes(GOOD.slice(0, int(ROWS * 0.7))),
-                                                 Refused("accepted rows fell 30.0% from the last release")),
+    "record with too few fields": (
+        lambda: GOOD_BYTES.replace(b"\n", b"\n1234567893,1,2\n", 1),
+        Refused("malformed CSV"),
+    ),
+    "over 1% of rows rejected": (
+        lambda: to_bytes(set_cells(GOOD, "final score", {i: "N/A" for i in range(6)})),
+        Refused("6 of 400 rows rejected (1.5%, limit 1%)"),
+    ),
+    "a file 30% shorter than the last release": (
+        lambda: to_bytes(GOOD.slice(0, int(ROWS * 0.7))),
+        Refused("accepted rows fell 30.0% from the last release"),
+    ),
     # row level: quarantined, the rest is published
     "NPI with a bad check digit": (lambda: cell("npi", "1234567890"), Quarantined("has a wrong check digit")),
     "NPI of 9 digits": (lambda: cell("npi", "123456789"), Quarantined("is not 10 digits")),
     "NPI with letters": (lambda: cell("npi", "12345ABCDE"), Quarantined("is not 10 digits")),
     "NPI in scientific notation": (lambda: cell("npi", "1.23457E+09"), Quarantined("is not 10 digits")),
     "score above 100": (lambda: cell("final score", "100.01"), Quarantined("final score '100.01' is outside 0 to 100")),
-    "negative category score": (lambda: cell("quality category score", "-0.5"),
-                                Quarantined("quality category score '-0.5' is outside 0 to 100")),
+    "negative category score": (
+        lambda: cell("quality category score", "-0.5"),
+        Quarantined("quality category score '-0.5' is outside 0 to 100"),
+    ),
     "N/A value": (lambda: cell("final score", "N/A"), Quarantined("final score is not a number: 'N/A'")),
     "NaN value": (lambda: cell("cost category score", "NaN"), Quarantined("cost category score is not a number")),
-    "adjustment beyond the year's bounds": (lambda: cell("payment adjustment percentage", "-9.01"),
-                                            Quarantined("is outside -9 to 27 for PY2024")),
-    "unknown participation option": (lambda: cell("participation option", "Solo practice"),
-                                     Quarantined("participation option 'Solo practice' is not one of")),
-    "the same TIN/NPI row twice": (lambda: to_bytes(pa.concat_tables([GOOD, GOOD.slice(3, 1)])),
-                                   Quarantined("duplicate row: provider key")),
+    "adjustment beyond the year's bounds": (
+        lambda: cell("payment adjustment percentage", "-9.01"),
+        Quarantined("is outside -9 to 27 for PY2024"),
+    ),
+    "unknown participation option": (
+        lambda: cell("participation option", "Solo practice"),
+        Quarantined("participation option 'Solo practice' is not one of"),
+    ),
+    "the same TIN/NPI row twice": (
+        lambda: to_bytes(pa.concat_tables([GOOD, GOOD.slice(3, 1)])),
+        Quarantined("duplicate row: provider key"),
+    ),
     # odd but fine
     "CRLF line endings": (lambda: to_bytes(GOOD, line_ending="\r\n"), Accepted()),
     "UTF-8 BOM": (lambda: b"\xef\xbb\xbf" + GOOD_BYTES, Accepted()),
     "quoted commas and newlines inside fields": (
-        lambda: to_bytes(set_cells(GOOD, "clinician specialty", {2: 'Surgery, "General"\nand Trauma'})), Accepted()),
+        lambda: to_bytes(set_cells(GOOD, "clinician specialty", {2: 'Surgery, "General"\nand Trauma'})),
+        Accepted(),
+    ),
     "Title Case header with stray spaces": (
-        lambda: to_bytes(GOOD.rename_columns([f" {c.title()}  " for c in GOOD.column_names])), Accepted()),
-    "an unknown extra column": (lambda: to_bytes(GOOD.append_column("new cms column", pa.array(["x"] * ROWS))),
-                                Accepted()),
+        lambda: to_bytes(GOOD.rename_columns([f" {c.title()}  " for c in GOOD.column_names])),
+        Accepted(),
+    ),
+    "an unknown extra column": (
+        lambda: to_bytes(GOOD.append_column("new cms column", pa.array(["x"] * ROWS))),
+        Accepted(),
+    ),
 }
 
 
@@ -148,8 +175,9 @@ def test_bad_input_corpus(case, tmp_path):
 
     def refresh(cms: CmsStandIn):
         publisher = Publisher(LocalDirStore(tree), LocalDirStore(private), clock=clock)
-        http = HttpClient(RetryPolicy(attempts=2, base_delay=0), sleep=lambda s: None,
-                          urls=UrlPolicy(allow_loopback_http=True))
+        http = HttpClient(
+            RetryPolicy(attempts=2, base_delay=0), sleep=lambda s: None, urls=UrlPolicy(allow_loopback_http=True)
+        )
         return Refresher(http, publisher, LocalStateStore(state_path)).run(cms.catalog_url, None)
 
     with CmsStandIn() as cms:

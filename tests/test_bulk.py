@@ -46,8 +46,11 @@ def test_the_bulk_file_of_a_year_equals_the_documents_entries_of_that_year(publi
         assert listed["size"] == len(stored) and listed["uncompressed_size"] == len(content)
         assert listed["sha256"] == hashlib.sha256(content).hexdigest()
         lines = content.splitlines()
-        expected = {npi: next(e for e in orjson.loads(d)["history"] if e["performance_year"] == year)
-                    for npi, d in docs.items() if f'"performance_year":{year},'.encode() in d}
+        expected = {
+            npi: next(e for e in orjson.loads(d)["history"] if e["performance_year"] == year)
+            for npi, d in docs.items()
+            if f'"performance_year":{year},'.encode() in d
+        }
         assert listed["rows"] == len(lines) == len(expected) == release["npis"]
         for line in lines:
             entry = orjson.loads(line)
@@ -129,7 +132,10 @@ def test_a_mirror_synced_from_the_bulk_files_then_the_change_feed_equals_the_pub
             site.refresh(cms)
             change = json.loads((site.tree / change_key(3)).read_text())
             assert (set(change["added"]), set(change["changed"]), set(change["removed"])) == (
-                set(fix.added), set(fix.changed), set(fix.removed))
+                set(fix.added),
+                set(fix.changed),
+                set(fix.removed),
+            )
             assert change["previous_release_id"] == published_2024["release_id"] != change["release_id"]
             # Then the change feed alone brings the mirror to the published documents, byte for byte
             second = sync.sync(base, mirror)
@@ -145,14 +151,20 @@ def test_an_unchanged_refresh_and_a_republish_of_the_same_file_write_no_bulk_or_
     with CmsStandIn() as cms:
         cms.publish_qpp(2024, write(generate_table(2024, 300, seed=3), tmp_path / "a.csv"), "2025-07-28")
         site.refresh(cms)
-        before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (site.tree / "v1").rglob("*")
-                  if p.is_file() and ("bulk" in p.parts or "changes" in p.parts)}
+        before = {
+            p: (p.stat().st_mtime_ns, p.read_bytes())
+            for p in (site.tree / "v1").rglob("*")
+            if p.is_file() and ("bulk" in p.parts or "changes" in p.parts)
+        }
         assert len(before) == 3  # two bulk files and the first change object
         report = site.refresh(cms)  # nothing changed at CMS
         assert [o.decision for o in report.outcomes] == ["unchanged"]
         site.refresh(cms, performance_year=2024, force=True)  # the same file published again
-        after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (site.tree / "v1").rglob("*")
-                 if p.is_file() and ("bulk" in p.parts or "changes" in p.parts)}
+        after = {
+            p: (p.stat().st_mtime_ns, p.read_bytes())
+            for p in (site.tree / "v1").rglob("*")
+            if p.is_file() and ("bulk" in p.parts or "changes" in p.parts)
+        }
         assert after == before
         assert manifest(site.tree)["changes"]["latest"] == 1
 
@@ -212,9 +224,13 @@ def test_when_documents_are_rebuilt_every_years_bulk_files_follow(tmp_path, samp
     import dataclasses
 
     contract = load_contract()
-    locked = dataclasses.replace(contract, fields=tuple(
-        dataclasses.replace(f, display_allowed=False) if f.name == "participation_option" else f
-        for f in contract.fields))
+    locked = dataclasses.replace(
+        contract,
+        fields=tuple(
+            dataclasses.replace(f, display_allowed=False) if f.name == "participation_option" else f
+            for f in contract.fields
+        ),
+    )
     tree, private = LocalDirStore(tmp_path / "t"), LocalDirStore(tmp_path / "p")
     for year in (2023, 2024):
         Publisher(tree, private).publish_file(sample_file(year), ReleaseInfo(year))
@@ -230,8 +246,10 @@ def test_when_documents_are_rebuilt_every_years_bulk_files_follow(tmp_path, samp
         header = gzip.decompress((tmp_path / "t" / bulk_key(year, "csv")).read_bytes()).split(b"\n")[0]
         assert b"participation_option" not in header
     listed = {r["performance_year"]: r["bulk"]["ndjson"]["sha256"] for r in manifest(tmp_path / "t")["releases"]}
-    assert listed[2023] == hashlib.sha256(
-        gzip.decompress((tmp_path / "t" / bulk_key(2023, "ndjson")).read_bytes())).hexdigest()
+    assert (
+        listed[2023]
+        == hashlib.sha256(gzip.decompress((tmp_path / "t" / bulk_key(2023, "ndjson")).read_bytes())).hexdigest()
+    )
 
 
 def readme_bulk_lines() -> list[str]:
@@ -256,8 +274,9 @@ def test_the_readme_lines_read_a_bulk_file_into_duckdb_and_pandas(published_tree
         outputs = []
         for line in lines:
             command = line.replace("https://$API", f"http://127.0.0.1:{server.server_address[1]}")
-            done = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True,
-                                  timeout=120)
+            done = subprocess.run(
+                ["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+            )
             assert done.returncode == 0, done.stderr
             outputs.append(done.stdout)
     finally:
@@ -265,6 +284,7 @@ def test_the_readme_lines_read_a_bulk_file_into_duckdb_and_pandas(published_tree
         server.server_close()
     rows = manifest(published_tree)["releases"][0]["bulk"]["ndjson"]["rows"]
     assert (tmp_path / "scores-2024.ndjson").read_bytes() == gzip.decompress(
-        (published_tree / bulk_key(2024, "ndjson")).read_bytes())
+        (published_tree / bulk_key(2024, "ndjson")).read_bytes()
+    )
     assert str(rows) in outputs[1]  # duckdb's count
     assert "count" in outputs[2] and "mean" in outputs[2]  # pandas' describe

@@ -35,8 +35,10 @@ def template():
 
 def cache_policy_for(template, key: str) -> dict:
     config = template["Resources"]["Distribution"]["Properties"]["DistributionConfig"]
-    behaviour = next((b for b in config.get("CacheBehaviors", [])
-                      if re.fullmatch(b["PathPattern"].replace("*", ".*"), key)), config["DefaultCacheBehavior"])
+    behaviour = next(
+        (b for b in config.get("CacheBehaviors", []) if re.fullmatch(b["PathPattern"].replace("*", ".*"), key)),
+        config["DefaultCacheBehavior"],
+    )
     return template["Resources"][behaviour["CachePolicyId"]["Ref"]]["Properties"]["CachePolicyConfig"]
 
 

@@ -10,16 +10,19 @@ from mips_profiles.core.categories import CATEGORIES, display, one_entry, reweig
 from mips_profiles.core.methodology import load_methodology
 
 
-@pytest.mark.parametrize(("year", "cells", "expected"), [
-    # the real PY2023 group row: PI score 0, weight 0, special-status flag True -> exempt, never 0
-    (2023, {"promoting_interoperability": (0.0, 0.0, True)}, ("reweighted", None, 0.0)),
-    (2024, {"cost": (None, 0.0, None)}, ("reweighted", None, 0.0)),  # too few cases: weight 0, no flag
-    (2024, {"cost": (61.2, 0.3, False)}, ("scored", 61.2, 0.3)),
-    (2024, {"quality": (0.0, 0.55, False)}, ("scored", 0.0, 0.55)),  # a real score of 0 stays 0
-    (2022, {"promoting_interoperability": (0.0, None, True)}, ("reweighted", None, 0.0)),  # flags only
-    (2022, {"promoting_interoperability": (None, None, False)}, ("not_scored", None, None)),
-    (2019, {"promoting_interoperability": (None, None, True)}, ("reweighted", None, 0.0)),
-])
+@pytest.mark.parametrize(
+    ("year", "cells", "expected"),
+    [
+        # the real PY2023 group row: PI score 0, weight 0, special-status flag True -> exempt, never 0
+        (2023, {"promoting_interoperability": (0.0, 0.0, True)}, ("reweighted", None, 0.0)),
+        (2024, {"cost": (None, 0.0, None)}, ("reweighted", None, 0.0)),  # too few cases: weight 0, no flag
+        (2024, {"cost": (61.2, 0.3, False)}, ("scored", 61.2, 0.3)),
+        (2024, {"quality": (0.0, 0.55, False)}, ("scored", 0.0, 0.55)),  # a real score of 0 stays 0
+        (2022, {"promoting_interoperability": (0.0, None, True)}, ("reweighted", None, 0.0)),  # flags only
+        (2022, {"promoting_interoperability": (None, None, False)}, ("not_scored", None, None)),
+        (2019, {"promoting_interoperability": (None, None, True)}, ("reweighted", None, 0.0)),
+    ],
+)
 def test_the_display_rule_for_one_category(year, cells, expected):
     (name,) = cells
     assert one_entry(year, cells)[name] == expected
@@ -32,26 +35,32 @@ def test_standard_weights_only_where_nothing_was_redistributed():
     assert [w for _, _, w in one_entry(2021, one_out).values()] == [None, None, None, 0.0]
 
 
-
-
 def test_only_a_true_flag_counts_whatever_its_case_and_padding():
-    flags = {name: pa.chunked_array([pa.array(values)]) for name, values in {
-        "pi_reweighting_euc": [" TRUE ", "false", "", "maybe", "False"],
-        "pi_reweighting_hardship": ["", "", "", "", "true"],
-    }.items()}
-    columns = {name: flags.get(name, pa.chunked_array([pa.array([""] * 5)]))
-               for names in load_methodology().reweighting_flags.values() for name in names}
+    flags = {
+        name: pa.chunked_array([pa.array(values)])
+        for name, values in {
+            "pi_reweighting_euc": [" TRUE ", "false", "", "maybe", "False"],
+            "pi_reweighting_hardship": ["", "", "", "", "true"],
+        }.items()
+    }
+    columns = {
+        name: flags.get(name, pa.chunked_array([pa.array([""] * 5)]))
+        for names in load_methodology().reweighting_flags.values()
+        for name in names
+    }
     out = reweighted_flags(columns, load_methodology())
     assert out["pi_reweighted_flag"].to_pylist() == [True, False, None, None, True]
     assert out["quality_reweighted_flag"].to_pylist() == [None] * 5
 
 
 def test_the_rule_runs_column_wise_over_many_entries_of_mixed_years():
-    table = pa.table({
-        **{c.score: pa.array([80.0, None, 0.0], pa.float64()) for c in CATEGORIES},
-        **{c.weight: pa.array([0.3, None, 0.0], pa.float64()) for c in CATEGORIES},
-        **{c.flag: pa.array([False, True, None], pa.bool_()) for c in CATEGORIES},
-    })
+    table = pa.table(
+        {
+            **{c.score: pa.array([80.0, None, 0.0], pa.float64()) for c in CATEGORIES},
+            **{c.weight: pa.array([0.3, None, 0.0], pa.float64()) for c in CATEGORIES},
+            **{c.flag: pa.array([False, True, None], pa.bool_()) for c in CATEGORIES},
+        }
+    )
     scores, status, weights = display(table, np.array([2024, 2019, 2023]), {2023, 2024}, load_methodology())
     assert [s["quality"] for s in status] == ["scored", "reweighted", "reweighted"]
     assert [s["cost"] for s in scores] == [80.0, None, None]

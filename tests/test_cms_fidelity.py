@@ -52,7 +52,8 @@ def test_every_value_of_a_row_reaches_the_audit_record_as_published(year, tmp_pa
     table = generate_table(year, 200, seed=3)
     write_csv(table, tmp_path / "cms.csv")
     result = Publisher(LocalDirStore(tmp_path / "t"), LocalDirStore(tmp_path / "p")).publish_file(
-        tmp_path / "cms.csv", ReleaseInfo(year))
+        tmp_path / "cms.csv", ReleaseInfo(year)
+    )
     assert result.unknown_columns == []
     audit = audit_table(tmp_path / "p", year)
     canonical = {col: name for name, cols in load_contract().candidate_columns(year).items() for col in cols}

@@ -14,7 +14,7 @@ def test_demo_refreshes_from_the_loopback_cms_then_applies_a_correction(run_cli,
     corrected = next(line for line in lines if line.startswith("QPP PY2024   corrected"))
     written = int(corrected.split("documents ")[1].split()[0])
     assert 0 < written < 100  # a correction rewrites a small fraction of ~2,500 documents
-    after = lines[lines.index("3. refresh again with nothing changed at CMS") + 1:]
+    after = lines[lines.index("3. refresh again with nothing changed at CMS") + 1 :]
     assert all(" unchanged " in line for line in after if line.startswith(("QPP", "PDC")))
     assert f"public tree:   {tmp_path}/tree/v1/" in result.out
     manifest = json.loads((tmp_path / "tree" / "v1" / "manifest.json").read_bytes())

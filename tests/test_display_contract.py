@@ -104,10 +104,15 @@ def _builder():
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(year=st.sampled_from(CORE_YEARS), tail=st.text(alphabet=ALPHABET, min_size=1, max_size=10),
-       number=st.integers(min_value=10**11, max_value=10**12 - 1), numeric=st.booleans())
-def test_every_write_locked_field_carries_a_sentinel_and_none_reaches_a_document(tmp_path_factory, year, tail,
-                                                                                  number, numeric):
+@given(
+    year=st.sampled_from(CORE_YEARS),
+    tail=st.text(alphabet=ALPHABET, min_size=1, max_size=10),
+    number=st.integers(min_value=10**11, max_value=10**12 - 1),
+    numeric=st.booleans(),
+)
+def test_every_write_locked_field_carries_a_sentinel_and_none_reaches_a_document(
+    tmp_path_factory, year, tail, number, numeric
+):
     # Given a file where every write-locked cell of every row holds a sentinel
     from mips_profiles.core.documents import year_entries
     from mips_profiles.core.reader import read_source

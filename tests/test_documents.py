@@ -16,9 +16,17 @@ NPI = "1376745471"
 
 
 def records(rows: list[dict]) -> pa.Table:
-    base = {"npi": NPI, "final_score": None, "payment_adjustment_pct": None, "quality_category_score": None,
-            "pi_category_score": None, "ia_category_score": None, "cost_category_score": None,
-            "participation_option": "Group", "_line": 2}
+    base = {
+        "npi": NPI,
+        "final_score": None,
+        "payment_adjustment_pct": None,
+        "quality_category_score": None,
+        "pi_category_score": None,
+        "ia_category_score": None,
+        "cost_category_score": None,
+        "participation_option": "Group",
+        "_line": 2,
+    }
     return pa.Table.from_pylist([{**base, **r, "_line": i + 2} for i, r in enumerate(rows)], schema=RECORD_SCHEMA)
 
 
@@ -29,9 +37,13 @@ def headline(rows: list[dict], year: int = 2024) -> dict:
 
 
 def test_the_headline_is_the_row_with_the_highest_final_score():
-    latest = headline([{"final_score": 60.0, "payment_adjustment_pct": -1.0},
-                       {"final_score": 94.79, "payment_adjustment_pct": 0.9, "participation_option": "APM Entity"},
-                       {"final_score": 80.0, "payment_adjustment_pct": 0.3}])
+    latest = headline(
+        [
+            {"final_score": 60.0, "payment_adjustment_pct": -1.0},
+            {"final_score": 94.79, "payment_adjustment_pct": 0.9, "participation_option": "APM Entity"},
+            {"final_score": 80.0, "payment_adjustment_pct": 0.3},
+        ]
+    )
     assert latest["final_score"] == 94.79
     assert latest["participation_option"] == "APM Entity"
     assert latest["scored_practices"] == 3
@@ -46,14 +58,17 @@ def test_missing_scores_come_last():
 
 
 def test_ties_go_to_the_higher_payment_adjustment():
-    latest = headline([{"final_score": 90.0, "payment_adjustment_pct": 0.5},
-                       {"final_score": 90.0, "payment_adjustment_pct": 0.7}])
+    latest = headline(
+        [{"final_score": 90.0, "payment_adjustment_pct": 0.5}, {"final_score": 90.0, "payment_adjustment_pct": 0.7}]
+    )
     assert latest["payment_adjustment_pct"] == 0.7
 
 
 def test_the_headline_does_not_depend_on_row_order():
-    rows = [{"final_score": 90.0, "payment_adjustment_pct": 0.7, "quality_category_score": q,
-             "participation_option": opt} for q, opt in [(80.0, "Group"), (85.0, "Individual"), (85.0, "APM Entity")]]
+    rows = [
+        {"final_score": 90.0, "payment_adjustment_pct": 0.7, "quality_category_score": q, "participation_option": opt}
+        for q, opt in [(80.0, "Group"), (85.0, "Individual"), (85.0, "APM Entity")]
+    ]
     outputs = set()
     for seed in range(6):
         random.Random(seed).shuffle(rows)
@@ -66,46 +81,83 @@ def test_the_headline_does_not_depend_on_row_order():
 def test_an_unscored_npi_has_no_band_and_no_outcome():
     latest = headline([{"final_score": None, "payment_adjustment_pct": None}])
     assert latest["score_band"] is None and latest["payment_outcome"] is None
-    assert latest["provenance"].endswith("Display rule: single TIN/NPI record; reweighted categories shown as exempt,"
-                                         " not as 0")
+    assert latest["provenance"].endswith(
+        "Display rule: single TIN/NPI record; reweighted categories shown as exempt, not as 0"
+    )
 
 
 def test_the_document_has_the_agreed_shape():
-    entries = year_entries(records([{"final_score": 100.0, "payment_adjustment_pct": 1.05,
-                                     "quality_category_score": 93.1, "pi_category_score": 100.0,
-                                     "ia_category_score": 40.0, "participation_option": "APM Entity"},
-                                    {"final_score": 70.0}]), 2024)
+    entries = year_entries(
+        records(
+            [
+                {
+                    "final_score": 100.0,
+                    "payment_adjustment_pct": 1.05,
+                    "quality_category_score": 93.1,
+                    "pi_category_score": 100.0,
+                    "ia_category_score": 40.0,
+                    "participation_option": "APM Entity",
+                },
+                {"final_score": 70.0},
+            ]
+        ),
+        2024,
+    )
     doc = json.loads(next(DocumentBuilder().documents(entries))[1])
     assert doc == {
-        "schema_version": 1, "npi": NPI,
+        "schema_version": 1,
+        "npi": NPI,
         "latest": doc["history"][0],
-        "history": [{
-            "performance_year": 2024, "payment_year": 2026, "final_score": 100.0, "payment_adjustment_pct": 1.05,
-            "payment_outcome": "positive", "score_band": "exceptional", "participation_option": "APM Entity",
-            "category_scores": {"quality": 93.1, "promoting_interoperability": 100.0, "improvement_activities": 40.0,
-                                "cost": None},
-            "category_status": {"quality": "scored", "promoting_interoperability": "scored",
-                                "improvement_activities": "scored", "cost": "not_scored"},
-            "category_weights": {"quality": None, "promoting_interoperability": None, "improvement_activities": None,
-                                 "cost": None},
-            "scored_practices": 2,
-            "attribution": "Source: CMS QPP MIPS · Performance Year 2024",
-            "provenance": "Source: CMS QPP MIPS · Performance Year 2024 · Methodology cms-qpp-mips/v2 · "
-                          "Display rule: highest final score of 2 TIN/NPI records; reweighted categories shown as "
-                          "exempt, not as 0",
-        }],
-        "source": {"name": "CMS QPP MIPS", "license": "U.S. government public-domain work (17 U.S.C. § 105)",
-                   "methodology_version": "cms-qpp-mips/v2",
-                   "disclaimer": "A MIPS score is a Medicare payment-program measure used to set payment adjustments; "
-                                 "it is not a rating of clinical quality."},
+        "history": [
+            {
+                "performance_year": 2024,
+                "payment_year": 2026,
+                "final_score": 100.0,
+                "payment_adjustment_pct": 1.05,
+                "payment_outcome": "positive",
+                "score_band": "exceptional",
+                "participation_option": "APM Entity",
+                "category_scores": {
+                    "quality": 93.1,
+                    "promoting_interoperability": 100.0,
+                    "improvement_activities": 40.0,
+                    "cost": None,
+                },
+                "category_status": {
+                    "quality": "scored",
+                    "promoting_interoperability": "scored",
+                    "improvement_activities": "scored",
+                    "cost": "not_scored",
+                },
+                "category_weights": {
+                    "quality": None,
+                    "promoting_interoperability": None,
+                    "improvement_activities": None,
+                    "cost": None,
+                },
+                "scored_practices": 2,
+                "attribution": "Source: CMS QPP MIPS · Performance Year 2024",
+                "provenance": "Source: CMS QPP MIPS · Performance Year 2024 · Methodology cms-qpp-mips/v2 · "
+                "Display rule: highest final score of 2 TIN/NPI records; reweighted categories shown as "
+                "exempt, not as 0",
+            }
+        ],
+        "source": {
+            "name": "CMS QPP MIPS",
+            "license": "U.S. government public-domain work (17 U.S.C. § 105)",
+            "methodology_version": "cms-qpp-mips/v2",
+            "disclaimer": "A MIPS score is a Medicare payment-program measure used to set payment adjustments; "
+            "it is not a rating of clinical quality.",
+        },
     }
 
 
 def test_history_is_newest_first_and_latest_is_the_newest():
     from mips_profiles.core.documents import concat_entries
 
-    entries = concat_entries([year_entries(records([{"final_score": s}]), y) for y, s in
-                              [(2019, 70.0), (2024, 88.0), (2021, 91.0)]])
+    entries = concat_entries(
+        [year_entries(records([{"final_score": s}]), y) for y, s in [(2019, 70.0), (2024, 88.0), (2021, 91.0)]]
+    )
     doc = json.loads(next(DocumentBuilder().documents(entries))[1])
     assert [e["performance_year"] for e in doc["history"]] == [2024, 2021, 2019]
     assert doc["latest"]["final_score"] == 88.0

@@ -23,8 +23,10 @@ class _Body:
         return self.data
 
 
-S3_ERROR = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message>'
-            b"<RequestId>FAULT</RequestId></Error>")
+S3_ERROR = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message>'
+    b"<RequestId>FAULT</RequestId></Error>"
+)
 
 
 class PutFaults:
@@ -47,8 +49,10 @@ class PutFaults:
         self.injected += 1
         if self.kind == "reset":
             raise ConnectionClosedError(endpoint_url=request.url)
-        status, code, message = {"slowdown": (503, b"SlowDown", b"Please reduce your request rate."),
-                                 "internal": (500, b"InternalError", b"We encountered an internal error.")}[self.kind]
+        status, code, message = {
+            "slowdown": (503, b"SlowDown", b"Please reduce your request rate."),
+            "internal": (500, b"InternalError", b"We encountered an internal error."),
+        }[self.kind]
         body = S3_ERROR.replace(b"{code}", code).replace(b"{message}", message)
         return AWSResponse(request.url, status, {"Content-Type": "application/xml"}, _Body(body))
 
@@ -83,8 +87,9 @@ def test_failing_puts_are_retried_and_the_tree_equals_a_fault_free_run(kind, eve
             assert objects[key] == path.read_bytes(), key
 
 
-def test_a_finalize_that_fails_after_every_partition_succeeded_is_retried_and_converges(stack, tables, tmp_path,
-                                                                                       monkeypatch):
+def test_a_finalize_that_fails_after_every_partition_succeeded_is_retried_and_converges(
+    stack, tables, tmp_path, monkeypatch
+):
     stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
     assert stack.run(scheduled(22)).status == "SUCCEEDED"
     before = stack.public_objects()
@@ -107,7 +112,9 @@ def test_a_finalize_that_fails_after_every_partition_succeeded_is_retried_and_co
     run = stack.run(scheduled(23))
     assert run.status == "SUCCEEDED"
     assert [i.get("error") for i in run.log.invocations if i["event"].get("action") == "finalize"] == [
-        "Transient", None]  # the Lambda's TimeoutError, named for the state machine's Retry, then done
+        "Transient",
+        None,
+    ]  # the Lambda's TimeoutError, named for the state machine's Retry, then done
     after = assert_consistent(stack)
     manifest = json.loads(after["v1/manifest.json"])
     assert manifest["releases"][0]["cms_modified"] == "2025-09-15"

@@ -15,16 +15,27 @@ from mips_profiles.errors import PublishRefused
 
 def validated(rows: int, rejected: int, year: int = 2024):
     """What the gates read of a validation outcome: the counts, the first rejects, the year."""
-    rejects = pa.Table.from_pylist([{"line": 2 + i, "npi": f"bad{i}", "reason": f"reason {i}"}
-                                    for i in range(rejected)], schema=REJECT_SCHEMA)
-    return SimpleNamespace(rows_read=rows, rows_rejected=rejected, rejected=rejects,
-                           source=SimpleNamespace(performance_year=year))
+    rejects = pa.Table.from_pylist(
+        [{"line": 2 + i, "npi": f"bad{i}", "reason": f"reason {i}"} for i in range(rejected)], schema=REJECT_SCHEMA
+    )
+    return SimpleNamespace(
+        rows_read=rows, rows_rejected=rejected, rejected=rejects, source=SimpleNamespace(performance_year=year)
+    )
 
 
-@pytest.mark.parametrize(("rejected", "rows", "refused"), [
-    (0, 0, False), (0, 1, False), (1, 1, True), (1, 2, True), (3, 300, False), (4, 300, True), (100, 10_000, False),
-    (101, 10_000, True),
-])
+@pytest.mark.parametrize(
+    ("rejected", "rows", "refused"),
+    [
+        (0, 0, False),
+        (0, 1, False),
+        (1, 1, True),
+        (1, 2, True),
+        (3, 300, False),
+        (4, 300, True),
+        (100, 10_000, False),
+        (101, 10_000, True),
+    ],
+)
 def test_more_than_the_limit_is_refused_exactly_the_limit_is_not(rejected, rows, refused):
     assert too_many_rejected(rejected, rows, 0.01) is refused
 
@@ -36,16 +47,20 @@ def test_a_refusal_for_rejected_rows_names_the_gate_the_share_and_the_first_reje
     assert str(caught.value) == "4 of 300 rows rejected (1.3%, limit 1%); first: line 2: reason 0"
 
 
-@pytest.mark.parametrize(("before", "accepted", "refused"), [(1000, 900, False), (1000, 899, True), (1000, 1200, False),
-                                                               (0, 10, False), (None, 10, False)])
+@pytest.mark.parametrize(
+    ("before", "accepted", "refused"),
+    [(1000, 900, False), (1000, 899, True), (1000, 1200, False), (0, 10, False), (None, 10, False)],
+)
 def test_a_drop_of_more_than_ten_percent_from_the_last_release_is_refused(before, accepted, refused):
     previous = None if before is None else {"rows_accepted": before}
     if refused:
         with pytest.raises(PublishRefused) as caught:
             enforce_gates(validated(accepted, 0), previous, GateLimits())
         assert caught.value.gate == "row_drop"
-        assert str(caught.value) == ("refused: PY2024 accepted rows fell 10.1% from the last release (1000 -> 899; "
-                                     "limit 10%); a forced re-run publishes it anyway")
+        assert str(caught.value) == (
+            "refused: PY2024 accepted rows fell 10.1% from the last release (1000 -> 899; "
+            "limit 10%); a forced re-run publishes it anyway"
+        )
     else:
         enforce_gates(validated(accepted, 0), previous, GateLimits())
 

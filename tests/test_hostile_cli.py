@@ -16,29 +16,39 @@ from mips_profiles.sandbox.generator import generate_table, write_csv
 from conftest import snapshot
 
 
-@pytest.mark.parametrize(("out", "private"), [
-    ("{t}/tree", "{t}/tree"),
-    ("{t}/tree", "{t}/tree/private"),
-    ("{t}/tree/public", "{t}/tree"),
-    ("{t}/tree", "{t}/./tree/../tree/v1"),
-])
+@pytest.mark.parametrize(
+    ("out", "private"),
+    [
+        ("{t}/tree", "{t}/tree"),
+        ("{t}/tree", "{t}/tree/private"),
+        ("{t}/tree/public", "{t}/tree"),
+        ("{t}/tree", "{t}/./tree/../tree/v1"),
+    ],
+)
 def test_overlapping_local_locations_are_refused(run_cli, sample_file, tmp_path, out, private):
     out, private = out.format(t=tmp_path), private.format(t=tmp_path)
-    result = run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", out,
-                     "--private", private)
+    result = run_cli(
+        "publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", out, "--private", private
+    )
     assert result.code == 1
     assert result.err.startswith("error: --private") and "overlaps --out" in result.err
     assert len(result.err.strip().splitlines()) == 1
     assert snapshot(tmp_path) == {}
 
 
-@pytest.mark.parametrize(("out", "private"), [
-    ("s3://bucket/public", "s3://bucket/public"), ("s3://bucket/public", "s3://bucket/public/private"),
-    ("s3://bucket", "s3://bucket/private"), ("s3://bucket/a/b", "s3://bucket/a"),
-])
+@pytest.mark.parametrize(
+    ("out", "private"),
+    [
+        ("s3://bucket/public", "s3://bucket/public"),
+        ("s3://bucket/public", "s3://bucket/public/private"),
+        ("s3://bucket", "s3://bucket/private"),
+        ("s3://bucket/a/b", "s3://bucket/a"),
+    ],
+)
 def test_overlapping_s3_locations_are_refused(run_cli, sample_file, out, private):
-    result = run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", out,
-                     "--private", private)
+    result = run_cli(
+        "publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", out, "--private", private
+    )
     assert result.code == 1 and "overlaps --out" in result.err
 
 
@@ -49,8 +59,15 @@ def test_separate_s3_prefixes_of_one_bucket_are_not_an_overlap():
     assert not _overlap("s3://a/x", "s3://b/x")
 
 
-HOSTILE = ["=HYPERLINK(\"http://evil.example\",\"click\")", "@SUM(1+1)", "+1+1", "-2+3", "\t=1+1", "\r=1+1",
-           "=" + "A" * 3_000_000]
+HOSTILE = [
+    '=HYPERLINK("http://evil.example","click")',
+    "@SUM(1+1)",
+    "+1+1",
+    "-2+3",
+    "\t=1+1",
+    "\r=1+1",
+    "=" + "A" * 3_000_000,
+]
 
 
 def test_the_quarantine_report_cannot_run_formulas_and_stays_small(run_cli, tmp_path):
@@ -60,8 +77,7 @@ def test_the_quarantine_report_cannot_run_formulas_and_stays_small(run_cli, tmp_
         npi[i] = value
     write_csv(table.set_column(table.column_names.index("npi"), "npi", pa.array(npi)), tmp_path / "cms.csv")
     tree = tmp_path / "tree"
-    result = run_cli("publish", "--performance-year", 2024, "--source", tmp_path / "cms.csv", "--out", tree,
-                     "--force")
+    result = run_cli("publish", "--performance-year", 2024, "--source", tmp_path / "cms.csv", "--out", tree, "--force")
     assert result.code == 0, result.err
     (report,) = (tmp_path / "tree.private" / "quarantine").rglob("rejected.csv")
     assert report.stat().st_size < 20_000  # a 3 MB cell is not echoed whole
@@ -95,8 +111,16 @@ def test_a_source_that_is_not_a_regular_file_is_a_one_line_error(run_cli, tmp_pa
 
 def test_a_state_path_that_is_a_directory_is_a_one_line_error(run_cli, tmp_path):
     (tmp_path / "state").mkdir()
-    result = run_cli("refresh", "--catalog-url", "https://data.cms.gov/data.json", "--out", tmp_path / "tree",
-                     "--state", tmp_path / "state", "--no-pdc")
+    result = run_cli(
+        "refresh",
+        "--catalog-url",
+        "https://data.cms.gov/data.json",
+        "--out",
+        tmp_path / "tree",
+        "--state",
+        tmp_path / "state",
+        "--no-pdc",
+    )
     assert result.code == 1 and result.err.startswith("error: --state") and "not a regular file" in result.err
 
 

@@ -15,8 +15,9 @@ FAST = RetryPolicy(attempts=2, base_delay=0, timeout=2)
 
 
 def client(*, loopback: bool = True, limits: SizeLimits | None = None) -> HttpClient:
-    return HttpClient(FAST, sleep=lambda s: None, urls=UrlPolicy(allow_loopback_http=loopback),
-                      limits=limits or SizeLimits())
+    return HttpClient(
+        FAST, sleep=lambda s: None, urls=UrlPolicy(allow_loopback_http=loopback), limits=limits or SizeLimits()
+    )
 
 
 @pytest.fixture
@@ -25,13 +26,24 @@ def hostile():
         yield server
 
 
-@pytest.mark.parametrize("url", [
-    "file:///etc/passwd", "ftp://data.cms.gov/file.csv", "data:text/csv,npi%0A1", "gopher://data.cms.gov/",
-    "http://169.254.169.254/latest/meta-data/iam/", "https://169.254.169.254/latest/meta-data/",
-    "https://evil.example.org/puf.csv", "https://data.cms.gov.evil.example.org/x.csv",
-    "https://user:secret@data.cms.gov/x.csv", "//data.cms.gov/x.csv", "data.cms.gov/x.csv",
-    "http://[::ffff:169.254.169.254]/", "https://data.cms.gov:99999/x",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "ftp://data.cms.gov/file.csv",
+        "data:text/csv,npi%0A1",
+        "gopher://data.cms.gov/",
+        "http://169.254.169.254/latest/meta-data/iam/",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://evil.example.org/puf.csv",
+        "https://data.cms.gov.evil.example.org/x.csv",
+        "https://user:secret@data.cms.gov/x.csv",
+        "//data.cms.gov/x.csv",
+        "data.cms.gov/x.csv",
+        "http://[::ffff:169.254.169.254]/",
+        "https://data.cms.gov:99999/x",
+    ],
+)
 def test_a_url_outside_the_policy_is_refused_before_any_request(url, tmp_path):
     with pytest.raises(DownloadError, match="refused URL"):
         client(loopback=False).download(url, tmp_path)
@@ -44,14 +56,22 @@ def test_loopback_http_needs_the_explicit_opt_in(hostile, tmp_path):
 
 
 def test_cms_http_urls_are_upgraded_not_refused():
-    assert UrlPolicy().check("http://data.cms.gov/sites/default/files/x.csv") == \
-        "https://data.cms.gov/sites/default/files/x.csv"
+    assert (
+        UrlPolicy().check("http://data.cms.gov/sites/default/files/x.csv")
+        == "https://data.cms.gov/sites/default/files/x.csv"
+    )
 
 
-@pytest.mark.parametrize("target", [
-    "file:///etc/passwd", "http://169.254.169.254/latest/meta-data/", "https://evil.example.org/x.csv",
-    "ftp://data.cms.gov/x", "https://user:pw@data.cms.gov/x",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "file:///etc/passwd",
+        "http://169.254.169.254/latest/meta-data/",
+        "https://evil.example.org/x.csv",
+        "ftp://data.cms.gov/x",
+        "https://user:pw@data.cms.gov/x",
+    ],
+)
 def test_every_redirect_hop_passes_the_same_policy(hostile, target, tmp_path):
     with pytest.raises(DownloadError, match="refused URL"):
         client().download(f"{hostile.base}/redirect?to={target}", tmp_path)
@@ -82,10 +102,13 @@ def test_a_drip_feed_stops_at_the_deadline(hostile, tmp_path):
     assert time.monotonic() - started < 5
 
 
-@pytest.mark.parametrize(("path", "limits", "match"), [
-    ("/big-json", SizeLimits(catalog_bytes=1000), "over the 1,000-byte limit"),
-    ("/endless", SizeLimits(catalog_bytes=50_000), "body over the 50,000-byte limit"),
-])
+@pytest.mark.parametrize(
+    ("path", "limits", "match"),
+    [
+        ("/big-json", SizeLimits(catalog_bytes=1000), "over the 1,000-byte limit"),
+        ("/endless", SizeLimits(catalog_bytes=50_000), "body over the 50,000-byte limit"),
+    ],
+)
 def test_a_catalog_is_read_within_its_limit(hostile, path, limits, match):
     with pytest.raises(DownloadError, match=match):
         client(limits=limits).get_json(f"{hostile.base}{path}")
@@ -146,8 +169,14 @@ def test_an_unexpected_error_in_one_year_is_that_years_named_failure(tmp_path, h
         for year in (2023, 2024):
             write_csv(generate_table(year, 80), tmp_path / f"{year}.csv")
             cms.publish_qpp(year, (tmp_path / f"{year}.csv").read_bytes(), "2025-07-01")
-        result = check_for_releases(CheckRequest(), http=client(), state=LocalStateStore(tmp_path / "s.json"),
-                                    raw=BrokenRaw(), catalog_url=cms.catalog_url, work_dir=str(tmp_path))
+        result = check_for_releases(
+            CheckRequest(),
+            http=client(),
+            state=LocalStateStore(tmp_path / "s.json"),
+            raw=BrokenRaw(),
+            catalog_url=cms.catalog_url,
+            work_dir=str(tmp_path),
+        )
         # the other years' plan is answered all the same (the state machine publishes it)
         assert result["years"]["2023"]["decision"] == "failed"
         assert "unexpected RuntimeError: raw bucket unreachable" in result["years"]["2023"]["error"]

@@ -58,24 +58,39 @@ def exchange(server, raw: bytes, wait: float = 2.0) -> bytes:
 SMUGGLED = b"GET /v1/manifest.json HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
-@pytest.mark.parametrize("request_bytes", [
-    b"POST /v1/manifest.json HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(SMUGGLED) + SMUGGLED,
-    b"PUT /v1/not-found.json HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(SMUGGLED) + SMUGGLED,
-    b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n" % len(SMUGGLED)
-    + SMUGGLED + b"\r\n0\r\n\r\n",
-    b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n" + SMUGGLED,
-    b"GET /v1/not-found.json HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(SMUGGLED) + SMUGGLED,
-])
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"POST /v1/manifest.json HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(SMUGGLED) + SMUGGLED,
+        b"PUT /v1/not-found.json HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(SMUGGLED) + SMUGGLED,
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n" % len(SMUGGLED)
+        + SMUGGLED
+        + b"\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n" + SMUGGLED,
+        b"GET /v1/not-found.json HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(SMUGGLED) + SMUGGLED,
+    ],
+)
 def test_a_request_body_is_never_run_as_a_second_request(server, request_bytes):
     reply = exchange(server, request_bytes)
     assert reply.count(b"HTTP/1.1 ") == 1, reply[:400]
     assert b'"releases"' not in reply  # the smuggled manifest request was not answered
 
 
-@pytest.mark.parametrize("path", [
-    "/v1/%00", "/v1/npi/%00.json", "/v1/" + "a" * 300 + ".json", "/v1/" + "x/" * 2100, "/v1/loop-a",
-    "/v1/loop-a/inside.json", "/secret.txt", "/v1/../secret.txt", "/%2e%2e/secret.txt", "/v1/npi/..%2f..%2fsecret.txt",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/%00",
+        "/v1/npi/%00.json",
+        "/v1/" + "a" * 300 + ".json",
+        "/v1/" + "x/" * 2100,
+        "/v1/loop-a",
+        "/v1/loop-a/inside.json",
+        "/secret.txt",
+        "/v1/../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/v1/npi/..%2f..%2fsecret.txt",
+    ],
+)
 def test_odd_paths_get_the_not_found_document(server, path):
     reply = exchange(server, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
     head, _, body = reply.partition(b"\r\n\r\n")
@@ -103,20 +118,34 @@ def test_connections_beyond_the_bound_are_closed_at_once(server):
             sock.close()
     time.sleep(1.5)  # the idle ones timed out: the server answers again
     assert exchange(server, b"GET /v1/manifest.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").startswith(
-        b"HTTP/1.1 200")
+        b"HTTP/1.1 200"
+    )
 
 
 @pytest.mark.parametrize("asked", ["x-evil", "If-None-Match,\r\n X-Injected: yes", "*", ""])
 def test_preflight_answers_a_fixed_header_list(server, asked):
-    reply = exchange(server, (f"OPTIONS /v1/manifest.json HTTP/1.1\r\nHost: x\r\nOrigin: http://127.0.0.1:8080\r\n"
-                              f"Access-Control-Request-Method: GET\r\nAccess-Control-Request-Headers: {asked}\r\n"
-                              f"Connection: close\r\n\r\n").encode())
+    reply = exchange(
+        server,
+        (
+            f"OPTIONS /v1/manifest.json HTTP/1.1\r\nHost: x\r\nOrigin: http://127.0.0.1:8080\r\n"
+            f"Access-Control-Request-Method: GET\r\nAccess-Control-Request-Headers: {asked}\r\n"
+            f"Connection: close\r\n\r\n"
+        ).encode(),
+    )
     assert b"Access-Control-Allow-Headers: If-None-Match, Accept-Encoding\r\n" in reply
     assert b"X-Injected" not in reply and b"x-evil" not in reply
 
 
-@pytest.mark.parametrize("origin", ["http://a.example\n", "http://a.example\r\nX: y", " http://a.example",
-                                    "http://a.example/path", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://a.example\n",
+        "http://a.example\r\nX: y",
+        " http://a.example",
+        "http://a.example/path",
+        "javascript:alert(1)",
+    ],
+)
 def test_a_malformed_cors_origin_is_refused(tree, origin):
     with pytest.raises(ConfigurationError, match="is not an origin"):
         make_server(tree, port=0, cors_origins=[origin], quiet=True)

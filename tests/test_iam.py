@@ -16,8 +16,12 @@ UNPROVABLE = {
     ("machine", "EncryptForTheAlarmTopic"): "moto's SNS does not encrypt with the topic's KMS key",
     ("machine", "DeliverExecutionLogs"): "moto's Step Functions delivers no execution logs",
 }
-STATEMENTS = [(fn, i, s.get("Sid", str(i))) for fn, logical in FUNCTION_ROLES.items()
-              for i, s in enumerate(role_statements(logical)) if (fn, s.get("Sid")) not in UNPROVABLE]
+STATEMENTS = [
+    (fn, i, s.get("Sid", str(i)))
+    for fn, logical in FUNCTION_ROLES.items()
+    for i, s in enumerate(role_statements(logical))
+    if (fn, s.get("Sid")) not in UNPROVABLE
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +40,8 @@ def run(stack, request: dict, *, expect: str = "SUCCEEDED"):
     if execution.status != expect:
         raised = [i["exception"] for i in execution.log.invocations if "exception" in i]
         raise AssertionError(f"{execution.status} {execution.error}: {execution.cause}") from (
-            raised[-1] if raised else None)
+            raised[-1] if raised else None
+        )
     check = (execution.output or {}).get("check") or {}
     failed = {y: o for y, o in check.get("years", {}).items() if o["decision"] == "failed"}
     if (check.get("pdc") or {}).get("decision") == "failed":
@@ -53,12 +58,19 @@ def run_every_kind_of_work(stack, tables, tmp_path) -> None:
     stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
     stack.cms.publish_pdc(2024, csv_bytes(make_pdc_table(tables[2024], mismatches=2), tmp_path), "2025-08-01")
     run(stack, scheduled(22))
-    stack.ddb.put_item(TableName="state", Item={"pk": {"S": "lock#refresh"}, "owner": {"S": "repair-1"},
-                                                "lease_until": {"S": "2286-01-01T00:00:00Z"}})
+    stack.ddb.put_item(
+        TableName="state",
+        Item={"pk": {"S": "lock#refresh"}, "owner": {"S": "repair-1"}, "lease_until": {"S": "2286-01-01T00:00:00Z"}},
+    )
     assert run(stack, scheduled(23)).output["outcome"] == "lock held"
-    stack.ddb.put_item(TableName="state", Item={"pk": {"S": "lock#refresh"}, "owner": {"S": "gone"},
-                                                "execution_arn": {"S": f"{stack.machine_arn}:gone".replace(
-                                                    ":stateMachine:", ":execution:")}})
+    stack.ddb.put_item(
+        TableName="state",
+        Item={
+            "pk": {"S": "lock#refresh"},
+            "owner": {"S": "gone"},
+            "execution_arn": {"S": f"{stack.machine_arn}:gone".replace(":stateMachine:", ":execution:")},
+        },
+    )
     fix = make_correction(tables[2024], changed_share=0.02, removed=2, added=2)
     stack.cms.publish_qpp(2024, csv_bytes(fix.table, tmp_path), "2025-09-15")
     run(stack, scheduled(24))
@@ -78,8 +90,10 @@ def denied(exc: BaseException | None) -> bool:
     """AccessDenied anywhere in the exception chain (boto3's upload and Powertools wrap it); CloudFront's
     denial reaches botocore as a bare 403."""
     while exc is not None:
-        if isinstance(exc, ClientError) and (exc.response["Error"].get("Code") == "AccessDenied"
-                                             or exc.response["ResponseMetadata"]["HTTPStatusCode"] == 403):
+        if isinstance(exc, ClientError) and (
+            exc.response["Error"].get("Code") == "AccessDenied"
+            or exc.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        ):
             return True
         if "AccessDenied" in str(exc) or "(403)" in str(exc):
             return True
@@ -87,8 +101,9 @@ def denied(exc: BaseException | None) -> bool:
     return False
 
 
-@pytest.mark.parametrize(("function", "index"), [(fn, i) for fn, i, _ in STATEMENTS],
-                         ids=[f"{fn}-{sid}" for fn, _, sid in STATEMENTS])
+@pytest.mark.parametrize(
+    ("function", "index"), [(fn, i) for fn, i, _ in STATEMENTS], ids=[f"{fn}-{sid}" for fn, _, sid in STATEMENTS]
+)
 def test_each_policy_statement_is_needed(function, index, tables, tmp_path, monkeypatch):
     with running_stack(tmp_path, monkeypatch, drop=(function, index)) as stack, pytest.raises(Exception) as caught:
         run_every_kind_of_work(stack, tables, tmp_path)

@@ -22,15 +22,25 @@ def literals(tree: ast.AST):
             yield node.lineno, node.value
 
 
-@pytest.mark.parametrize("module", sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
-                                           if p.name != "keys.py"))
+@pytest.mark.parametrize(
+    "module", sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if p.name != "keys.py")
+)
 def test_no_module_but_keys_builds_an_object_key(module):
     tree = ast.parse((PACKAGE / module).read_text())
-    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
-                  if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef) and n.body
-                  and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
-    found = [(line, text) for line, text in literals(tree) if text.startswith(PREFIXES)
-             and not any(id(n) in docstrings for n in ast.walk(tree) if getattr(n, "lineno", None) == line)]
+    docstrings = {
+        id(n.body[0].value)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef)
+        and n.body
+        and isinstance(n.body[0], ast.Expr)
+        and isinstance(n.body[0].value, ast.Constant)
+    }
+    found = [
+        (line, text)
+        for line, text in literals(tree)
+        if text.startswith(PREFIXES)
+        and not any(id(n) in docstrings for n in ast.walk(tree) if getattr(n, "lineno", None) == line)
+    ]
     assert found == [], f"{module} builds keys outside keys.py: {found}"
 
 

@@ -61,7 +61,10 @@ def test_the_tests_run_the_powertools_release_the_template_deploys():
     assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
     installed = version("aws-lambda-powertools")
     assert parameter["Default"] == f"/aws/service/powertools/python/x86_64/python3.12/{installed}"
-    layers = [str(layer) for fn in ("CheckReleaseFunction", "ShardScoresFunction")
-              for layer in template["Resources"][fn]["Properties"]["Layers"]]
+    layers = [
+        str(layer)
+        for fn in ("CheckReleaseFunction", "ShardScoresFunction")
+        for layer in template["Resources"][fn]["Properties"]["Layers"]
+    ]
     assert not [layer for layer in layers if ":layer:" in layer], "pin layers through SSM, not region-specific ARNs"
     assert any("/aws/service/aws-sdk-pandas/" in layer for layer in layers)

@@ -20,8 +20,11 @@ ROOT = Path(__file__).parents[1]
 def layer(tmp_path_factory) -> Path:
     artifacts = tmp_path_factory.mktemp("SharedLibLayer")
     # the package part of the target sam runs; the orjson part needs the package index (make lint builds it all)
-    subprocess.run(["make", "--no-print-directory", "-C", str(ROOT / "shared"), "layer-package",
-                    f"ARTIFACTS_DIR={artifacts}"], check=True, capture_output=True)
+    subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT / "shared"), "layer-package", f"ARTIFACTS_DIR={artifacts}"],
+        check=True,
+        capture_output=True,
+    )
     return artifacts / "python"
 
 
@@ -30,8 +33,12 @@ def test_the_template_builds_the_layer_with_the_makefile():
     layer = template["Resources"]["SharedLibLayer"]
     assert layer["Metadata"]["BuildMethod"] == "makefile"
     assert layer["Properties"]["ContentUri"] == "shared/"
-    dry_run = subprocess.run(["make", "-n", "-C", str(ROOT / "shared"), "build-SharedLibLayer", "ARTIFACTS_DIR=/x"],
-                             check=True, capture_output=True, text=True).stdout
+    dry_run = subprocess.run(
+        ["make", "-n", "-C", str(ROOT / "shared"), "build-SharedLibLayer", "ARTIFACTS_DIR=/x"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert "cp -R mips_profiles" in dry_run and "--platform manylinux2014_x86_64" in dry_run
     assert "--python-version 3.12" in dry_run  # the runtime the template names
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
@@ -41,8 +48,11 @@ def test_the_layer_ships_no_sandbox_consumer_or_cli_module(layer):
     modules = sorted(str(p.relative_to(layer)) for p in layer.rglob("*.py"))
     assert "mips_profiles/publishing/publish.py" in modules
     assert "mips_profiles/data" in {str(p.relative_to(layer)) for p in layer.rglob("data")}
-    assert [m for m in modules if m.startswith(("mips_profiles/sandbox/", "mips_profiles/consumers/"))
-            or m == "mips_profiles/cli.py"] == []
+    assert [
+        m
+        for m in modules
+        if m.startswith(("mips_profiles/sandbox/", "mips_profiles/consumers/")) or m == "mips_profiles/cli.py"
+    ] == []
     assert not list(layer.rglob("__pycache__"))
 
 
@@ -59,11 +69,20 @@ for name in ("check_release", "shard_scores"):
     spec.loader.exec_module(importlib.util.module_from_spec(spec))
 print(json.dumps(sorted(m for m in sys.modules if m.startswith("mips_profiles"))))
 """
-    env = {**os.environ, "STATE_TABLE": "state", "RAW_BUCKET": "raw", "AUDIT_BUCKET": "audit",
-           "PUBLIC_BUCKET": "public", "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_SERVICE_NAME": "layer-test",
-           "POWERTOOLS_METRICS_NAMESPACE": "MipsProfiles", "POWERTOOLS_TRACE_DISABLED": "true"}
-    done = subprocess.run([sys.executable, "-c", script, str(layer), str(ROOT)], env=env, capture_output=True,
-                          text=True, cwd=layer)
+    env = {
+        **os.environ,
+        "STATE_TABLE": "state",
+        "RAW_BUCKET": "raw",
+        "AUDIT_BUCKET": "audit",
+        "PUBLIC_BUCKET": "public",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_SERVICE_NAME": "layer-test",
+        "POWERTOOLS_METRICS_NAMESPACE": "MipsProfiles",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(layer), str(ROOT)], env=env, capture_output=True, text=True, cwd=layer
+    )
     assert done.returncode == 0, done.stderr
     loaded = json.loads(done.stdout.splitlines()[-1])
     assert "mips_profiles.orchestration.run_steps" in loaded

@@ -33,17 +33,34 @@ from mips_profiles.errors import PublishError, PublishRefused
 from mips_profiles.publishing.publish import FINGERPRINT_KEY, Publisher, ReleaseInfo
 from mips_profiles.sandbox.generator import generate_table, write_csv
 
-NPIS = ["1376745471", "1234567893", "1932365699", "1003000126", "1003000134", "1003000142", "1003000159",
-        "1003000167", "1003000175", "1003000183"]
+NPIS = [
+    "1376745471",
+    "1234567893",
+    "1932365699",
+    "1003000126",
+    "1003000134",
+    "1003000142",
+    "1003000159",
+    "1003000167",
+    "1003000175",
+    "1003000183",
+]
 
 
 def latest_of_each(rows: list[dict], year: int = 2024, builder: DocumentBuilder | None = None) -> list[dict]:
     """One NPI per row, through the code that builds the public documents."""
-    base = {"final_score": None, "payment_adjustment_pct": None, "quality_category_score": None,
-            "pi_category_score": None, "ia_category_score": None, "cost_category_score": None,
-            "participation_option": "Group"}
-    table = pa.Table.from_pylist([{**base, **r, "npi": NPIS[i], "_line": i + 2} for i, r in enumerate(rows)],
-                                 schema=RECORD_SCHEMA)
+    base = {
+        "final_score": None,
+        "payment_adjustment_pct": None,
+        "quality_category_score": None,
+        "pi_category_score": None,
+        "ia_category_score": None,
+        "cost_category_score": None,
+        "participation_option": "Group",
+    }
+    table = pa.Table.from_pylist(
+        [{**base, **r, "npi": NPIS[i], "_line": i + 2} for i, r in enumerate(rows)], schema=RECORD_SCHEMA
+    )
     docs = dict((builder or DocumentBuilder()).documents(year_entries(table, year)))
     return [json.loads(docs[NPIS[i]])["latest"] for i in range(len(rows))]
 
@@ -52,19 +69,36 @@ def test_a_payment_neutral_clinician_is_neutral_not_positive():
     adjustments = [0.0, 0.01, -0.01, -9.0, -8.99, 1.05, None]
     latest = latest_of_each([{"final_score": 75.0, "payment_adjustment_pct": a} for a in adjustments])
     assert [e["payment_outcome"] for e in latest] == [
-        "neutral", "positive", "negative", "maximum_negative", "negative", "positive", None]
+        "neutral",
+        "positive",
+        "negative",
+        "maximum_negative",
+        "negative",
+        "positive",
+        None,
+    ]
 
 
 def test_a_score_at_a_band_edge_gets_the_higher_band():
     scores = [90.0, 89.99, 75.0, 74.99, 50.0, 49.99, 0.0, 100.0, None]
     latest = latest_of_each([{"final_score": s, "payment_adjustment_pct": 0.0} for s in scores])
     assert [e["score_band"] for e in latest] == [
-        "exceptional", "above_average", "above_average", "meeting_threshold", "meeting_threshold",
-        "below_threshold", "below_threshold", "exceptional", None]
+        "exceptional",
+        "above_average",
+        "above_average",
+        "meeting_threshold",
+        "meeting_threshold",
+        "below_threshold",
+        "below_threshold",
+        "exceptional",
+        None,
+    ]
 
 
-@given(st.lists(st.one_of(st.none(), st.floats(0, 100, allow_nan=False)), min_size=1, max_size=20),
-       st.lists(st.one_of(st.none(), st.floats(-9, 3, allow_nan=False)), min_size=1, max_size=20))
+@given(
+    st.lists(st.one_of(st.none(), st.floats(0, 100, allow_nan=False)), min_size=1, max_size=20),
+    st.lists(st.one_of(st.none(), st.floats(-9, 3, allow_nan=False)), min_size=1, max_size=20),
+)
 def test_the_scalar_rules_are_the_column_rules(scores, adjustments):
     """The scalar forms (docs, doctests) call the column-wise rules the documents use: equal on any input."""
     m = load_methodology()
@@ -84,12 +118,25 @@ def write_locked(name: str):
 # Stated here independently of DERIVED_INPUTS (a test derived from the table it tests cannot catch a wrong
 # table): what each derived field shows is computed from these displayed fields.
 DERIVED_PAIRS = [
-    ("payment_outcome", "payment_adjustment_pct"), ("score_band", "final_score"),
-    *[("category_status", f) for f in ("quality_category_score", "pi_category_score", "ia_category_score",
-                                       "cost_category_score", "quality_category_weight", "pi_category_weight",
-                                       "ia_category_weight", "cost_category_weight")],
-    *[("category_weights", f) for f in ("quality_category_weight", "pi_category_weight", "ia_category_weight",
-                                        "cost_category_weight")],
+    ("payment_outcome", "payment_adjustment_pct"),
+    ("score_band", "final_score"),
+    *[
+        ("category_status", f)
+        for f in (
+            "quality_category_score",
+            "pi_category_score",
+            "ia_category_score",
+            "cost_category_score",
+            "quality_category_weight",
+            "pi_category_weight",
+            "ia_category_weight",
+            "cost_category_weight",
+        )
+    ],
+    *[
+        ("category_weights", f)
+        for f in ("quality_category_weight", "pi_category_weight", "ia_category_weight", "cost_category_weight")
+    ],
 ]
 
 
@@ -100,8 +147,9 @@ def test_every_derived_field_with_inputs_is_covered_here():
 @pytest.mark.parametrize(("derived", "source"), DERIVED_PAIRS, ids=[f"{d}<-{s}" for d, s in DERIVED_PAIRS])
 def test_a_derived_field_goes_when_an_input_is_write_locked(derived, source):
     builder = DocumentBuilder(write_locked(source))
-    latest = latest_of_each([{"final_score": 88.0, "payment_adjustment_pct": 0.5, "quality_category_score": 80.0}],
-                            builder=builder)[0]
+    latest = latest_of_each(
+        [{"final_score": 88.0, "payment_adjustment_pct": 0.5, "quality_category_score": 80.0}], builder=builder
+    )[0]
     assert derived not in latest and derived not in builder.json_schema()["$defs"]["entry"]["properties"]
     assert derived in latest_of_each([{"final_score": 88.0, "payment_adjustment_pct": 0.5}])[0]
 

@@ -93,8 +93,10 @@ def real_cases(tree: Path) -> list[tuple[str, dict[str, str]]]:
         ("/v1/manifest.json", {}),
         ("/v1/schema/profile.schema.json", {}),
         ("/v1/stats/{performance_year}/national.json", {"performance_year": "2024"}),
-        ("/v1/stats/{performance_year}/specialty/{specialty}.json", {"performance_year": "2023",
-                                                                      "specialty": specialty}),
+        (
+            "/v1/stats/{performance_year}/specialty/{specialty}.json",
+            {"performance_year": "2023", "specialty": specialty},
+        ),
         ("/v1/stats/{performance_year}/state/{state}.json", {"performance_year": "2024", "state": state}),
         ("/v1/bulk/{performance_year}/scores.ndjson", {"performance_year": "2024"}),
         ("/v1/bulk/{performance_year}/scores.csv", {"performance_year": "2023"}),
@@ -110,5 +112,6 @@ def test_published_objects_conform_to_the_description(base_url, published_tree):
         assert response.status_code == 200, path
         etag = response.headers["etag"][0] if isinstance(response.headers["etag"], list) else response.headers["etag"]
         again = operation.Case(path_parameters=parameters, headers={"If-None-Match": etag}).call_and_validate(
-            base_url=base_url)
+            base_url=base_url
+        )
         assert again.status_code == 304, path

@@ -12,8 +12,15 @@ from aws_stack import csv_bytes, load_event, scheduled
 def test_the_self_test_passes_under_the_shard_role(stack):
     result = stack.invoke_shard(load_event("selftest.json"))
     assert result["status"] == "ok", result
-    assert set(result["checks"]) == {"imports", "parquet", "csv", "private_store", "public_store", "raw_store",
-                                     "state_table"}
+    assert set(result["checks"]) == {
+        "imports",
+        "parquet",
+        "csv",
+        "private_store",
+        "public_store",
+        "raw_store",
+        "state_table",
+    }
     assert result["checks"]["parquet"] == "ok: snappy"
 
 
@@ -34,8 +41,9 @@ def test_repair_restores_a_damaged_public_tree_to_the_published_bytes(stack, tab
     invalidations = len(stack.invalidations())
     documents = sorted(k for k in published if k.startswith("v1/npi/"))
     # someone deletes three documents and the schema, truncates two, and uploads one no entry explains
-    stack.s3.delete_objects(Bucket="public", Delete={"Objects": [{"Key": k} for k in [*documents[:3],
-                                                                                       "v1/schema/profile.schema.json"]]})
+    stack.s3.delete_objects(
+        Bucket="public", Delete={"Objects": [{"Key": k} for k in [*documents[:3], "v1/schema/profile.schema.json"]]}
+    )
     for key in documents[10:12]:
         stack.s3.put_object(Bucket="public", Key=key, Body=published[key][:40])
     stack.s3.put_object(Bucket="public", Key="v1/npi/1234567893.json", Body=b"{}")
@@ -55,9 +63,14 @@ def test_repair_restores_a_damaged_public_tree_to_the_published_bytes(stack, tab
 
 def test_repair_is_refused_while_an_execution_holds_the_lock(stack):
     # the item the state machine's TakeRunLock writes: no lease, the execution's ARN
-    stack.ddb.put_item(TableName="state", Item={"pk": {"S": "lock#refresh"}, "owner": {"S": "a-running-refresh"},
-                                                "execution_arn": {"S": "arn:aws:states:us-east-1:123456789012:"
-                                                                       "execution:mips-profiles-refresh:x"}})
+    stack.ddb.put_item(
+        TableName="state",
+        Item={
+            "pk": {"S": "lock#refresh"},
+            "owner": {"S": "a-running-refresh"},
+            "execution_arn": {"S": "arn:aws:states:us-east-1:123456789012:execution:mips-profiles-refresh:x"},
+        },
+    )
     assert stack.invoke_shard(load_event("repair.json"))["status"] == "refused"
     assert stack.lock_holder()["owner"]["S"] == "a-running-refresh"
 
@@ -69,8 +82,10 @@ def test_an_unknown_action_is_an_error(stack):
 
 def test_the_repair_command_restores_a_local_tree(sample_file, run_cli, tmp_path):
     tree, private = tmp_path / "t", tmp_path / "t.private"
-    assert run_cli("publish", "--performance-year", "2024", "--source", str(sample_file(2024)),
-                   "--out", str(tree)).code == 0
+    assert (
+        run_cli("publish", "--performance-year", "2024", "--source", str(sample_file(2024)), "--out", str(tree)).code
+        == 0
+    )
     snapshot = {p.relative_to(tree): p.read_bytes() for p in tree.rglob("*") if p.is_file()}
     documents = sorted((tree / "v1" / "npi").iterdir())
     documents[0].unlink()

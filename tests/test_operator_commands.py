@@ -37,8 +37,9 @@ def aws_cli_v2() -> str | None:
 
 
 AWS = aws_cli_v2()
-pytestmark = pytest.mark.skipif(AWS is None and not os.environ.get("CI"),
-                                reason="AWS CLI v2 is not installed (apt-get install awscli)")
+pytestmark = pytest.mark.skipif(
+    AWS is None and not os.environ.get("CI"), reason="AWS CLI v2 is not installed (apt-get install awscli)"
+)
 
 
 class Recorder(BaseHTTPRequestHandler):
@@ -50,8 +51,14 @@ class Recorder(BaseHTTPRequestHandler):
         if target.startswith("AWSStepFunctions."):  # the Step Functions JSON API
             self.calls.append({"target": target, "body": body})
             sent = json.loads(body)
-            reply = json.dumps({"executionArn": sent["stateMachineArn"].replace(":stateMachine:", ":execution:")
-                                + ":" + sent.get("name", "generated"), "startDate": 1795500000}).encode()
+            reply = json.dumps(
+                {
+                    "executionArn": sent["stateMachineArn"].replace(":stateMachine:", ":execution:")
+                    + ":"
+                    + sent.get("name", "generated"),
+                    "startDate": 1795500000,
+                }
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/x-amz-json-1.0")
             self.send_header("Content-Length", str(len(reply)))
@@ -92,19 +99,31 @@ def documented_invocations() -> list[str]:
 
 
 def documented_starts() -> list[str]:
-    return [line.split("  #")[0].strip() for doc in DOCS for line in doc.read_text().splitlines()
-            if line.startswith("aws stepfunctions start-execution ")]
+    return [
+        line.split("  #")[0].strip()
+        for doc in DOCS
+        for line in doc.read_text().splitlines()
+        if line.startswith("aws stepfunctions start-execution ")
+    ]
 
 
 def run_aws(line: str, endpoint: str, tmp_path: Path) -> subprocess.CompletedProcess:
     argv = shlex.split(line)
     argv = [FUNCTIONS.get(a.lstrip("$"), a) for a in argv]
     argv = [str(tmp_path / Path(a).name) if a.endswith(".out") else a for a in argv]
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_PAGER": "",
-           "AWS_CONFIG_FILE": str(tmp_path / "config"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "creds")}
-    return subprocess.run([AWS, *argv[1:], "--endpoint-url", endpoint], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_PAGER": "",
+        "AWS_CONFIG_FILE": str(tmp_path / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "creds"),
+    }
+    return subprocess.run(
+        [AWS, *argv[1:], "--endpoint-url", endpoint], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_the_documentation_has_the_operator_invocations():
@@ -146,10 +165,17 @@ def test_each_documented_start_sends_the_input_file_under_its_derived_name(line,
 
     assert AWS is not None, "AWS CLI v2 missing: apt-get install awscli"
     endpoint, calls = lambda_api
-    env = {"PATH": f"{ROOT / '.venv' / 'bin'}:{os.path.dirname(AWS)}:{os.environ['PATH']}", "HOME": str(tmp_path),
-           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_PAGER": "", "AWS_CONFIG_FILE": str(tmp_path / "config"), "MACHINE": MACHINE,
-           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "creds")}
+    env = {
+        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.path.dirname(AWS)}:{os.environ['PATH']}",
+        "HOME": str(tmp_path),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_PAGER": "",
+        "AWS_CONFIG_FILE": str(tmp_path / "config"),
+        "MACHINE": MACHINE,
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "creds"),
+    }
     command = line.replace("aws ", f"{AWS} ", 1) + f" --endpoint-url {endpoint}"
     result = subprocess.run(["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

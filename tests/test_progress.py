@@ -47,9 +47,23 @@ def test_publish_on_a_terminal_shows_parse_and_publish_progress(sample_file, tmp
     leader, follower = pty.openpty()
     env = {k: v for k, v in os.environ.items() if k != "CI"} | {"TERM": "xterm"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mips_profiles.cli", "publish", "--performance-year", "2024", "--source",
-         str(sample_file(2024)), "--out", str(tmp_path / "tree")],
-        stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env=env)
+        [
+            sys.executable,
+            "-m",
+            "mips_profiles.cli",
+            "publish",
+            "--performance-year",
+            "2024",
+            "--source",
+            str(sample_file(2024)),
+            "--out",
+            str(tmp_path / "tree"),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+    )
     os.close(follower)
     seen = b""
     while True:

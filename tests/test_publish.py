@@ -27,9 +27,16 @@ def test_publish_prints_counts_as_one_json_line_last(run_cli, sample_file, sampl
     result = run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", tree, "--json")
     assert result.code == 0, result.err
     npis = len(set(sample_table(2024).column("npi").to_pylist()))
-    assert result.json == {"performance_year": 2024, "release_id": result.json["release_id"],
-                           "rows_read": 600, "rows_rejected": 0, "docs_written": npis, "docs_unchanged": 0,
-                           "docs_deleted": 0, "unknown_columns": []}
+    assert result.json == {
+        "performance_year": 2024,
+        "release_id": result.json["release_id"],
+        "rows_read": 600,
+        "rows_rejected": 0,
+        "docs_written": npis,
+        "docs_unchanged": 0,
+        "docs_deleted": 0,
+        "unknown_columns": [],
+    }
     assert len(documents(tree)) == npis
     assert (tree / "v1" / "manifest.json").exists() and (tree / "v1" / "schema" / "profile.schema.json").exists()
 
@@ -73,8 +80,9 @@ def test_a_correction_rewrites_only_changed_documents(run_cli, sample_table, tmp
     before = {npi: (tree / "v1" / "npi" / f"{npi}.json").read_bytes() for npi in documents(tree)}
     # When CMS corrects it: some scores revised, some NPIs withdrawn, some added
     fix = make_correction(original, changed_share=0.02, removed=2, added=2)
-    result = run_cli("publish", "--performance-year", 2024, "--source", write(fix.table, tmp_path / "b.csv"),
-                     "--out", tree, "--json")
+    result = run_cli(
+        "publish", "--performance-year", 2024, "--source", write(fix.table, tmp_path / "b.csv"), "--out", tree, "--json"
+    )
     # Then exactly the changed and added documents are written and the withdrawn ones deleted
     assert result.json["docs_written"] == len(fix.changed) + len(fix.added)
     assert result.json["docs_deleted"] == len(fix.removed)
@@ -109,8 +117,16 @@ def test_the_audit_record_keeps_every_field_with_its_provenance(run_cli, sample_
     audit = pq.read_table(private / "audit" / "py=2024" / f"release={release_id}" / "audit.parquet")
     source = sample_table(2024)
     assert audit.num_rows == source.num_rows
-    for column in ("practice_state", "clinician_specialty", "provider_key", "quality_measure_id_1", "source_line",
-                   "source_sha256", "release_id", "performance_year"):
+    for column in (
+        "practice_state",
+        "clinician_specialty",
+        "provider_key",
+        "quality_measure_id_1",
+        "source_line",
+        "source_sha256",
+        "release_id",
+        "performance_year",
+    ):
         assert column in audit.column_names
     assert audit.column("practice_state").to_pylist() == source.column("practice state or us territory").to_pylist()
     assert audit.column("source_line").to_pylist()[:3] == [2, 3, 4]
@@ -123,8 +139,9 @@ def test_the_audit_record_keeps_every_field_with_its_provenance(run_cli, sample_
 
 def test_rejected_rows_are_written_to_a_quarantine_report(run_cli, sample_table, tmp_path, tree, private):
     table = set_cells(sample_table(2024), "npi", {4: "1234567890"})
-    result = run_cli("publish", "--performance-year", 2024, "--source", write(table, tmp_path / "f.csv"),
-                     "--out", tree, "--json")
+    result = run_cli(
+        "publish", "--performance-year", 2024, "--source", write(table, tmp_path / "f.csv"), "--out", tree, "--json"
+    )
     assert result.json["rows_rejected"] == 1
     report = next((private / "quarantine").rglob("rejected.csv")).read_text()
     assert report.splitlines()[0] == '"line","npi","reason"'
@@ -200,8 +217,10 @@ def test_the_manifest_is_written_last_and_a_rerun_converges(sample_table, tmp_pa
     clean = Publisher(LocalDirStore(clean_tree), LocalDirStore(clean_private))
     clean.publish_file(first, ReleaseInfo(2024))
     clean.publish_file(second, ReleaseInfo(2024))
+
     def docs(root):
         return {p.name: p.read_bytes() for p in (root / "v1" / "npi").glob("*.json")}
+
     assert docs(tree) == docs(clean_tree)
 
 
@@ -235,8 +254,20 @@ def test_the_console_script_is_installed(tmp_path):
     # `pytest` run directly from a fresh clone's .venv passes too
     exe = shutil.which("mips-profiles", path=os.path.dirname(sys.executable))
     assert exe, f"mips-profiles console script not installed beside {sys.executable}"
-    out = subprocess.run([exe, "publish", "--performance-year", "2024", "--source", str(tmp_path / "missing.csv"),
-                          "--out", str(tmp_path / "t")], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            exe,
+            "publish",
+            "--performance-year",
+            "2024",
+            "--source",
+            str(tmp_path / "missing.csv"),
+            "--out",
+            str(tmp_path / "t"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 1
     assert out.stderr.startswith("error: cannot read source file")
 
@@ -280,15 +311,35 @@ def test_only_npis_whose_entries_changed_are_rebuilt():
     from mips_profiles.publishing.publish import changed_npis
 
     def entries(rows):
-        base = {"performance_year": 2024, "final_score": 90.0, "payment_adjustment_pct": 1.0,
-                "participation_option": "Group", "quality_category_score": None, "pi_category_score": None,
-                "ia_category_score": 40.0, "cost_category_score": None, "scored_practices": 1}
+        base = {
+            "performance_year": 2024,
+            "final_score": 90.0,
+            "payment_adjustment_pct": 1.0,
+            "participation_option": "Group",
+            "quality_category_score": None,
+            "pi_category_score": None,
+            "ia_category_score": 40.0,
+            "cost_category_score": None,
+            "scored_practices": 1,
+        }
         return pa.Table.from_pylist([{**base, **r} for r in rows], schema=ENTRY_SCHEMA)
 
-    old = entries([{"npi": "1000000004"}, {"npi": "1000000012"}, {"npi": "1000000020", "final_score": None},
-                   {"npi": "1000000038"}])
-    new = entries([{"npi": "1000000004"}, {"npi": "1000000012", "final_score": 89.5},
-                   {"npi": "1000000020", "final_score": None}, {"npi": "1000000046"}])
+    old = entries(
+        [
+            {"npi": "1000000004"},
+            {"npi": "1000000012"},
+            {"npi": "1000000020", "final_score": None},
+            {"npi": "1000000038"},
+        ]
+    )
+    new = entries(
+        [
+            {"npi": "1000000004"},
+            {"npi": "1000000012", "final_score": 89.5},
+            {"npi": "1000000020", "final_score": None},
+            {"npi": "1000000046"},
+        ]
+    )
     assert sorted(changed_npis(old, new).to_pylist()) == ["1000000012", "1000000038", "1000000046"]
 
 
@@ -308,10 +359,12 @@ def test_a_new_document_builder_rewrites_every_document(sample_file, tmp_path, t
     (tmp_path / "c.json").write_text(json.dumps(raw))
     contract = load_contract(str(tmp_path / "c.json"))
     result = Publisher(LocalDirStore(tree), LocalDirStore(private), contract=contract).publish_file(
-        sample_file(2024), ReleaseInfo(2024))
+        sample_file(2024), ReleaseInfo(2024)
+    )
     # Then every document is rewritten without the field, even though no entry changed
     assert result.docs_written == len(documents(tree)) and result.docs_unchanged == 0
     assert all("cost" not in d["latest"]["category_scores"] for d in documents(tree).values())
     again = Publisher(LocalDirStore(tree), LocalDirStore(private), contract=contract).publish_file(
-        sample_file(2024), ReleaseInfo(2024))
+        sample_file(2024), ReleaseInfo(2024)
+    )
     assert again.docs_written == 0

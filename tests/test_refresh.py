@@ -39,8 +39,11 @@ class Env:
         self.tree, self.private = tmp_path / "tree", tmp_path / "tree.private"
         self.state_path = self.private / "state.json"
         self.sleeps: list[float] = []
-        self.http = HttpClient(RetryPolicy(attempts=4, base_delay=0.01, timeout=10), sleep=self.sleeps.append,
-                               urls=UrlPolicy(allow_loopback_http=True))
+        self.http = HttpClient(
+            RetryPolicy(attempts=4, base_delay=0.01, timeout=10),
+            sleep=self.sleeps.append,
+            urls=UrlPolicy(allow_loopback_http=True),
+        )
         self.minutes = 0
 
     def clock(self):
@@ -211,8 +214,9 @@ def test_a_bad_file_from_cms_changes_nothing(env, tables, tmp_path):
     env.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
     env.refresh(pdc_url=None)
     before = env.snapshot()
-    env.cms.publish_qpp(2024, csv_bytes(tables[2019] if 2019 in tables else generate_table(2019, 50), tmp_path),
-                        "2025-09-15")
+    env.cms.publish_qpp(
+        2024, csv_bytes(tables[2019] if 2019 in tables else generate_table(2019, 50), tmp_path), "2025-09-15"
+    )
     report = env.refresh(pdc_url=None)
     assert "columns belong to the PY2017-2021 layout" in report.outcomes[0].error
     assert env.snapshot() == before

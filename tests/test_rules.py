@@ -15,9 +15,19 @@ from mips_profiles.keys import npi_key
 from mips_profiles.sandbox.generator import npi_for
 
 DEFAULT_PUBLIC = {
-    "npi", "performance_year", "final_score", "payment_adjustment_pct", "participation_option",
-    "quality_category_score", "pi_category_score", "ia_category_score", "cost_category_score",
-    "quality_category_weight", "pi_category_weight", "ia_category_weight", "cost_category_weight",
+    "npi",
+    "performance_year",
+    "final_score",
+    "payment_adjustment_pct",
+    "participation_option",
+    "quality_category_score",
+    "pi_category_score",
+    "ia_category_score",
+    "cost_category_score",
+    "quality_category_weight",
+    "pi_category_weight",
+    "ia_category_weight",
+    "cost_category_weight",
 }
 
 
@@ -68,9 +78,19 @@ def test_default_contract_allows_exactly_the_agreed_fields():
     contract = load_contract()
     assert set(contract.public_fields()) == DEFAULT_PUBLIC
     locked = {f.name for f in contract.write_locked_fields()}
-    for name in ("provider_key", "practice_state", "clinician_specialty", "medicare_patients", "allowed_charges",
-                 "quality_measure_id_{n}", "small_practice_status", "pi_bonus", "cost_reweighting_euc",
-                 "pi_reweighting_special_status", "pi_cehrt_id"):
+    for name in (
+        "provider_key",
+        "practice_state",
+        "clinician_specialty",
+        "medicare_patients",
+        "allowed_charges",
+        "quality_measure_id_{n}",
+        "small_practice_status",
+        "pi_bonus",
+        "cost_reweighting_euc",
+        "pi_reweighting_special_status",
+        "pi_cehrt_id",
+    ):
         assert name in locked
 
 
@@ -104,9 +124,17 @@ def test_measure_slots_expand_per_year():
 
 @pytest.mark.parametrize(
     ("score", "band"),
-    [(100.0, "exceptional"), (90.0, "exceptional"), (89.99, "above_average"), (75.0, "above_average"),
-     (74.99, "meeting_threshold"), (50.0, "meeting_threshold"), (49.99, "below_threshold"), (0.0, "below_threshold"),
-     (None, None)],
+    [
+        (100.0, "exceptional"),
+        (90.0, "exceptional"),
+        (89.99, "above_average"),
+        (75.0, "above_average"),
+        (74.99, "meeting_threshold"),
+        (50.0, "meeting_threshold"),
+        (49.99, "below_threshold"),
+        (0.0, "below_threshold"),
+        (None, None),
+    ],
 )
 def test_score_bands_follow_methodology_v1(score, band):
     assert load_methodology().score_band(score) == band
@@ -114,8 +142,15 @@ def test_score_bands_follow_methodology_v1(score, band):
 
 @pytest.mark.parametrize(
     ("year", "adjustment", "outcome"),
-    [(2024, 1.05, "positive"), (2024, 0.0, "neutral"), (2024, -4.36, "negative"), (2024, -9.0, "maximum_negative"),
-     (2017, -4.0, "maximum_negative"), (2017, -3.0, "negative"), (2024, None, None)],
+    [
+        (2024, 1.05, "positive"),
+        (2024, 0.0, "neutral"),
+        (2024, -4.36, "negative"),
+        (2024, -9.0, "maximum_negative"),
+        (2017, -4.0, "maximum_negative"),
+        (2017, -3.0, "negative"),
+        (2024, None, None),
+    ],
 )
 def test_payment_outcome_comes_from_the_published_adjustment(year, adjustment, outcome):
     assert load_methodology().payment_outcome(year, adjustment) == outcome
@@ -147,6 +182,9 @@ def test_the_payment_year_is_two_years_after_the_performance_year():
 
 
 def test_an_unsupported_year_names_the_supported_range():
-    with pytest.raises(ConfigurationError, match=r"performance year 2016 is not supported by methodology "
-                                                 r"cms-qpp-mips/v2 \(supported: 2017-2025\)"):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"performance year 2016 is not supported by methodology "
+        r"cms-qpp-mips/v2 \(supported: 2017-2025\)",
+    ):
         load_methodology().parameters(2016)

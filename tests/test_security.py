@@ -23,19 +23,29 @@ def of_type(kind: str) -> dict[str, dict]:
 
 
 def policies_for(bucket: str) -> list[dict]:
-    return [r["Properties"]["PolicyDocument"] for r in of_type("AWS::S3::BucketPolicy").values()
-            if r["Properties"]["Bucket"] == {"Ref": bucket}]
+    return [
+        r["Properties"]["PolicyDocument"]
+        for r in of_type("AWS::S3::BucketPolicy").values()
+        if r["Properties"]["Bucket"] == {"Ref": bucket}
+    ]
 
 
 @pytest.mark.parametrize("bucket", sorted(of_type("AWS::S3::Bucket")))
 def test_every_bucket_blocks_public_access_encrypts_and_refuses_plain_http(bucket):
     props = RESOURCES[bucket]["Properties"]
     assert props["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
     assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     statements = [s for p in policies_for(bucket) for s in p["Statement"]]
-    tls = [s for s in statements if s["Effect"] == "Deny" and s.get("Condition", {}).get("Bool") ==
-           {"aws:SecureTransport": "false"}]
+    tls = [
+        s
+        for s in statements
+        if s["Effect"] == "Deny" and s.get("Condition", {}).get("Bool") == {"aws:SecureTransport": "false"}
+    ]
     assert tls, f"{bucket} has no TLS-only policy"
 
 
@@ -122,15 +132,27 @@ def test_no_secrets_in_code_or_template():
     assert scanned > 20
 
 
-@pytest.mark.parametrize("bad", ["../etc/passwd", "1234567893/../../x", "/1234567893", "1234567893.json",
-                                 "12345678931", " 1234567893", "1234567893\n", "１２３４５６７８９３"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "../etc/passwd",
+        "1234567893/../../x",
+        "/1234567893",
+        "1234567893.json",
+        "12345678931",
+        " 1234567893",
+        "1234567893\n",
+        "１２３４５６７８９３",
+    ],
+)
 def test_object_keys_come_only_from_a_validated_npi(bad):
     with pytest.raises(ValueError):
         npi_key(bad)
 
 
-@pytest.mark.parametrize("store", [LocalDirStore("/tmp/unused"), MemoryStore(),
-                                   S3Store("bucket", "prefix", client=object())])
+@pytest.mark.parametrize(
+    "store", [LocalDirStore("/tmp/unused"), MemoryStore(), S3Store("bucket", "prefix", client=object())]
+)
 @pytest.mark.parametrize("key", ["../x", "v1/../../x", "/abs", "v1//x", "v1/./x", ""])
 def test_stores_refuse_keys_that_escape_their_root(store, key):
     with pytest.raises(ValueError):

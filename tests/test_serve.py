@@ -85,8 +85,10 @@ def test_gzip_only_when_asked(server, published_tree):
     assert gzip.decompress(body) == raw
     assert zipped.getheader("ETag").startswith('W/"')  # another representation: weak, as CloudFront does
     assert "Accept-Encoding" in zipped.getheader("Vary")
-    assert request(server, "/v1/manifest.json", If_None_Match=zipped.getheader("ETag"),
-                   Accept_Encoding="gzip")[0].status == 304
+    assert (
+        request(server, "/v1/manifest.json", If_None_Match=zipped.getheader("ETag"), Accept_Encoding="gzip")[0].status
+        == 304
+    )
     for refused in ("", "identity", "gzip;q=0"):
         plain, body = request(server, "/v1/manifest.json", Accept_Encoding=refused)
         assert plain.getheader("Content-Encoding") is None and body == raw, refused
@@ -100,16 +102,31 @@ def test_cors_only_for_configured_origins(server, published_tree):
     other, _ = request(server, path, Origin="http://elsewhere.example.com")
     assert other.getheader("Access-Control-Allow-Origin") is None
 
-    preflight, _ = request(server, path, "OPTIONS", Origin=HOST_PAGE, Access_Control_Request_Method="GET",
-                           Access_Control_Request_Headers="if-none-match")
+    preflight, _ = request(
+        server,
+        path,
+        "OPTIONS",
+        Origin=HOST_PAGE,
+        Access_Control_Request_Method="GET",
+        Access_Control_Request_Headers="if-none-match",
+    )
     assert preflight.status == 204
     assert "GET" in preflight.getheader("Access-Control-Allow-Methods")
     assert preflight.getheader("Access-Control-Allow-Headers") == "If-None-Match, Accept-Encoding"  # fixed list
     assert request(server, path, "OPTIONS", Origin="http://elsewhere.example.com")[0].status == 403
 
 
-@pytest.mark.parametrize("path", ["/v1/npi/1234567893.json", "/v1/npi/not-an-npi.json", "/nothing",
-                                  "/v1/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/npi/1234567893.json",
+        "/v1/npi/not-an-npi.json",
+        "/nothing",
+        "/v1/../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/",
+    ],
+)
 def test_anything_not_published_is_a_json_404(server, path):
     response, body = request(server, path, Origin=HOST_PAGE)
     assert response.status == 404
@@ -146,8 +163,11 @@ def test_a_port_in_use_is_refused(run_cli, published_tree):
 
 
 def test_the_command_serves_until_stopped(published_tree):
-    proc = subprocess.Popen([sys.executable, "-m", "mips_profiles.cli", "serve", str(published_tree),
-                             "--port", "0", "--quiet"], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mips_profiles.cli", "serve", str(published_tree), "--port", "0", "--quiet"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         banner = proc.stderr.readline()
         url = banner.split(" on ", 1)[1].split()[0]

@@ -38,8 +38,9 @@ def published_once(stack, tables, tmp_path) -> dict[str, bytes]:
     return stack.public_objects()
 
 
-def test_a_partition_failing_twice_is_retried_with_backoff_and_jitter_and_converges(stack, tables, tmp_path,
-                                                                                  monkeypatch):
+def test_a_partition_failing_twice_is_retried_with_backoff_and_jitter_and_converges(
+    stack, tables, tmp_path, monkeypatch
+):
     before = published_once(stack, tables, tmp_path)
     fix = make_correction(tables[2024], changed_share=0.05)
     stack.cms.publish_qpp(2024, csv_bytes(fix.table, tmp_path), "2025-09-15")
@@ -52,16 +53,19 @@ def test_a_partition_failing_twice_is_retried_with_backoff_and_jitter_and_conver
     assert len(run.log.waits) == 2 and run.log.waits[0] <= 5 and run.log.waits[1] <= 10
     after = stack.public_objects()
     assert {k for k in after if k.startswith("v1/npi/") and after[k] != before.get(k)} == {
-        f"v1/npi/{n}.json" for n in fix.changed + fix.added}
+        f"v1/npi/{n}.json" for n in fix.changed + fix.added
+    }
     assert stack.lock_holder() is None
 
 
 def test_a_partition_failing_for_good_releases_the_lock_leaves_the_manifest_and_raises_the_alarm(
-        stack, tables, tmp_path, monkeypatch):
+    stack, tables, tmp_path, monkeypatch
+):
     before = published_once(stack, tables, tmp_path)
     state_before = stack.state_record("qpp", 2024)
-    stack.cms.publish_qpp(2024, csv_bytes(make_correction(tables[2024], changed_share=0.05).table, tmp_path),
-                          "2025-09-15")
+    stack.cms.publish_qpp(
+        2024, csv_bytes(make_correction(tables[2024], changed_share=0.05).table, tmp_path), "2025-09-15"
+    )
     repaired = fail_writes(stack, monkeypatch, 1000, ConnectionResetError("connection reset by peer"))
     run = stack.run(scheduled(23))
     # the execution fails, named after the step's error, after the Retry's 3 retries
@@ -90,8 +94,9 @@ def test_a_partition_failing_for_good_releases_the_lock_leaves_the_manifest_and_
 
 def test_a_stale_release_is_refused_by_finalize_and_nothing_is_overwritten(stack, tables, tmp_path):
     before = published_once(stack, tables, tmp_path)
-    stack.cms.publish_qpp(2024, csv_bytes(make_correction(tables[2024], changed_share=0.05).table, tmp_path),
-                          "2025-09-15")
+    stack.cms.publish_qpp(
+        2024, csv_bytes(make_correction(tables[2024], changed_share=0.05).table, tmp_path), "2025-09-15"
+    )
     audit = stack.shard.steps().publisher.private
 
     def newer_release_staged_meanwhile(function: str, event: dict) -> None:
@@ -104,7 +109,8 @@ def test_a_stale_release_is_refused_by_finalize_and_nothing_is_overwritten(stack
     assert run.status == "FAILED" and run.error == "StaleRelease"
     assert "no longer current" in run.cause
     assert [i.get("error") for i in run.log.invocations if i["event"].get("action") == "finalize"] == [
-        "StaleRelease"]  # refused at once: a stale release is not retried
+        "StaleRelease"
+    ]  # refused at once: a stale release is not retried
     assert stack.public_objects()["v1/manifest.json"] == before["v1/manifest.json"]
     assert stack.lock_holder() is None
 
@@ -166,13 +172,24 @@ def test_a_stale_lock_is_taken_over(stack, tables, tmp_path, holder):
         stack.before_task = None
         assert stack.lock_holder()["owner"]["S"] == "aborted"
     elif holder == "vanished execution":
-        stack.ddb.put_item(TableName="state", Item={"pk": {"S": "lock#refresh"}, "owner": {"S": "gone"},
-                                                    "execution_arn": {"S": f"{stack.machine_arn}:gone".replace(
-                                                        ":stateMachine:", ":execution:")}})
+        stack.ddb.put_item(
+            TableName="state",
+            Item={
+                "pk": {"S": "lock#refresh"},
+                "owner": {"S": "gone"},
+                "execution_arn": {"S": f"{stack.machine_arn}:gone".replace(":stateMachine:", ":execution:")},
+            },
+        )
     else:
-        stack.ddb.put_item(TableName="state", Item={"pk": {"S": "lock#refresh"}, "owner": {"S": "repair-1"},
-                                                    "expires_at": {"N": "1"},
-                                                    "lease_until": {"S": "2026-01-01T00:00:00Z"}})
+        stack.ddb.put_item(
+            TableName="state",
+            Item={
+                "pk": {"S": "lock#refresh"},
+                "owner": {"S": "repair-1"},
+                "expires_at": {"N": "1"},
+                "lease_until": {"S": "2026-01-01T00:00:00Z"},
+            },
+        )
     run = stack.run(scheduled(22))
     assert run.status == "SUCCEEDED", (run.error, run.cause)
     assert "TakeOverStaleLock" in run.states_entered(stack.sfn)
@@ -182,9 +199,15 @@ def test_a_stale_lock_is_taken_over(stack, tables, tmp_path, holder):
 
 def test_a_repair_lease_that_has_not_ended_holds_the_lock(stack, tables, tmp_path):
     stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
-    stack.ddb.put_item(TableName="state", Item={"pk": {"S": "lock#refresh"}, "owner": {"S": "repair-2"},
-                                                "expires_at": {"N": "9999999999"},
-                                                "lease_until": {"S": "2286-11-20T17:46:39Z"}})
+    stack.ddb.put_item(
+        TableName="state",
+        Item={
+            "pk": {"S": "lock#refresh"},
+            "owner": {"S": "repair-2"},
+            "expires_at": {"N": "9999999999"},
+            "lease_until": {"S": "2286-11-20T17:46:39Z"},
+        },
+    )
     run = stack.run(scheduled(22))
     assert run.output == {"outcome": "lock held", "holder": "repair-2"}
 
@@ -215,8 +238,11 @@ def test_the_asl_file_passes_the_validator_and_a_typo_in_a_state_name_does_not(t
     good = asl_validator(ROOT / "statemachine" / "refresh.asl.json")
     assert good.returncode == 0, good.stdout + good.stderr
     typo = tmp_path / "typo.asl.json"
-    typo.write_text((ROOT / "statemachine" / "refresh.asl.json").read_text().replace(
-        '"Next": "RecordFailure"', '"Next": "RecordFailur"', 1))
+    typo.write_text(
+        (ROOT / "statemachine" / "refresh.asl.json")
+        .read_text()
+        .replace('"Next": "RecordFailure"', '"Next": "RecordFailur"', 1)
+    )
     bad = asl_validator(typo)
     assert bad.returncode != 0 and "RecordFailur" in bad.stdout + bad.stderr
 

@@ -35,18 +35,22 @@ def headline_scores(private: Path, year: int) -> pd.DataFrame:
     (audit,) = private.glob(f"audit/py={year}/release=*/audit.parquet")
     df = pd.read_parquet(audit, columns=["npi", "final_score", "practice_state", "clinician_specialty"])
     df["score"] = pd.to_numeric(df["final_score"].replace("", None))
-    df = df.dropna(subset=["score"]).sort_values(["npi", "score", "practice_state", "clinician_specialty"],
-                                                  ascending=[True, False, True, True])
+    df = df.dropna(subset=["score"]).sort_values(
+        ["npi", "score", "practice_state", "clinician_specialty"], ascending=[True, False, True, True]
+    )
     return df.drop_duplicates("npi")
 
 
-@pytest.mark.parametrize(("counts", "expected"), [
-    ([500, 30, 40, 12], [500, 30, 40, 12]),  # nothing small
-    ([500, 3, 40, 12], [500, None, 40, None]),  # one small cell: the next smallest goes too
-    ([500, 3, 4, 12], [500, None, None, 12]),  # two small cells protect each other
-    ([500, 0, 40, 12], [500, 0, 40, 12]),  # a zero reveals no one
-    ([10, 0, 0, 0], [None, 0, 0, 0]),  # nothing left to withhold with it
-])
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [
+        ([500, 30, 40, 12], [500, 30, 40, 12]),  # nothing small
+        ([500, 3, 40, 12], [500, None, 40, None]),  # one small cell: the next smallest goes too
+        ([500, 3, 4, 12], [500, None, None, 12]),  # two small cells protect each other
+        ([500, 0, 40, 12], [500, 0, 40, 12]),  # a zero reveals no one
+        ([10, 0, 0, 0], [None, 0, 0, 0]),  # nothing left to withhold with it
+    ],
+)
 def test_small_cells_are_withheld_with_a_complement(counts, expected):
     assert suppress(counts) == expected
 
@@ -91,8 +95,9 @@ def test_national_aggregates_match_an_independent_recomputation(published_tree):
         assert body["clinicians"] == n == listed[state]["clinicians"]
         assert body["scope"] == {"kind": "state", "key": state, "name": state}
     by_specialty = df.groupby("clinician_specialty").size()
-    assert {item["key"] for item in national["breakdowns"]["specialty"]} == \
-        {slugify(s) for s in by_specialty[by_specialty >= MIN_CELL].index}
+    assert {item["key"] for item in national["breakdowns"]["specialty"]} == {
+        slugify(s) for s in by_specialty[by_specialty >= MIN_CELL].index
+    }
     assert load(tree, "v1/manifest.json")["releases"][0]["stats"] == "v1/stats/2024/national.json"
 
 
@@ -113,8 +118,11 @@ def test_no_published_count_identifies_fewer_than_eleven_clinicians(run_cli, sam
     assert len(files) > 10
     for path in files:
         body = json.loads(path.read_text())
-        counts = [body.get("clinicians")] + [b["count"] for b in body.get("bands", [])] + \
-                 [b["count"] for b in body.get("histogram", {}).get("bins", [])]
+        counts = (
+            [body.get("clinicians")]
+            + [b["count"] for b in body.get("bands", [])]
+            + [b["count"] for b in body.get("histogram", {}).get("bins", [])]
+        )
         assert not [c for c in counts if c is not None and 0 < c < MIN_CELL], path
         withheld = [b for b in body.get("bands", []) if b["count"] is None]
         assert len(withheld) != 1, f"{path}: a single withheld band is the total minus the others"

@@ -26,9 +26,17 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 
 WEB = Path(__file__).resolve().parents[1] / "web"
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 class _Quiet(SimpleHTTPRequestHandler):
@@ -121,8 +129,9 @@ def test_a_scored_npi_shows_the_published_numbers_and_attribution(page, api, hos
     for name, value in latest["category_scores"].items():
         assert field(card, f"category-{name}") == str(value).removesuffix(".0"), name
     year = latest["performance_year"]
-    assert field(card, "attribution") == (f"Source: CMS QPP MIPS · Performance Year {year} · "
-                                          f"Last checked {manifest_date(published_tree, year)}")
+    assert field(card, "attribution") == (
+        f"Source: CMS QPP MIPS · Performance Year {year} · Last checked {manifest_date(published_tree, year)}"
+    )
     assert "not a rating of clinical quality" in field(card, "disclaimer")
     # the host page's red 20px paragraph style does not leak into the card
     color = card.locator("[data-field='disclaimer']").evaluate("el => getComputedStyle(el).color")
@@ -172,13 +181,13 @@ def test_an_npi_with_history_shows_the_newest_year(page, api, host_origin, publi
     assert field(card, "final-score") == str(newest["final_score"]).removesuffix(".0")
 
 
-def test_an_npi_whose_newest_year_is_older_shows_that_year_and_its_check_date(page, api, host_origin,
-                                                                               published_tree):
+def test_an_npi_whose_newest_year_is_older_shows_that_year_and_its_check_date(page, api, host_origin, published_tree):
     doc = pick_documents(published_tree)["older_only"]
     card, _ = open_card(page, host_origin, doc["npi"], api)
     assert field(card, "performance-year") == "Performance Year 2023"
-    assert field(card, "attribution").endswith(f"Performance Year 2023 · Last checked "
-                                               f"{manifest_date(published_tree, 2023)}")
+    assert field(card, "attribution").endswith(
+        f"Performance Year 2023 · Last checked {manifest_date(published_tree, 2023)}"
+    )
 
 
 def test_a_reweighted_category_shows_exempt_never_zero(page, api, host_origin, published_tree):
@@ -274,8 +283,9 @@ def site(tmp_path):
     origin = f"http://127.0.0.1:{server.server_address[1]}"
 
     def publish(body: str) -> str:
-        (root / "index.html").write_text(f"<!doctype html><meta charset=utf-8>{body}"
-                                         "<script src=mips-score-card.js defer></script>")
+        (root / "index.html").write_text(
+            f"<!doctype html><meta charset=utf-8>{body}<script src=mips-score-card.js defer></script>"
+        )
         return f"{origin}/index.html"
 
     yield origin, publish
@@ -295,8 +305,10 @@ def test_a_host_element_without_a_shadow_root_resolves_unavailable(page, publish
     proc, api = start_serve(published_tree, origin)
     npi = pick_documents(published_tree)["scored"]["npi"]
     try:
-        url = publish(f"<ul><{tag} data-mips-npi='{npi}' data-mips-base='{api}'>x</{tag}></ul>"
-                      f"<div data-mips-npi='{npi}' data-mips-base='{api}'></div>")
+        url = publish(
+            f"<ul><{tag} data-mips-npi='{npi}' data-mips-base='{api}'>x</{tag}></ul>"
+            f"<div data-mips-npi='{npi}' data-mips-base='{api}'></div>"
+        )
         result = states(page, url)
     finally:
         proc.terminate()
@@ -306,13 +318,21 @@ def test_a_host_element_without_a_shadow_root_resolves_unavailable(page, publish
     assert page.errors == []
 
 
-@pytest.mark.parametrize("body", [{"latest": {}}, {"latest": "yes"}, {"latest": None}, [],
-                                  {"latest": {"performance_year": 2024, "final_score": "95"}},
-                                  {"latest": {"performance_year": 2024, "final_score": 95,
-                                              "category_scores": {"quality": "<b>1</b>"}}},
-                                  {"latest": {"performance_year": "2024", "final_score": 95}}])
-def test_a_document_of_the_wrong_shape_is_unavailable_never_undefined(page, published_tree, host_origin, tmp_path,
-                                                                       body):
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"latest": {}},
+        {"latest": "yes"},
+        {"latest": None},
+        [],
+        {"latest": {"performance_year": 2024, "final_score": "95"}},
+        {"latest": {"performance_year": 2024, "final_score": 95, "category_scores": {"quality": "<b>1</b>"}}},
+        {"latest": {"performance_year": "2024", "final_score": 95}},
+    ],
+)
+def test_a_document_of_the_wrong_shape_is_unavailable_never_undefined(
+    page, published_tree, host_origin, tmp_path, body
+):
     npi = pick_documents(published_tree)["scored"]["npi"]
     proc, base = start_serve(tree_with_document(published_tree, tmp_path / "odd", npi, body), host_origin)
     try:
@@ -326,10 +346,16 @@ def test_a_document_of_the_wrong_shape_is_unavailable_never_undefined(page, publ
     assert page.errors == []
 
 
-@pytest.mark.parametrize("base", [
-    "data:application/json,{}", "javascript:alert(1)//", "http://evil.example.org", "ftp://127.0.0.1/",
-    "blob:http://127.0.0.1/x",
-])
+@pytest.mark.parametrize(
+    "base",
+    [
+        "data:application/json,{}",
+        "javascript:alert(1)//",
+        "http://evil.example.org",
+        "ftp://127.0.0.1/",
+        "blob:http://127.0.0.1/x",
+    ],
+)
 def test_a_base_url_that_is_not_https_is_refused_without_a_request(page, site, base):
     origin, publish = site
     requests = []

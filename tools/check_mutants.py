@@ -15,14 +15,15 @@ EQUIVALENT = Path(__file__).with_name("equivalent_mutants.txt")
 
 def main() -> int:
     mutmut = str(Path(sys.executable).with_name("mutmut"))
-    out = subprocess.run([mutmut, "results", "--all", "true"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run([mutmut, "results", "--all", "true"], capture_output=True, text=True, check=True).stdout
     status = dict(line.strip().rsplit(": ", 1) for line in out.splitlines() if ": " in line)
     reviewed = {line.split("#", 1)[0].strip() for line in EQUIVALENT.read_text().splitlines()} - {""}
     survived = {name for name, state in status.items() if state != "killed"}
     killed = sum(1 for state in status.values() if state == "killed")
-    print(f"mutation score: {killed}/{len(status)} killed ({killed / max(len(status), 1):.0%}); "
-          f"{len(survived & reviewed)} survivors reviewed as equivalent")
+    print(
+        f"mutation score: {killed}/{len(status)} killed ({killed / max(len(status), 1):.0%}); "
+        f"{len(survived & reviewed)} survivors reviewed as equivalent"
+    )
     unreviewed = sorted(survived - reviewed)
     for name in unreviewed:
         print(f"survived, not reviewed: {name} (mutmut show {name})")

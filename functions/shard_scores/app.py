@@ -40,8 +40,9 @@ metrics = Metrics()
 
 @cache
 def steps() -> RunSteps:
-    publisher = Publisher(S3Store(settings.public_bucket, concurrency=settings.s3_concurrency),
-                          S3Store(settings.audit_bucket))
+    publisher = Publisher(
+        S3Store(settings.public_bucket, concurrency=settings.s3_concurrency), S3Store(settings.audit_bucket)
+    )
     return RunSteps(
         publisher,
         raw=S3Store(settings.raw_bucket),
@@ -72,15 +73,23 @@ def _emit(action: str, result: Mapping[str, Any]) -> None:
         unknown = result.get("unknown_columns") or []
         metrics.add_metric(name="UnknownColumns", unit=MetricUnit.Count, value=len(unknown))
         if unknown:
-            logger.warning("columns the display contract does not know (kept in the audit record, not published)",
-                           extra={"performance_year": result["performance_year"], "unknown_columns": unknown})
+            logger.warning(
+                "columns the display contract does not know (kept in the audit record, not published)",
+                extra={"performance_year": result["performance_year"], "unknown_columns": unknown},
+            )
     summary = result.get(RECONCILIATION_KEY)
     if summary:
         metrics.add_metric(name="CmsProfileMismatches", unit=MetricUnit.Count, value=summary["mismatches"])
     if result.get("status") == "refused":
         metrics.add_metric(name="PublishRefused", unit=MetricUnit.Count, value=1)
-        logger.error("file refused", extra={"performance_year": result["performance_year"],
-                                            "source": result["source"], "error": result["error"]})
+        logger.error(
+            "file refused",
+            extra={
+                "performance_year": result["performance_year"],
+                "source": result["source"],
+                "error": result["error"],
+            },
+        )
 
 
 @logger.inject_lambda_context
@@ -93,9 +102,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
         return self_test(s.publisher, raw=s.raw, lock=RunLock(settings.state_table))
     if action == "repair":
         s = steps()
-        repaired = repair(s.publisher, lock=RunLock(settings.state_table), cdn=s.cdn,
-                          owner=f"repair-{context.aws_request_id}", lease_seconds=settings.lock_lease_seconds,
-                          invalidation_paths=INVALIDATION_PATHS)
+        repaired = repair(
+            s.publisher,
+            lock=RunLock(settings.state_table),
+            cdn=s.cdn,
+            owner=f"repair-{context.aws_request_id}",
+            lease_seconds=settings.lock_lease_seconds,
+            invalidation_paths=INVALIDATION_PATHS,
+        )
         metrics.add_metric(name="ObjectsRepaired", unit=MetricUnit.Count, value=len(repaired.get("restored", [])))
         logger.info("repair", extra={k: v for k, v in repaired.items() if k not in ("restored", "deleted")})
         return repaired

@@ -29,13 +29,22 @@ def cmd_publish(args: argparse.Namespace) -> int:
         result = Publisher(public, private, progress=for_cli()).publish_file(
             # A local path is the operator's business, not the public's: the manifest identifies the file
             # by its SHA-256 (refresh records the CMS download URL instead).
-            args.source, ReleaseInfo(performance_year=args.performance_year),
+            args.source,
+            ReleaseInfo(performance_year=args.performance_year),
             force=args.force,
         )
     _report(result, public, private)
     if args.json:
-        print(json.dumps({"performance_year": result.performance_year, "release_id": result.release_id,
-                          **result.counts(), "unknown_columns": result.unknown_columns}))
+        print(
+            json.dumps(
+                {
+                    "performance_year": result.performance_year,
+                    "release_id": result.release_id,
+                    **result.counts(),
+                    "unknown_columns": result.unknown_columns,
+                }
+            )
+        )
     return 0
 
 
@@ -60,13 +69,18 @@ def cmd_repair(args: argparse.Namespace) -> int:
     public, private = stores(args.out, args.private)
     with run_lock(private):
         report = Repairer(Publisher(public, private)).repair()
-    print(f"repair: {report.documents_checked:,} documents checked; {len(report.restored):,} objects restored, "
-          f"{len(report.deleted):,} stray documents deleted", file=sys.stderr)
+    print(
+        f"repair: {report.documents_checked:,} documents checked; {len(report.restored):,} objects restored, "
+        f"{len(report.deleted):,} stray documents deleted",
+        file=sys.stderr,
+    )
     for key in report.restored[:20]:
         print(f"  restored {key}", file=sys.stderr)
     for key in report.not_repairable:
-        print(f"  not repairable from private state: {key} (restore its previous version or re-publish the year)",
-              file=sys.stderr)
+        print(
+            f"  not repairable from private state: {key} (restore its previous version or re-publish the year)",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(report.to_dict()))
     return 2 if report.not_repairable else 0
@@ -74,10 +88,18 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
 def run_refresh(args: argparse.Namespace, *, quiet: bool = False) -> RefreshReport:
     report = refresh_tree(
-        args.out, args.private, catalog_url=args.catalog_url, pdc_url=None if args.no_pdc else args.pdc_url,
-        state_path=args.state, performance_year=args.performance_year, force=args.force,
-        hash_check=not args.no_hash_check, allow_hosts=tuple(getattr(args, "allow_host", None) or ()),
-        allow_loopback_http=bool(getattr(args, "allow_loopback_http", False)), quiet=quiet)
+        args.out,
+        args.private,
+        catalog_url=args.catalog_url,
+        pdc_url=None if args.no_pdc else args.pdc_url,
+        state_path=args.state,
+        performance_year=args.performance_year,
+        force=args.force,
+        hash_check=not args.no_hash_check,
+        allow_hosts=tuple(getattr(args, "allow_host", None) or ()),
+        allow_loopback_http=bool(getattr(args, "allow_loopback_http", False)),
+        quiet=quiet,
+    )
     if not quiet:
         print_outcomes(report)
     return report
@@ -93,10 +115,13 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     if os.path.isdir(args.out) or not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
         raise ConfigurationError(f"--out {args.out!r} must be a file path in an existing directory")
-    info = generate_file(args.performance_year, args.out, rows=args.rows, seed=args.seed,
-                         title_case_header=args.title_case)
-    print(f"wrote {info.path}: PY{info.performance_year}, {info.rows} rows, {info.npis} NPIs, {info.columns} columns",
-          file=sys.stderr)
+    info = generate_file(
+        args.performance_year, args.out, rows=args.rows, seed=args.seed, title_case_header=args.title_case
+    )
+    print(
+        f"wrote {info.path}: PY{info.performance_year}, {info.rows} rows, {info.npis} NPIs, {info.columns} columns",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -113,8 +138,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = make_server(args.dir, host=args.host, port=args.port, cors_origins=args.cors_origin, quiet=args.quiet)
     host, port = server.server_address[:2]
     origins = ", ".join(args.cors_origin) or "none (same-origin only)"
-    print(f"serving {os.path.abspath(args.dir)} on http://{host!s}:{port}/v1/manifest.json (CORS: {origins}); "
-          "Ctrl-C to stop", file=sys.stderr, flush=True)
+    print(
+        f"serving {os.path.abspath(args.dir)} on http://{host!s}:{port}/v1/manifest.json (CORS: {origins}); "
+        "Ctrl-C to stop",
+        file=sys.stderr,
+        flush=True,
+    )
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -145,14 +174,20 @@ def contract_markdown() -> str:
     from .core.contract import load_contract
 
     contract = load_contract()
-    lines = ["| field | display | public path | type | source columns (by PY) | description |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| field | display | public path | type | source columns (by PY) | description |",
+        "|---|---|---|---|---|---|",
+    ]
     for f in contract.fields:
-        sources = "; ".join(
-            f"{s.years[0]}-{s.years[1]}: " + " / ".join(f"`{c}`" for c in s.columns)
-            + (f" (n={s.slots[0]}-{s.slots[1]})" if s.slots else "")
-            for s in f.sources
-        ) or "(from the release)"
+        sources = (
+            "; ".join(
+                f"{s.years[0]}-{s.years[1]}: "
+                + " / ".join(f"`{c}`" for c in s.columns)
+                + (f" (n={s.slots[0]}-{s.slots[1]})" if s.slots else "")
+                for s in f.sources
+            )
+            or "(from the release)"
+        )
         display = "**allowed**" if f.display_allowed else "write-locked"
         lines.append(f"| `{f.name}` | {display} | {f.public_path or ''} | {f.type} | {sources} | {f.description} |")
     return "\n".join(lines) + "\n"
@@ -180,10 +215,12 @@ def cmd_contract(args: argparse.Namespace) -> int:
 
 
 def _tree_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, metavar="DIR",
-                        help="public tree root (v1/... is written here), or s3://BUCKET/PREFIX")
-    parser.add_argument("--private", metavar="DIR",
-                        help="private data root (default: DIR.private beside --out), or s3://BUCKET/PREFIX")
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="public tree root (v1/... is written here), or s3://BUCKET/PREFIX"
+    )
+    parser.add_argument(
+        "--private", metavar="DIR", help="private data root (default: DIR.private beside --out), or s3://BUCKET/PREFIX"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,13 +231,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--performance-year", type=int, required=True, metavar="YYYY")
     p.add_argument("--source", required=True, metavar="FILE", help="the CMS CSV file")
     _tree_arguments(p)
-    p.add_argument("--force", action="store_true",
-                   help="publish even if a gate refuses (over 1%% rows rejected, over 10%% fewer rows than before)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="publish even if a gate refuses (over 1%% rows rejected, over 10%% fewer rows than before)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON line with the counts last")
     p.set_defaults(func=cmd_publish)
 
-    rep = sub.add_parser("repair", help="re-put every public document that is missing or differs from the private "
-                                        "state; delete documents no entry explains")
+    rep = sub.add_parser(
+        "repair",
+        help="re-put every public document that is missing or differs from the private "
+        "state; delete documents no entry explains",
+    )
     _tree_arguments(rep)
     rep.add_argument("--json", action="store_true", help="print the repair report as one JSON object last")
     rep.set_defaults(func=cmd_repair)
@@ -209,19 +252,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("refresh", help="check CMS for new years and corrections; download, publish, record")
     r.add_argument("--catalog-url", default=DEFAULT_CATALOG_URL, metavar="URL", help="DCAT data.json URL")
-    r.add_argument("--pdc-url", default=DEFAULT_PDC_URL, metavar="URL",
-                   help="Provider Data Catalog metastore item URL of a174-a962")
+    r.add_argument(
+        "--pdc-url",
+        default=DEFAULT_PDC_URL,
+        metavar="URL",
+        help="Provider Data Catalog metastore item URL of a174-a962",
+    )
     r.add_argument("--no-pdc", action="store_true", help="skip the PDC clinician score file")
     _tree_arguments(r)
     r.add_argument("--state", metavar="PATH", help="state file (default: PRIVATE/state.json)")
     r.add_argument("--performance-year", type=int, metavar="YYYY", help="only this performance year")
     r.add_argument("--force", action="store_true", help="re-download and re-publish the year even if unchanged")
-    r.add_argument("--no-hash-check", action="store_true",
-                   help="trust unchanged catalog metadata instead of re-downloading to compare hashes")
-    r.add_argument("--allow-host", action="append", metavar="HOST",
-                   help="also download from HOST and its subdomains (default: cms.gov only; https only)")
-    r.add_argument("--allow-loopback-http", action="store_true",
-                   help="allow plain http to 127.0.0.1/localhost (tests and the demo's CMS stand-in only)")
+    r.add_argument(
+        "--no-hash-check",
+        action="store_true",
+        help="trust unchanged catalog metadata instead of re-downloading to compare hashes",
+    )
+    r.add_argument(
+        "--allow-host",
+        action="append",
+        metavar="HOST",
+        help="also download from HOST and its subdomains (default: cms.gov only; https only)",
+    )
+    r.add_argument(
+        "--allow-loopback-http",
+        action="store_true",
+        help="allow plain http to 127.0.0.1/localhost (tests and the demo's CMS stand-in only)",
+    )
     r.add_argument("--json", action="store_true", help="print one JSON object with per-year outcomes last")
     r.set_defaults(func=cmd_refresh)
 
@@ -237,19 +294,31 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dir", metavar="DIR", help="public tree root (the --out of publish/refresh)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000, help="0 picks a free port (default: %(default)s)")
-    s.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
-                   help="an origin allowed to fetch cross-origin, e.g. http://localhost:8080 (repeatable; * for any)")
+    s.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="an origin allowed to fetch cross-origin, e.g. http://localhost:8080 (repeatable; * for any)",
+    )
     s.add_argument("--quiet", action="store_true", help="no request log")
     s.set_defaults(func=cmd_serve)
 
     rp = sub.add_parser("report", help="score histograms (SVG) and a band-share table (Markdown) from a tree")
-    rp.add_argument("--tree", default=os.path.join("out", "demo", "tree"), metavar="DIR",
-                    help="published tree root or s3://BUCKET/PREFIX (default: the demo's, %(default)s)")
+    rp.add_argument(
+        "--tree",
+        default=os.path.join("out", "demo", "tree"),
+        metavar="DIR",
+        help="published tree root or s3://BUCKET/PREFIX (default: the demo's, %(default)s)",
+    )
     rp.add_argument("--out", required=True, metavar="DIR", help="directory for scores-YYYY.svg and bands.md")
     rp.set_defaults(func=cmd_report)
 
-    x = sub.add_parser("execution-name", help="the Step Functions execution name of a manual run request "
-                       "(the same request on the same day gets the same name, so a duplicate is refused)")
+    x = sub.add_parser(
+        "execution-name",
+        help="the Step Functions execution name of a manual run request "
+        "(the same request on the same day gets the same name, so a duplicate is refused)",
+    )
     x.add_argument("input", metavar="FILE", help="the execution input, e.g. events/manual_rerun.json")
     x.add_argument("--date", metavar="YYYY-MM-DD", help="the day of the request (default: today, UTC)")
     x.set_defaults(func=cmd_execution_name)

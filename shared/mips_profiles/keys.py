@@ -118,8 +118,6 @@ def entries_prefix(year: int) -> str:
     return f"{ENTRIES_ROOT}py={year}/"
 
 
-
-
 def entries_key(year: int, shard: int) -> str:
     return f"{entries_prefix(year)}shard={shard:02d}.parquet"
 
@@ -201,3 +199,13 @@ def check_key(key: str) -> str:
 
 def release_record_key(source: str, year: int) -> str:
     return f"{source}/{year}"
+
+
+# -- items of the DynamoDB state table (partition key ``pk``) -------------------------------------------------
+RUN_LOCK_ITEM = "lock#refresh"  # statemachine/refresh.asl.json names it too (a test holds them equal)
+LAST_FAILURE_ITEM = "run#last-failure"  # written by the state machine's catch-all
+RELEASE_ITEM_PREFIX = "release#"
+
+
+def release_item_key(source: str, year: int) -> str:
+    return f"{RELEASE_ITEM_PREFIX}{source}#{year}"

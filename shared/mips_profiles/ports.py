@@ -28,8 +28,15 @@ class BlobStore(Protocol):
 
     def read(self, key: str) -> bytes | None: ...
 
-    def write(self, key: str, data: bytes, *, content_type: str = ..., cache_control: str = ...,
-              content_encoding: str | None = ...) -> None:
+    def write(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str = ...,
+        cache_control: str = ...,
+        content_encoding: str | None = ...,
+    ) -> None:
         """``content_encoding`` (``gzip``) says ``data`` is stored compressed and served as such."""
 
     def write_many(

@@ -19,6 +19,9 @@ from typing import Any, ClassVar
 import boto3
 from botocore.exceptions import ClientError
 
+from ..keys import RELEASE_ITEM_PREFIX, RUN_LOCK_ITEM, release_item_key, release_record_key
+from ..ports import ReleaseRecord
+
 
 def _table(name: str, resource: Any = None) -> Any:
     return (resource or boto3.resource("dynamodb")).Table(name)
@@ -35,34 +38,32 @@ def _conditional_failed(exc: ClientError) -> bool:
 class DynamoStateStore:
     """State-store port on DynamoDB. Records are stored as one JSON attribute (no float/Decimal issues)."""
 
-    PREFIX = "release#"
-
     def __init__(self, table_name: str, *, resource: Any = None) -> None:
         self.table = _table(table_name, resource)
 
-    def get(self, source: str, year: int) -> dict[str, Any] | None:
-        item = self.table.get_item(Key={"pk": f"{self.PREFIX}{source}#{year}"}, ConsistentRead=True).get("Item")
+    def get(self, source: str, year: int) -> ReleaseRecord | None:
+        item = self.table.get_item(Key={"pk": release_item_key(source, year)}, ConsistentRead=True).get("Item")
         return json.loads(item["record"]) if item else None
 
-    def put(self, source: str, year: int, record: dict[str, Any]) -> None:
-        self.table.put_item(Item={"pk": f"{self.PREFIX}{source}#{year}", "record": json.dumps(record, sort_keys=True)})
+    def put(self, source: str, year: int, record: ReleaseRecord) -> None:
+        self.table.put_item(Item={"pk": release_item_key(source, year), "record": json.dumps(record, sort_keys=True)})
 
-    def all(self) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
+    def all(self) -> dict[str, ReleaseRecord]:
+        out: dict[str, ReleaseRecord] = {}
         kwargs: dict[str, Any] = {}
         while True:  # small table (a few items per year): a scan is fine here, never in a hot path
             page = self.table.scan(**kwargs)
             for item in page.get("Items", []):
-                if item["pk"].startswith(self.PREFIX):
+                if item["pk"].startswith(RELEASE_ITEM_PREFIX):
                     _, source, year = item["pk"].split("#")
-                    out[f"{source}/{year}"] = json.loads(item["record"])
+                    out[release_record_key(source, int(year))] = json.loads(item["record"])
             if "LastEvaluatedKey" not in page:
                 return out
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 class RunLock:
-    KEY: ClassVar[dict[str, str]] = {"pk": "lock#refresh"}
+    KEY: ClassVar[dict[str, str]] = {"pk": RUN_LOCK_ITEM}
 
     def __init__(self, table_name: str, *, resource: Any = None, clock: Any = time.time) -> None:
         self.table = _table(table_name, resource)
@@ -72,8 +73,13 @@ class RunLock:
         now = int(self.clock())
         try:
             self.table.put_item(
-                Item={**self.KEY, "owner": owner, "expires_at": now + lease_seconds, "acquired_at": now,
-                      "lease_until": _iso(now + lease_seconds)},
+                Item={
+                    **self.KEY,
+                    "owner": owner,
+                    "expires_at": now + lease_seconds,
+                    "acquired_at": now,
+                    "lease_until": _iso(now + lease_seconds),
+                },
                 ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR #o = :owner",
                 ExpressionAttributeNames={"#o": "owner"},
                 ExpressionAttributeValues={":now": now, ":owner": owner},
@@ -90,9 +96,12 @@ class RunLock:
 
     def release(self, owner: str) -> bool:
         try:
-            self.table.delete_item(Key=self.KEY, ConditionExpression="#o = :owner",
-                                   ExpressionAttributeNames={"#o": "owner"},
-                                   ExpressionAttributeValues={":owner": owner})
+            self.table.delete_item(
+                Key=self.KEY,
+                ConditionExpression="#o = :owner",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":owner": owner},
+            )
         except ClientError as exc:
             if _conditional_failed(exc):
                 return False

@@ -120,8 +120,9 @@ class UrlPolicy:
         if parts.scheme != "https":
             raise DownloadError(f"refused URL {url!r}: only https is fetched")
         if not any(host == h or host.endswith("." + h) for h in self.allowed_hosts):
-            raise DownloadError(f"refused URL {url!r}: host {host!r} is not an allowed source "
-                                f"({', '.join(self.allowed_hosts)})")
+            raise DownloadError(
+                f"refused URL {url!r}: host {host!r} is not an allowed source ({', '.join(self.allowed_hosts)})"
+            )
         return url
 
 
@@ -152,11 +153,13 @@ class SizeLimits:
     def from_env(cls, env: Mapping[str, str] | None = None) -> SizeLimits:
         env = os.environ if env is None else env
         d = cls()
-        return cls(int(env.get("MIPS_MAX_CATALOG_BYTES", d.catalog_bytes)),
-                   int(env.get("MIPS_MAX_ITEM_BYTES", d.item_bytes)),
-                   int(env.get("MIPS_MAX_FILE_BYTES", d.file_bytes)),
-                   float(env.get("MIPS_JSON_DEADLINE_SECONDS", d.json_seconds)),
-                   float(env.get("MIPS_DOWNLOAD_DEADLINE_SECONDS", d.file_seconds)))
+        return cls(
+            int(env.get("MIPS_MAX_CATALOG_BYTES", d.catalog_bytes)),
+            int(env.get("MIPS_MAX_ITEM_BYTES", d.item_bytes)),
+            int(env.get("MIPS_MAX_FILE_BYTES", d.file_bytes)),
+            float(env.get("MIPS_JSON_DEADLINE_SECONDS", d.json_seconds)),
+            float(env.get("MIPS_DOWNLOAD_DEADLINE_SECONDS", d.file_seconds)),
+        )
 
 
 class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
@@ -183,9 +186,9 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
 def normalise_url(url: str) -> str:
     """CMS catalogs list ``http://`` URLs; their hosts serve HTTPS, so upgrade those (only those)."""
     if url.startswith("http://"):
-        host = url[len("http://"):].split("/", 1)[0].split(":", 1)[0].lower()
+        host = url[len("http://") :].split("/", 1)[0].split(":", 1)[0].lower()
         if host == "cms.gov" or host.endswith(".cms.gov"):
-            return "https://" + url[len("http://"):]
+            return "https://" + url[len("http://") :]
     return url
 
 
@@ -205,10 +208,17 @@ def _retry_after(value: str | None) -> float | None:
 class HttpClient:
     """Small retrying client. ``sleep`` is injectable so tests do not wait."""
 
-    def __init__(self, policy: RetryPolicy | None = None, sleep: Callable[[float], None] = time.sleep,
-                 user_agent: str = USER_AGENT, progress: Progress = NO_PROGRESS, *,
-                 urls: UrlPolicy | None = None, limits: SizeLimits | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        user_agent: str = USER_AGENT,
+        progress: Progress = NO_PROGRESS,
+        *,
+        urls: UrlPolicy | None = None,
+        limits: SizeLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.progress = progress
         self.policy = policy or RetryPolicy()
         self.sleep = sleep
@@ -219,8 +229,13 @@ class HttpClient:
         self.clock = clock
         # Only HTTP(S): no file:, ftp: or data: handler exists to be reached, whatever a URL or redirect says.
         self._opener = urllib.request.OpenerDirector()
-        for handler in (urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(), _CheckedRedirects(self.urls),
-                        urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor()):
+        for handler in (
+            urllib.request.HTTPHandler(),
+            urllib.request.HTTPSHandler(),
+            _CheckedRedirects(self.urls),
+            urllib.request.HTTPDefaultErrorHandler(),
+            urllib.request.HTTPErrorProcessor(),
+        ):
             self._opener.add_handler(handler)
 
     def _open(self, url: str, headers: dict[str, str], limit: int) -> Any:
@@ -236,8 +251,9 @@ class HttpClient:
                 length = response.headers.get("Content-Length")
                 if length and length.strip().isdigit() and int(length) > limit:
                     response.close()
-                    raise DownloadError(f"refused {url}: Content-Length {int(length):,} bytes is over the "
-                                        f"{limit:,}-byte limit")
+                    raise DownloadError(
+                        f"refused {url}: Content-Length {int(length):,} bytes is over the {limit:,}-byte limit"
+                    )
                 return response
             except urllib.error.HTTPError as exc:
                 if exc.code == 304:
@@ -283,20 +299,30 @@ class HttpClient:
             try:
                 block = reader(chunk)
             except (http.client.HTTPException, OSError, ValueError) as exc:
-                raise DownloadError(f"download of {normalise_url(url)} interrupted after {size} bytes: {exc!r}") \
-                    from None
+                raise DownloadError(
+                    f"download of {normalise_url(url)} interrupted after {size} bytes: {exc!r}"
+                ) from None
             if not block:
                 return
             size += len(block)
             if size > limit:
                 raise DownloadError(f"refused {normalise_url(url)}: body over the {limit:,}-byte limit")
             if self.clock() - started > seconds:
-                raise DownloadError(f"refused {normalise_url(url)}: not complete after {seconds:g} s "
-                                    f"({size:,} bytes so far)")
+                raise DownloadError(
+                    f"refused {normalise_url(url)}: not complete after {seconds:g} s ({size:,} bytes so far)"
+                )
             yield block
 
-    def download(self, url: str, directory: str | os.PathLike[str], *, etag: str | None = None,
-                 last_modified: str | None = None, expect_csv: bool = True, chunk: int = 1 << 20) -> Download:
+    def download(
+        self,
+        url: str,
+        directory: str | os.PathLike[str],
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        expect_csv: bool = True,
+        chunk: int = 1 << 20,
+    ) -> Download:
         headers = {"Accept": "text/csv, */*;q=0.5"}
         if etag:
             headers["If-None-Match"] = etag
@@ -308,8 +334,11 @@ class HttpClient:
             return Download(url, None, None, 0, not_modified=True, etag=etag, last_modified=last_modified)
         fd, path = tempfile.mkstemp(dir=directory, prefix=".download-", suffix=".csv")
         expected = response.headers.get("Content-Length")
-        task = self.progress.task(f"download {os.path.basename(urllib.parse.urlsplit(url).path) or url}",
-                                  int(expected) if expected and expected.isdigit() else None, unit="B")
+        task = self.progress.task(
+            f"download {os.path.basename(urllib.parse.urlsplit(url).path) or url}",
+            int(expected) if expected and expected.isdigit() else None,
+            unit="B",
+        )
         try:
             with contextlib.closing(response), os.fdopen(fd, "wb") as out:
                 digest, size, head, tail = hashlib.sha256(), 0, b"", b""
@@ -339,8 +368,15 @@ class HttpClient:
                 os.unlink(path)
             raise
         task.close(f"downloaded {size:,} bytes from {normalise_url(url)}")
-        return Download(url, path, digest.hexdigest(), size, etag=headers_out.get("etag"),
-                        last_modified=headers_out.get("last-modified"), headers=headers_out)
+        return Download(
+            url,
+            path,
+            digest.hexdigest(),
+            size,
+            etag=headers_out.get("etag"),
+            last_modified=headers_out.get("last-modified"),
+            headers=headers_out,
+        )
 
 
 def _reject_error_page(head: bytes, content_type: str, url: str) -> None:

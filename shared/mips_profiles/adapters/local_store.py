@@ -45,8 +45,15 @@ class LocalDirStore:
                 os.unlink(tmp)
             raise
 
-    def write(self, key: str, data: bytes, *, content_type: str = "", cache_control: str = "",
-              content_encoding: str | None = None) -> None:
+    def write(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str = "",
+        cache_control: str = "",
+        content_encoding: str | None = None,
+    ) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._atomic_write(path, data)
@@ -92,8 +99,11 @@ class LocalDirStore:
         base = self._path(prefix.rstrip("/"))
         if not base.is_dir():
             return {}
-        return {path.relative_to(self.root).as_posix(): hashlib.md5(path.read_bytes()).hexdigest()
-                for path in base.rglob("*") if path.is_file() and not path.name.startswith(".")}
+        return {
+            path.relative_to(self.root).as_posix(): hashlib.md5(path.read_bytes()).hexdigest()
+            for path in base.rglob("*")
+            if path.is_file() and not path.name.startswith(".")
+        }
 
 
 class MemoryStore:
@@ -106,11 +116,21 @@ class MemoryStore:
     def read(self, key: str) -> bytes | None:
         return self.objects.get(key)
 
-    def write(self, key: str, data: bytes, *, content_type: str = "", cache_control: str = "",
-              content_encoding: str | None = None) -> None:
+    def write(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str = "",
+        cache_control: str = "",
+        content_encoding: str | None = None,
+    ) -> None:
         self.objects[check_key(key)] = bytes(data)
-        self.meta[key] = {"content_type": content_type, "cache_control": cache_control,
-                          "content_encoding": content_encoding or ""}
+        self.meta[key] = {
+            "content_type": content_type,
+            "cache_control": cache_control,
+            "content_encoding": content_encoding or "",
+        }
 
     def write_many(self, items: Iterable[tuple[str, bytes]], *, content_type: str = "", cache_control: str = "") -> int:
         count = 0

@@ -43,12 +43,24 @@ def s3_client(concurrency: int = DEFAULT_CONCURRENCY) -> Any:
 
 
 # Error codes AWS services answer when a request may simply be tried again later.
-TRANSIENT_CODES = frozenset({
-    "SlowDown", "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
-    "TooManyRequestsException", "ProvisionedThroughputExceededException", "RequestThrottled",
-    "RequestTimeout", "RequestTimeoutException", "InternalError", "InternalFailure", "ServiceUnavailable",
-    "InternalServerError",
-})
+TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestThrottled",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "InternalServerError",
+    }
+)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -59,22 +71,24 @@ def is_transient(exc: BaseException) -> bool:
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         return error.get("Code") in TRANSIENT_CODES or status >= 500
     return isinstance(exc, (ConnectionError, TimeoutError, BotoConnectionError)) or (
-        isinstance(exc, BotoCoreError) and "timeout" in type(exc).__name__.lower())
+        isinstance(exc, BotoCoreError) and "timeout" in type(exc).__name__.lower()
+    )
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
     """``s3://bucket/some/prefix`` -> (``bucket``, ``some/prefix``)."""
     if not url.startswith("s3://"):
         raise ValueError(f"not an s3:// URL: {url!r}")
-    bucket, _, prefix = url[len("s3://"):].partition("/")
+    bucket, _, prefix = url[len("s3://") :].partition("/")
     if not bucket:
         raise ValueError(f"no bucket in {url!r}")
     return bucket, prefix.strip("/")
 
 
 class S3Store:
-    def __init__(self, bucket: str, prefix: str = "", *, client: Any = None,
-                 concurrency: int = DEFAULT_CONCURRENCY) -> None:
+    def __init__(
+        self, bucket: str, prefix: str = "", *, client: Any = None, concurrency: int = DEFAULT_CONCURRENCY
+    ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.client = client or s3_client(concurrency)
@@ -101,19 +115,36 @@ class S3Store:
             raise
         return bytes(response["Body"].read())
 
-    def write(self, key: str, data: bytes, *, content_type: str = "application/octet-stream",
-              cache_control: str = "no-cache", content_encoding: str | None = None) -> None:
+    def write(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        cache_control: str = "no-cache",
+        content_encoding: str | None = None,
+    ) -> None:
         full_key = self._key(key)
         extra = {"ContentEncoding": content_encoding} if content_encoding else {}
         self.client.put_object(
-            Bucket=self.bucket, Key=full_key, Body=data, ContentType=content_type,
-            CacheControl=cache_control, Metadata={"content-blake2b": content_hash(data).hex()}, **extra,
+            Bucket=self.bucket,
+            Key=full_key,
+            Body=data,
+            ContentType=content_type,
+            CacheControl=cache_control,
+            Metadata={"content-blake2b": content_hash(data).hex()},
+            **extra,
         )
         with self._lock:
             self.puts += 1
 
-    def write_many(self, items: Iterable[tuple[str, bytes]], *, content_type: str = "application/octet-stream",
-                   cache_control: str = "no-cache") -> int:
+    def write_many(
+        self,
+        items: Iterable[tuple[str, bytes]],
+        *,
+        content_type: str = "application/octet-stream",
+        cache_control: str = "no-cache",
+    ) -> int:
         """PUT every item with at most ``concurrency`` requests in flight (the iterator is consumed lazily,
         so memory stays bounded). Any failure after botocore's retries is raised once all in-flight
         requests have settled."""
@@ -126,8 +157,7 @@ class S3Store:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for f in done:
                         f.result()
-                pending.add(pool.submit(self.write, key, data, content_type=content_type,
-                                        cache_control=cache_control))
+                pending.add(pool.submit(self.write, key, data, content_type=content_type, cache_control=cache_control))
                 count += 1
             for f in pending:
                 f.result()

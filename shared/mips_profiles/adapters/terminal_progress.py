@@ -27,8 +27,9 @@ def _bytes(value: float) -> str:
 class _TerminalTask:
     WIDTH = 24
 
-    def __init__(self, stream: TextIO, label: str, total: float | None, unit: str,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, stream: TextIO, label: str, total: float | None, unit: str, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.stream, self.label, self.total, self.unit, self.clock = stream, label, total, unit, clock
         self.done = 0.0
         self.started = self.last_draw = clock()

@@ -19,8 +19,12 @@ from ..errors import ConfigurationError
 from ..keys import MANIFEST_KEY
 from ..ports import BlobStore
 
-BAND_LABELS = {"exceptional": "Exceptional", "above_average": "Above average",
-               "meeting_threshold": "Meeting threshold", "below_threshold": "Below threshold"}
+BAND_LABELS = {
+    "exceptional": "Exceptional",
+    "above_average": "Above average",
+    "meeting_threshold": "Meeting threshold",
+    "below_threshold": "Below threshold",
+}
 WIDTH, HEIGHT = 720, 400
 LEFT, RIGHT, TOP, BOTTOM = 64, 24, 48, 84
 
@@ -87,27 +91,36 @@ def histogram_svg(stats: dict[str, Any]) -> str:
     for b in bins:
         x0, x1 = x(b["min"]) + 1, x(b["max"]) - 1
         if b["count"] is None:
-            out.append(f'<rect class="withheld" x="{x0:.1f}" y="{y(0) - 6:.1f}" width="{x1 - x0:.1f}" height="6" '
-                       f'fill="none" stroke="#98a2b3" stroke-dasharray="2 2"><title>{b["min"]}-{b["max"]}: '
-                       "withheld (fewer than 11)</title></rect>")
+            out.append(
+                f'<rect class="withheld" x="{x0:.1f}" y="{y(0) - 6:.1f}" width="{x1 - x0:.1f}" height="6" '
+                f'fill="none" stroke="#98a2b3" stroke-dasharray="2 2"><title>{b["min"]}-{b["max"]}: '
+                "withheld (fewer than 11)</title></rect>"
+            )
         else:
-            out.append(f'<rect class="bar" data-count="{b["count"]}" x="{x0:.1f}" y="{y(b["count"]):.1f}" '
-                       f'width="{x1 - x0:.1f}" height="{y(0) - y(b["count"]):.1f}" fill="#2e90fa">'
-                       f'<title>{b["min"]}-{b["max"]}: {b["count"]:,}</title></rect>')
+            out.append(
+                f'<rect class="bar" data-count="{b["count"]}" x="{x0:.1f}" y="{y(b["count"]):.1f}" '
+                f'width="{x1 - x0:.1f}" height="{y(0) - y(b["count"]):.1f}" fill="#2e90fa">'
+                f"<title>{b['min']}-{b['max']}: {b['count']:,}</title></rect>"
+            )
     for band in stats["bands"]:
         edge = band["min_score"]
         if 0 < edge < 100:
-            out.append(f'<line class="band-edge" data-score="{edge:g}" x1="{x(edge):.1f}" x2="{x(edge):.1f}" '
-                       f'y1="{TOP}" y2="{y(0):.1f}" stroke="#d92d20" stroke-dasharray="5 4"/>')
+            out.append(
+                f'<line class="band-edge" data-score="{edge:g}" x1="{x(edge):.1f}" x2="{x(edge):.1f}" '
+                f'y1="{TOP}" y2="{y(0):.1f}" stroke="#d92d20" stroke-dasharray="5 4"/>'
+            )
         label = BAND_LABELS.get(band["band"], band["band"])
         out.append(f'<text x="{x(edge) + 4:.1f}" y="{TOP + 12}" fill="#b42318" font-size="11">{escape(label)}</text>')
     out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="#344054"/>')
     for tick in range(0, 101, 10):
         out.append(f'<text x="{x(tick):.1f}" y="{y(0) + 16:.1f}" text-anchor="middle" fill="#475467">{tick}</text>')
-    out.append(f'<text x="{LEFT + plot_w / 2:.1f}" y="{y(0) + 36:.1f}" text-anchor="middle">Final score '
-               f"(bins of {stats['histogram']['bin_width']} points)</text>")
-    out.append(f'<text x="{LEFT}" y="{HEIGHT - 24}" fill="#475467" font-size="11">'
-               f'{escape(stats["attribution"])}</text>')
+    out.append(
+        f'<text x="{LEFT + plot_w / 2:.1f}" y="{y(0) + 36:.1f}" text-anchor="middle">Final score '
+        f"(bins of {stats['histogram']['bin_width']} points)</text>"
+    )
+    out.append(
+        f'<text x="{LEFT}" y="{HEIGHT - 24}" fill="#475467" font-size="11">{escape(stats["attribution"])}</text>'
+    )
     out.append(f'<text x="{LEFT}" y="{HEIGHT - 9}" fill="#475467" font-size="10">{escape(DISCLAIMER)}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
@@ -115,24 +128,36 @@ def histogram_svg(stats: dict[str, Any]) -> str:
 
 def band_table_markdown(years: list[dict[str, Any]]) -> str:
     bands = [b["band"] for b in next(s for s in years if not s["suppressed"])["bands"]]
-    head = ["Performance year", "Scored clinicians", "Mean", "Median", "Top decile from",
-            *(BAND_LABELS.get(b, b) for b in bands)]
+    head = [
+        "Performance year",
+        "Scored clinicians",
+        "Mean",
+        "Median",
+        "Top decile from",
+        *(BAND_LABELS.get(b, b) for b in bands),
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in years:
         if s["suppressed"]:
             lines.append(f"| {s['performance_year']} | " + " | ".join(["withheld"] * (len(head) - 1)) + " |")
             continue
         shares = {b["band"]: b for b in s["bands"]}
-        cells = [f"{shares[b]['share_pct']:.1f}% ({shares[b]['count']:,})" if shares[b]["count"] is not None
-                 else "withheld" for b in bands]
-        lines.append(f"| {s['performance_year']} | {s['clinicians']:,} | {s['mean']:.2f} | {s['median']:.2f} | "
-                     f"{s['top_decile_min_score']:.2f} | " + " | ".join(cells) + " |")
+        cells = [
+            f"{shares[b]['share_pct']:.1f}% ({shares[b]['count']:,})" if shares[b]["count"] is not None else "withheld"
+            for b in bands
+        ]
+        lines.append(
+            f"| {s['performance_year']} | {s['clinicians']:,} | {s['mean']:.2f} | {s['median']:.2f} | "
+            f"{s['top_decile_min_score']:.2f} | " + " | ".join(cells) + " |"
+        )
     notes = [
         "",
         f"Band shares of scored clinicians (headline score per NPI). {years[0]['suppression']['rule']}",
         "",
-        "Source: CMS QPP MIPS · Performance Year" + ("s " if len(years) > 1 else " ")
-        + ", ".join(str(s["performance_year"]) for s in years) + ".",
+        "Source: CMS QPP MIPS · Performance Year"
+        + ("s " if len(years) > 1 else " ")
+        + ", ".join(str(s["performance_year"]) for s in years)
+        + ".",
         "",
         DISCLAIMER,
     ]

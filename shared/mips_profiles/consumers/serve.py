@@ -132,8 +132,9 @@ class TreeHandler(BaseHTTPRequestHandler):
             data = self._read(NOT_FOUND_KEY) or dumps(NOT_FOUND)
         else:
             key = asked
-        content_type = CONTENT_TYPE if key.endswith(".json") else (
-            mimetypes.guess_type(key)[0] or "application/octet-stream")
+        content_type = (
+            CONTENT_TYPE if key.endswith(".json") else (mimetypes.guess_type(key)[0] or "application/octet-stream")
+        )
         etag = _etag(data)
         encoded = data
         stored = stored_headers(key) if status == HTTPStatus.OK else None
@@ -151,8 +152,7 @@ class TreeHandler(BaseHTTPRequestHandler):
         origin = self.headers.get("Origin")
         if self._origin_allowed(origin):
             self._cors_headers(origin)
-        self.send_header("Cache-Control", cache_control_for(key) if status != HTTPStatus.NOT_FOUND
-                         else NOT_FOUND_CACHE)
+        self.send_header("Cache-Control", cache_control_for(key) if status != HTTPStatus.NOT_FOUND else NOT_FOUND_CACHE)
         self.send_header("ETag", etag)
         self.send_header("Vary", "Origin, Accept-Encoding")
         self.send_header("X-Content-Type-Options", "nosniff")
@@ -215,8 +215,9 @@ class _BoundedServer(ThreadingHTTPServer):
             return
         super().process_request(request, client_address)
 
-    def process_request_thread(self, request: socket.socket | tuple[bytes, socket.socket],
-                               client_address: object) -> None:
+    def process_request_thread(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: object
+    ) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
@@ -228,8 +229,14 @@ def _gzip(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=6, mtime=0)
 
 
-def make_server(root: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 8000,
-                cors_origins: Iterable[str] = (), quiet: bool = False) -> ThreadingHTTPServer:
+def make_server(
+    root: str | os.PathLike[str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    cors_origins: Iterable[str] = (),
+    quiet: bool = False,
+) -> ThreadingHTTPServer:
     """A server over a published tree (not started). Refuses a directory that holds no tree."""
     origins = [o.rstrip("/") for o in cors_origins]
     bad = [o for o in origins if o != "*" and (not _ORIGIN.fullmatch(o) or o != o.strip())]
@@ -238,8 +245,9 @@ def make_server(root: str | os.PathLike[str], *, host: str = "127.0.0.1", port: 
     tree = Path(root).resolve()
     if not (tree / MANIFEST_KEY).is_file():
         raise ConfigurationError(f"{root}: not a published tree (no {MANIFEST_KEY}); publish or run the demo first")
-    handler = type("BoundTreeHandler", (TreeHandler,),
-                   {"root": tree, "cors_origins": frozenset(origins), "quiet": quiet})
+    handler = type(
+        "BoundTreeHandler", (TreeHandler,), {"root": tree, "cors_origins": frozenset(origins), "quiet": quiet}
+    )
     try:
         server = _BoundedServer((host, port), handler)
     except OSError as exc:

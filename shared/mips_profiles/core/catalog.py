@@ -48,9 +48,14 @@ class Release:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Release:
-        return cls(source=data.get("source", "qpp"), performance_year=int(data["performance_year"]),
-                   modified=data.get("modified"), download_url=data["download_url"],
-                   api_uuid=data.get("api_uuid"), title=data.get("title"))
+        return cls(
+            source=data.get("source", "qpp"),
+            performance_year=int(data["performance_year"]),
+            modified=data.get("modified"),
+            download_url=data["download_url"],
+            api_uuid=data.get("api_uuid"),
+            title=data.get("title"),
+        )
 
 
 def year_from_temporal(temporal: str | None) -> int | None:
@@ -110,7 +115,8 @@ def pdc_release(item: Any) -> Release:
     if not match:
         raise CatalogError(f"no performance year in the PDC dataset title {title!r}")
     csvs = [
-        d for d in item.get("distribution") or []
+        d
+        for d in item.get("distribution") or []
         if isinstance(d, dict) and d.get("downloadURL") and "csv" in str(d.get("mediaType", "csv")).lower()
     ]
     if not csvs:

@@ -58,16 +58,19 @@ def reweighted_flags(columns: dict[str, pa.ChunkedArray], methodology: Methodolo
     missing values as "". Flags are write-locked: only this one bit of them is used, to decide the status."""
     out = {}
     for category in CATEGORIES:
-        texts = [pc.utf8_lower(pc.utf8_trim_whitespace(columns[name]))
-                 for name in methodology.reweighting_flags[category.name]]
+        texts = [
+            pc.utf8_lower(pc.utf8_trim_whitespace(columns[name]))
+            for name in methodology.reweighting_flags[category.name]
+        ]
         any_true = functools.reduce(pc.or_, [pc.equal(t, "true") for t in texts])
         any_false = functools.reduce(pc.or_, [pc.equal(t, "false") for t in texts])
         out[category.flag] = pc.if_else(pc.or_(any_true, any_false), any_true, pa.scalar(None, pa.bool_()))
     return out
 
 
-def display(entries: pa.Table, years: np.ndarray, years_with_weights: set[int],
-            methodology: Methodology) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+def display(
+    entries: pa.Table, years: np.ndarray, years_with_weights: set[int], methodology: Methodology
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """For each entry: (category_scores, category_status, category_weights) dicts, in category order.
     Column-wise (numpy); the per-entry work is building the three dicts."""
     published_weights = np.isin(years, sorted(years_with_weights))
@@ -103,8 +106,9 @@ def display(entries: pa.Table, years: np.ndarray, years_with_weights: set[int],
     return dicts(cols_scores), dicts(cols_status), dicts(weights_lists)
 
 
-def one_entry(year: int, cells: dict[str, tuple[float | None, float | None, bool | None]],
-              methodology: Methodology | None = None) -> dict[str, tuple[str, float | None, float | None]]:
+def one_entry(
+    year: int, cells: dict[str, tuple[float | None, float | None, bool | None]], methodology: Methodology | None = None
+) -> dict[str, tuple[str, float | None, float | None]]:
     """One entry through :func:`display` (the same code the builder runs): ``cells`` maps a category
     name to its (score, weight, flag) as published; returns name -> (status, shown score, weight)."""
     from .contract import load_contract

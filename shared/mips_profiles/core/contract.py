@@ -111,9 +111,7 @@ class Contract:
     def public_fields(self) -> dict[str, str]:
         """Display-allowed canonical fields -> their path in a public document entry."""
         return {
-            f.name: f.public_path
-            for f in self.fields
-            if f.display_allowed and f.public_path and not f.is_slot_pattern
+            f.name: f.public_path for f in self.fields if f.display_allowed and f.public_path and not f.is_slot_pattern
         }
 
     def write_locked_fields(self) -> list[Field]:

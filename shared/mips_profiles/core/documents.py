@@ -66,8 +66,11 @@ DERIVED_INPUTS = {
 REDUCED_WRITE_LOCKED_INPUTS = {"category_status": ("the reweighting flags of methodology.reweighting_flags",)}
 
 
-NOT_FOUND = {"schema_version": SCHEMA_VERSION, "error": "not_found",
-             "message": "No MIPS score is published for this NPI."}
+NOT_FOUND = {
+    "schema_version": SCHEMA_VERSION,
+    "error": "not_found",
+    "message": "No MIPS score is published for this NPI.",
+}
 
 
 def dumps(obj: Any) -> bytes:
@@ -144,21 +147,19 @@ class DocumentBuilder:
         ]
         # Entry field order is fixed here: it is part of the byte-for-byte contract.
         self._category_paths = [
-            (field, path.split(".", 1)[1])
-            for field, path in public.items()
-            if path.startswith("category_scores.")
+            (field, path.split(".", 1)[1]) for field, path in public.items() if path.startswith("category_scores.")
         ]
         # every document's ``source`` block (the manifest carries it too, for consumers who build documents
         # from the bulk files)
-        self.source = {"name": SOURCE_NAME, "license": LICENSE, "methodology_version": self.methodology.version,
-                       "disclaimer": DISCLAIMER}
+        self.source = {
+            "name": SOURCE_NAME,
+            "license": LICENSE,
+            "methodology_version": self.methodology.version,
+            "disclaimer": DISCLAIMER,
+        }
 
     def provenance(self, year: int, practices: int) -> str:
-        rule = (
-            f"highest final score of {practices} TIN/NPI records"
-            if practices > 1
-            else "single TIN/NPI record"
-        )
+        rule = f"highest final score of {practices} TIN/NPI records" if practices > 1 else "single TIN/NPI record"
         if "category_status" in self.derived:
             rule += "; reweighted categories shown as exempt, not as 0"
         return f"{attribution(year)} · Methodology {self.methodology.version} · Display rule: {rule}"
@@ -215,8 +216,11 @@ class DocumentBuilder:
 
     def _years_with_weights(self, years: np.ndarray) -> set[int]:
         """The years whose files publish category weights (the contract has weight columns for them)."""
-        return {y for y in np.unique(years).tolist()
-                if all(c.weight in self.contract.candidate_columns(y) for c in CATEGORIES)}
+        return {
+            y
+            for y in np.unique(years).tolist()
+            if all(c.weight in self.contract.candidate_columns(y) for c in CATEGORIES)
+        }
 
     def _ordered_rows(self, entries: pa.Table) -> tuple[pa.Table, list[dict[str, Any]]]:
         ordered = entries.sort_by([("npi", "ascending"), ("performance_year", "descending")])
@@ -258,15 +262,20 @@ class DocumentBuilder:
         props: dict[str, Any] = {}
         described = {f.name: f.description for f in self.contract.fields}
         if "performance_year" in self.public:
-            props["performance_year"] = {"type": "integer", "minimum": 2017,
-                                         "description": described["performance_year"]}
+            props["performance_year"] = {
+                "type": "integer",
+                "minimum": 2017,
+                "description": described["performance_year"],
+            }
         if "payment_year" in self.derived:
             props["payment_year"] = {"type": "integer", "minimum": 2019}
         if "final_score" in self.public:
             props["final_score"] = {**score, "description": described["final_score"]}
         if "payment_adjustment_pct" in self.public:
-            props["payment_adjustment_pct"] = {"type": ["number", "null"],
-                                               "description": described["payment_adjustment_pct"]}
+            props["payment_adjustment_pct"] = {
+                "type": ["number", "null"],
+                "description": described["payment_adjustment_pct"],
+            }
         if "payment_outcome" in self.derived:
             props["payment_outcome"] = {"enum": ["positive", "neutral", "negative", "maximum_negative", None]}
         if "score_band" in self.derived:
@@ -282,18 +291,22 @@ class DocumentBuilder:
             }
         if "category_status" in self.derived:
             props["category_status"] = {
-                "type": "object", "additionalProperties": False, "required": [c.name for c in CATEGORIES],
+                "type": "object",
+                "additionalProperties": False,
+                "required": [c.name for c in CATEGORIES],
                 "description": "scored, reweighted (CMS reweighted the category to 0%: the clinician is exempt "
-                               "from a score for it; its score is null) or not_scored (no score published).",
+                "from a score for it; its score is null) or not_scored (no score published).",
                 "properties": {c.name: {"enum": ["scored", "reweighted", "not_scored"]} for c in CATEGORIES},
             }
         if "category_weights" in self.derived:
             weight = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
             props["category_weights"] = {
-                "type": "object", "additionalProperties": False, "required": [c.name for c in CATEGORIES],
+                "type": "object",
+                "additionalProperties": False,
+                "required": [c.name for c in CATEGORIES],
                 "description": "Weight of each category in the final score, a fraction: as CMS published it "
-                               "(PY2023+), else the year's standard weight when nothing was redistributed; "
-                               "0 when reweighted; null when unknown.",
+                "(PY2023+), else the year's standard weight when nothing was redistributed; "
+                "0 when reweighted; null when unknown.",
                 "properties": {c.name: weight for c in CATEGORIES},
             }
         if "scored_practices" in self.derived:

@@ -31,8 +31,9 @@ class GateLimits:
     max_row_drop_share: float = 0.10
 
 
-def enforce_gates(validated: Validated, previous: dict[str, Any] | None, limits: GateLimits, *,
-                  force: bool = False) -> None:
+def enforce_gates(
+    validated: Validated, previous: dict[str, Any] | None, limits: GateLimits, *, force: bool = False
+) -> None:
     year = validated.source.performance_year
     n, rejected = validated.rows_read, validated.rows_rejected
     accepted = n - rejected

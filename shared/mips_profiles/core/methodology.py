@@ -58,8 +58,9 @@ class Methodology:
         """Band of each final score (NaN = unscored -> None): the highest band whose minimum it reaches."""
         values = np.asarray(scores, dtype=np.float64)
         names = np.array([band for band, _ in self.bands] + [None], dtype=object)
-        choice = np.select([values >= lower for _, lower in self.bands], list(range(len(self.bands))),
-                           default=len(self.bands) - 1)
+        choice = np.select(
+            [values >= lower for _, lower in self.bands], list(range(len(self.bands))), default=len(self.bands) - 1
+        )
         choice[np.isnan(values)] = len(self.bands)
         bands: list[str | None] = names[choice].tolist()
         return bands

@@ -48,8 +48,11 @@ def read_pdc(path: str | os.PathLike[str]) -> PdcScores:
         table = pacsv.read_csv(  # every column as text: Org PAC ids and NPIs keep their digits as published
             path,
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(strings_can_be_null=False, quoted_strings_can_be_null=False,
-                                                 column_types={name: pa.string() for name in header}),
+            convert_options=pacsv.ConvertOptions(
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                column_types={name: pa.string() for name in header},
+            ),
             read_options=pacsv.ReadOptions(block_size=8 << 20),
         )
     except pa.ArrowInvalid as exc:
@@ -67,8 +70,12 @@ def read_pdc(path: str | os.PathLike[str]) -> PdcScores:
     ok = pc.match_substring_regex(npi, r"^[12][0-9]{9}$")
     scores = pa.table({"npi": npi, "pdc_final_score": score}).filter(ok)
     best = scores.group_by("npi").aggregate([("pdc_final_score", "max")]).rename_columns(["npi", "pdc_final_score"])
-    return PdcScores(table=table, scores=best, rows=table.num_rows,
-                     skipped_rows=table.num_rows - int(pc.sum(pc.cast(ok, pa.int64())).as_py() or 0))
+    return PdcScores(
+        table=table,
+        scores=best,
+        rows=table.num_rows,
+        skipped_rows=table.num_rows - int(pc.sum(pc.cast(ok, pa.int64())).as_py() or 0),
+    )
 
 
 @dataclass
@@ -80,9 +87,13 @@ class Reconciliation:
     only_in_pdc: int
 
     def summary(self) -> dict[str, int]:
-        return {"npis_compared": self.npis_compared, "matches": self.matches,
-                "mismatches": self.mismatches.num_rows, "only_in_qpp": self.only_in_qpp,
-                "only_in_pdc": self.only_in_pdc}
+        return {
+            "npis_compared": self.npis_compared,
+            "matches": self.matches,
+            "mismatches": self.mismatches.num_rows,
+            "only_in_qpp": self.only_in_qpp,
+            "only_in_pdc": self.only_in_pdc,
+        }
 
 
 def reconcile(qpp_entries: pa.Table, pdc: pa.Table) -> Reconciliation:

@@ -213,8 +213,9 @@ def _parse_body(path: str | os.PathLike[str], width: int, chosen: dict[str, int]
         return _parse_once(path, width, chosen, newlines_in_values=True)
 
 
-def _parse_once(path: str | os.PathLike[str], width: int, chosen: dict[str, int], *,
-                newlines_in_values: bool) -> pa.Table:
+def _parse_once(
+    path: str | os.PathLike[str], width: int, chosen: dict[str, int], *, newlines_in_values: bool
+) -> pa.Table:
     bad: list[tuple[int | None, int]] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:

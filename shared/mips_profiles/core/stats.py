@@ -33,11 +33,15 @@ from .methodology import Methodology
 MIN_CELL = 11
 BIN_WIDTH = 5
 _STATE = re.compile(r"^[A-Z]{2}$")
-SUPPRESSION_NOTE = (f"Counts from 1 to {MIN_CELL - 1} are withheld (null), with one more count withheld where a "
-                    f"single withheld count could be derived from the total; specialties and states of fewer than "
-                    f"{MIN_CELL} clinicians are not published, not even by name.")
-UNIT_NOTE = ("One scored clinician (NPI) at its headline final score: the highest across its TIN/NPI rows, "
-             "as on its profile document.")
+SUPPRESSION_NOTE = (
+    f"Counts from 1 to {MIN_CELL - 1} are withheld (null), with one more count withheld where a "
+    f"single withheld count could be derived from the total; specialties and states of fewer than "
+    f"{MIN_CELL} clinicians are not published, not even by name."
+)
+UNIT_NOTE = (
+    "One scored clinician (NPI) at its headline final score: the highest across its TIN/NPI rows, "
+    "as on its profile document."
+)
 
 
 def slugify(name: str) -> str:
@@ -66,17 +70,20 @@ def clinicians(records: pa.Table, text: pa.Table) -> pa.Table:
     ``records`` (typed) and ``text`` (the audit columns) are row-aligned tables of accepted rows."""
     n = records.num_rows
     blank = pa.nulls(n, pa.string())
-    table = pa.table({
-        "npi": records.column("npi"),
-        "final_score": records.column("final_score"),
-        "state": text.column("practice_state") if "practice_state" in text.column_names else blank,
-        "specialty": text.column("clinician_specialty") if "clinician_specialty" in text.column_names else blank,
-    })
+    table = pa.table(
+        {
+            "npi": records.column("npi"),
+            "final_score": records.column("final_score"),
+            "state": text.column("practice_state") if "practice_state" in text.column_names else blank,
+            "specialty": text.column("clinician_specialty") if "clinician_specialty" in text.column_names else blank,
+        }
+    )
     table = table.filter(pc.is_valid(table.column("final_score")))
     if table.num_rows == 0:
         return table
-    ordered = table.sort_by([("npi", "ascending"), ("final_score", "descending"), ("state", "ascending"),
-                             ("specialty", "ascending")])
+    ordered = table.sort_by(
+        [("npi", "ascending"), ("final_score", "descending"), ("state", "ascending"), ("specialty", "ascending")]
+    )
     return ordered.take(pa.array(group_starts(ordered.column("npi").combine_chunks())))
 
 
@@ -142,25 +149,35 @@ class StatsBuilder:
             edges = np.arange(0, 100 + BIN_WIDTH, BIN_WIDTH)
             hist, _ = np.histogram(np.clip(scores, 0, 100), bins=edges)
             bins = suppress([int(c) for c in hist])
-            body.update({
-                "mean": round(float(scores.mean()), 2),
-                "median": round(float(np.median(scores)), 2),
-                "top_decile_min_score": round(float(np.quantile(scores, 0.9, method="inverted_cdf")), 2),
-                "bands": [
-                    {"band": band, "min_score": lower, "count": c,
-                     "share_pct": None if c is None else round(100.0 * c / n, 1)}
-                    for (band, lower), c in zip(bands, shown, strict=True)
-                ],
-                "histogram": {
-                    "bin_width": BIN_WIDTH,
-                    "note": "Bins are [min, max) except the last, which includes 100.",
-                    "bins": [{"min": int(lo), "max": int(lo + BIN_WIDTH), "count": c}
-                             for lo, c in zip(edges[:-1], bins, strict=True)],
-                },
-            })
-        body.update({
-            "suppression": {"min_cell": MIN_CELL, "rule": SUPPRESSION_NOTE},
-            "attribution": attribution(year),
-            "disclaimer": DISCLAIMER,
-        })
+            body.update(
+                {
+                    "mean": round(float(scores.mean()), 2),
+                    "median": round(float(np.median(scores)), 2),
+                    "top_decile_min_score": round(float(np.quantile(scores, 0.9, method="inverted_cdf")), 2),
+                    "bands": [
+                        {
+                            "band": band,
+                            "min_score": lower,
+                            "count": c,
+                            "share_pct": None if c is None else round(100.0 * c / n, 1),
+                        }
+                        for (band, lower), c in zip(bands, shown, strict=True)
+                    ],
+                    "histogram": {
+                        "bin_width": BIN_WIDTH,
+                        "note": "Bins are [min, max) except the last, which includes 100.",
+                        "bins": [
+                            {"min": int(lo), "max": int(lo + BIN_WIDTH), "count": c}
+                            for lo, c in zip(edges[:-1], bins, strict=True)
+                        ],
+                    },
+                }
+            )
+        body.update(
+            {
+                "suppression": {"min_cell": MIN_CELL, "rule": SUPPRESSION_NOTE},
+                "attribution": attribution(year),
+                "disclaimer": DISCLAIMER,
+            }
+        )
         return body

@@ -31,7 +31,11 @@ from .npi import valid_check_digits
 from .reader import LINE_COLUMN, SourceTable
 
 SCORE_FIELDS = (
-    "final_score", "quality_category_score", "pi_category_score", "ia_category_score", "cost_category_score",
+    "final_score",
+    "quality_category_score",
+    "pi_category_score",
+    "ia_category_score",
+    "cost_category_score",
 )
 DECIMAL_FIELDS = (*SCORE_FIELDS, "payment_adjustment_pct")
 WEIGHT_FIELDS = tuple(c.weight for c in CATEGORIES)
@@ -147,7 +151,8 @@ def echo(value: str) -> str:
     """A published value quoted in a reject reason: at most ECHO_CHARS characters (a 3 MB cell must not
     make a 9 MB report)."""
     return repr(value if len(value) <= ECHO_CHARS else value[:ECHO_CHARS]) + (
-        f" (+{len(value) - ECHO_CHARS} more characters)" if len(value) > ECHO_CHARS else "")
+        f" (+{len(value) - ECHO_CHARS} more characters)" if len(value) > ECHO_CHARS else ""
+    )
 
 
 def cell(value: str, limit: int) -> str:
@@ -206,6 +211,7 @@ def validate(
         text = _text(raw[name])
         empty = _mask(pc.equal(text, ""))
         number, ok = _decimals(text, empty)
+
         def not_a_number(i: int, name: str = name) -> str:
             return f"{LABELS[name]} is not a number: {given(name)(i)}"
 
@@ -218,6 +224,7 @@ def validate(
         else:
             lo, hi = params.max_negative_adjustment_pct, params.max_positive_adjustment_pct
         out = _mask(pc.or_(pc.less(number, lo), pc.greater(number, hi)))
+
         def out_of_range(i: int, name: str = name, lo: float = lo, hi: float = hi) -> str:
             return f"{LABELS[name]} {given(name)(i)} is outside {lo:g} to {hi:g} for PY{year}"
 
@@ -243,8 +250,9 @@ def validate(
         first_of_row = first[codes]
         nonempty = ~_mask(pc.equal(key, ""))
         dup = nonempty & (first_of_row != np.arange(n))
-        checks.add(dup, lambda i: f"duplicate row: provider key {given_key(i)}"
-                                  f" first seen on line {int(first_of_row[i]) + 2}")
+        checks.add(
+            dup, lambda i: f"duplicate row: provider key {given_key(i)} first seen on line {int(first_of_row[i]) + 2}"
+        )
 
         def given_key(i: int) -> str:
             return echo(key[i].as_py())
@@ -275,9 +283,14 @@ def validate(
             **{name: typed[name] for name in DECIMAL_FIELDS},
             "participation_option": canonical_option,
             **{name: typed[name] for name in WEIGHT_FIELDS},
-            **reweighted_flags({name: _text(_column(table, name))
-                                for flags in methodology.reweighting_flags.values() for name in flags},
-                               methodology),
+            **reweighted_flags(
+                {
+                    name: _text(_column(table, name))
+                    for flags in methodology.reweighting_flags.values()
+                    for name in flags
+                },
+                methodology,
+            ),
             LINE_COLUMN: lines,
         },
         schema=RECORD_SCHEMA,

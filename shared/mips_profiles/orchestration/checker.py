@@ -53,8 +53,15 @@ def decide(release: Release, record: dict[str, Any] | None) -> tuple[str, str]:
     return "unchanged", "catalog entry unchanged"
 
 
-def check_release(release: Release, record: dict[str, Any] | None, http: HttpClient, directory: str, *,
-                  force: bool = False, hash_check: bool = True) -> CheckResult:
+def check_release(
+    release: Release,
+    record: dict[str, Any] | None,
+    http: HttpClient,
+    directory: str,
+    *,
+    force: bool = False,
+    hash_check: bool = True,
+) -> CheckResult:
     """Decide and, when there is something to publish, download it into ``directory``.
 
     Raises :class:`~mips_profiles.adapters.http.DownloadError` when the download fails (nothing kept)."""
@@ -62,8 +69,9 @@ def check_release(release: Release, record: dict[str, Any] | None, http: HttpCli
     if decision == "unchanged" and not hash_check:
         return CheckResult(release, decision, reason)
     conditional = record if decision == "unchanged" and record else {}
-    download = http.download(release.download_url, directory, etag=conditional.get("etag"),
-                             last_modified=conditional.get("last_modified"))
+    download = http.download(
+        release.download_url, directory, etag=conditional.get("etag"), last_modified=conditional.get("last_modified")
+    )
     if download.not_modified:
         return CheckResult(release, "unchanged", "not modified (HTTP 304)", download)
     if decision == "unchanged":
@@ -81,8 +89,9 @@ def discard(download: Download | None) -> None:
         download.path = None
 
 
-def published_record(release: Release, download: Download, rows: int, release_id: str, checked_at: str
-                     ) -> dict[str, Any]:
+def published_record(
+    release: Release, download: Download, rows: int, release_id: str, checked_at: str
+) -> dict[str, Any]:
     """The state record written after a publish succeeded."""
     return {
         "source": release.source,

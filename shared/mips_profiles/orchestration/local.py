@@ -37,12 +37,16 @@ def store_for(location: str) -> BlobStore:
 
 def stores(out: str, private: str | None) -> tuple[BlobStore, BlobStore]:
     if out.startswith("s3://") != (private or "").startswith("s3://"):
-        raise ConfigurationError("with S3, give both --out s3://PUBLIC-BUCKET/... and --private "
-                                 "s3://PRIVATE-BUCKET/...: private data never goes to the public bucket")
+        raise ConfigurationError(
+            "with S3, give both --out s3://PUBLIC-BUCKET/... and --private "
+            "s3://PRIVATE-BUCKET/...: private data never goes to the public bucket"
+        )
     private = private or default_private_dir(out)
     if overlap(out, private):
-        raise ConfigurationError(f"--private {private!r} overlaps --out {out!r}: the public tree would serve the "
-                                 "audit data; give separate locations")
+        raise ConfigurationError(
+            f"--private {private!r} overlaps --out {out!r}: the public tree would serve the "
+            "audit data; give separate locations"
+        )
     for location in (out, private):
         if not location.startswith("s3://") and os.path.exists(location) and not os.path.isdir(location):
             raise ConfigurationError(f"{location!r} exists and is not a directory")
@@ -58,7 +62,7 @@ def overlap(a: str, b: str) -> bool:
         if ba != bb:
             return False
         x, y = pa_.strip("/").split("/") if pa_ else [], pb.strip("/").split("/") if pb else []
-        return x[:len(y)] == y or y[:len(x)] == x
+        return x[: len(y)] == y or y[: len(x)] == x
     ra, rb = Path(a).resolve(), Path(b).resolve()
     return ra == rb or ra.is_relative_to(rb) or rb.is_relative_to(ra)
 
@@ -75,12 +79,16 @@ def print_outcomes(report: RefreshReport) -> None:
         line = f"{label:<12} {o.decision:<10} ({o.reason})"
         if o.publish:
             p = o.publish
-            line += (f": {p.rows_read} rows, {p.rows_rejected} rejected; documents {p.docs_written} written, "
-                     f"{p.docs_unchanged} unchanged, {p.docs_deleted} deleted")
+            line += (
+                f": {p.rows_read} rows, {p.rows_rejected} rejected; documents {p.docs_written} written, "
+                f"{p.docs_unchanged} unchanged, {p.docs_deleted} deleted"
+            )
         recon = o.extra.get("cms_profile_reconciliation")
         if recon:
-            line += (f"; vs CMS profile scores: {recon['matches']} match, {recon['mismatches']} differ"
-                     f" (report: {recon['mismatch_report']})")
+            line += (
+                f"; vs CMS profile scores: {recon['matches']} match, {recon['mismatches']} differ"
+                f" (report: {recon['mismatch_report']})"
+            )
         print(line)
         if o.publish:
             warn_unknown(label, o.publish.unknown_columns)
@@ -90,15 +98,27 @@ def print_outcomes(report: RefreshReport) -> None:
 
 def warn_unknown(label: str, columns: list[str]) -> None:
     if columns:
-        print(f"warning: {label}: {len(columns)} column(s) the display contract does not know, kept in the audit "
-              f"record and not published: {', '.join(repr(c) for c in columns)}", file=sys.stderr)
+        print(
+            f"warning: {label}: {len(columns)} column(s) the display contract does not know, kept in the audit "
+            f"record and not published: {', '.join(repr(c) for c in columns)}",
+            file=sys.stderr,
+        )
 
 
-def refresh_tree(out: str, private: str | None = None, *, catalog_url: str = DEFAULT_CATALOG_URL,
-                 pdc_url: str | None = DEFAULT_PDC_URL, state_path: str | None = None,
-                 performance_year: int | None = None, force: bool = False, hash_check: bool = True,
-                 allow_hosts: tuple[str, ...] = (), allow_loopback_http: bool = False,
-                 quiet: bool = False) -> RefreshReport:
+def refresh_tree(
+    out: str,
+    private: str | None = None,
+    *,
+    catalog_url: str = DEFAULT_CATALOG_URL,
+    pdc_url: str | None = DEFAULT_PDC_URL,
+    state_path: str | None = None,
+    performance_year: int | None = None,
+    force: bool = False,
+    hash_check: bool = True,
+    allow_hosts: tuple[str, ...] = (),
+    allow_loopback_http: bool = False,
+    quiet: bool = False,
+) -> RefreshReport:
     """Check CMS and publish what is new or corrected into the tree at ``out`` (private data at ``private``,
     by default beside it), under the private directory's run lock."""
     from ..adapters.http import HttpClient, SizeLimits, UrlPolicy
@@ -107,19 +127,29 @@ def refresh_tree(out: str, private: str | None = None, *, catalog_url: str = DEF
 
     public, private_store = stores(out, private)
     if state_path is None and not isinstance(private_store, LocalDirStore):
-        raise ConfigurationError("with an S3 --private, give --state PATH (or use the Lambdas, which keep state "
-                                 "in DynamoDB)")
+        raise ConfigurationError(
+            "with an S3 --private, give --state PATH (or use the Lambdas, which keep state in DynamoDB)"
+        )
     state_path = state_path or os.path.join(private_store.describe(), "state.json")
     if os.path.exists(state_path) and not os.path.isfile(state_path):
         raise ConfigurationError(f"--state {state_path!r} is not a regular file")
     progress = NO_PROGRESS if quiet else for_cli()
-    work_dir = (private_store.describe() if isinstance(private_store, LocalDirStore)
-                and os.path.isdir(private_store.describe()) else None)
+    work_dir = (
+        private_store.describe()
+        if isinstance(private_store, LocalDirStore) and os.path.isdir(private_store.describe())
+        else None
+    )
     urls = UrlPolicy.from_env()
-    urls = UrlPolicy(urls.allowed_hosts + tuple(h.lower() for h in allow_hosts),
-                     urls.allow_loopback_http or allow_loopback_http)
+    urls = UrlPolicy(
+        urls.allowed_hosts + tuple(h.lower() for h in allow_hosts), urls.allow_loopback_http or allow_loopback_http
+    )
     http = HttpClient(progress=progress, urls=urls, limits=SizeLimits.from_env())
-    refresher = Refresher(http, Publisher(public, private_store, progress=progress), LocalStateStore(state_path),
-                          hash_check=hash_check, work_dir=work_dir)
+    refresher = Refresher(
+        http,
+        Publisher(public, private_store, progress=progress),
+        LocalStateStore(state_path),
+        hash_check=hash_check,
+        work_dir=work_dir,
+    )
     with run_lock(private_store):
         return refresher.run(catalog_url, pdc_url, performance_year=performance_year, force=force)

@@ -38,8 +38,10 @@ def self_test(publisher: Publisher, *, raw: BlobStore, lock: RunLock) -> dict[st
         import orjson
         import pyarrow
 
-        return (f"pyarrow {pyarrow.__version__}, powertools {aws_lambda_powertools.__version__}, "
-                f"orjson {orjson.__version__}")
+        return (
+            f"pyarrow {pyarrow.__version__}, powertools {aws_lambda_powertools.__version__}, "
+            f"orjson {orjson.__version__}"
+        )
 
     def parquet() -> str:
         import pyarrow as pa
@@ -78,15 +80,23 @@ def self_test(publisher: Publisher, *, raw: BlobStore, lock: RunLock) -> dict[st
         holder = lock.holder()
         return f"lock {'held by ' + holder['owner'] if holder else 'free'}"
 
-    for name, fn in (("imports", imports), ("parquet", parquet), ("csv", csv), ("private_store", private_store),
-                     ("public_store", public_store), ("raw_store", raw_store), ("state_table", state_table)):
+    for name, fn in (
+        ("imports", imports),
+        ("parquet", parquet),
+        ("csv", csv),
+        ("private_store", private_store),
+        ("public_store", public_store),
+        ("raw_store", raw_store),
+        ("state_table", state_table),
+    ):
         check(name, fn)
     ok = all(v.startswith("ok") for v in checks.values())
     return {"action": "selftest", "status": "ok" if ok else "failed", "checks": checks}
 
 
-def repair(publisher: Publisher, *, lock: RunLock, cdn: Cdn, owner: str, lease_seconds: int,
-           invalidation_paths: list[str]) -> dict[str, Any]:
+def repair(
+    publisher: Publisher, *, lock: RunLock, cdn: Cdn, owner: str, lease_seconds: int, invalidation_paths: list[str]
+) -> dict[str, Any]:
     if not lock.acquire(owner, lease_seconds):
         return {"action": "repair", "status": "refused", "reason": "a run holds the lock; try again after it"}
     try:

@@ -60,8 +60,15 @@ class RefreshReport:
 
 
 class Refresher:
-    def __init__(self, http: HttpClient, publisher: Publisher, state: StateStore, *, hash_check: bool = True,
-                 work_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        http: HttpClient,
+        publisher: Publisher,
+        state: StateStore,
+        *,
+        hash_check: bool = True,
+        work_dir: str | None = None,
+    ) -> None:
         self.http = http
         self.publisher = publisher
         self.state = state
@@ -69,8 +76,14 @@ class Refresher:
         self.work_dir = work_dir
         self.reconciler = ProfileReconciler(publisher)
 
-    def run(self, catalog_url: str = DEFAULT_CATALOG_URL, pdc_url: str | None = DEFAULT_PDC_URL, *,
-            performance_year: int | None = None, force: bool = False) -> RefreshReport:
+    def run(
+        self,
+        catalog_url: str = DEFAULT_CATALOG_URL,
+        pdc_url: str | None = DEFAULT_PDC_URL,
+        *,
+        performance_year: int | None = None,
+        force: bool = False,
+    ) -> RefreshReport:
         if force and performance_year is None:
             raise MipsProfilesError("--force needs --performance-year: a forced re-run is for one named year")
         releases = qpp_releases(self.http.get_json(catalog_url))
@@ -97,8 +110,9 @@ class Refresher:
         self.publisher.touch_last_checked(checked)
         return RefreshReport(outcomes)
 
-    def _year(self, release: Release, tmp: str, *, force: bool,
-              publish: Callable[[CheckResult], YearOutcome]) -> YearOutcome:
+    def _year(
+        self, release: Release, tmp: str, *, force: bool, publish: Callable[[CheckResult], YearOutcome]
+    ) -> YearOutcome:
         year, source = release.performance_year, release.source
         record = self.state.get(source, year)
         check: CheckResult | None = None
@@ -125,14 +139,18 @@ class Refresher:
         year = release.performance_year
         result = self.publisher.publish_file(
             path,
-            ReleaseInfo(year, source_url=release.download_url, cms_modified=release.modified,
-                        api_uuid=release.api_uuid),
+            ReleaseInfo(
+                year, source_url=release.download_url, cms_modified=release.modified, api_uuid=release.api_uuid
+            ),
             sha256=sha256,
             force=check.decision == "forced",
         )
         self.publisher.private.put_file(raw_key("qpp", year, sha256), path)
-        self.state.put("qpp", year, published_record(release, download, result.rows_read, result.release_id,
-                                                     iso(self.publisher.clock())))
+        self.state.put(
+            "qpp",
+            year,
+            published_record(release, download, result.rows_read, result.release_id, iso(self.publisher.clock())),
+        )
         outcome = YearOutcome("qpp", year, check.decision, check.reason, publish=result)
         recon = self.reconciler.reconcile_year(year)
         if recon:
@@ -144,10 +162,18 @@ class Refresher:
         year = release.performance_year
         path, sha256 = download.file
         ingested = self.reconciler.ingest(path, year, sha256)
-        self.state.put("pdc", year, published_record(release, download, ingested.rows, ingested.release_id,
-                                                     iso(self.publisher.clock())))
-        outcome = YearOutcome("pdc", year, check.decision, check.reason,
-                              extra={"rows_read": ingested.rows, "rows_skipped": ingested.skipped_rows})
+        self.state.put(
+            "pdc",
+            year,
+            published_record(release, download, ingested.rows, ingested.release_id, iso(self.publisher.clock())),
+        )
+        outcome = YearOutcome(
+            "pdc",
+            year,
+            check.decision,
+            check.reason,
+            extra={"rows_read": ingested.rows, "rows_skipped": ingested.skipped_rows},
+        )
         recon = self.reconciler.reconcile_year(year)
         if recon:
             outcome.extra[RECONCILIATION_KEY] = recon

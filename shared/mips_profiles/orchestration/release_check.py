@@ -40,8 +40,16 @@ class CheckRequest:
         return cls(year, force, str(event.get("reason") or ("manual re-run" if year else "scheduled check")))
 
 
-def check_for_releases(request: CheckRequest, *, http: HttpClient, state: StateStore, raw: BlobStore, catalog_url: str,
-                       work_dir: str | None = None, pdc_url: str | None = None) -> CheckAnswer:
+def check_for_releases(
+    request: CheckRequest,
+    *,
+    http: HttpClient,
+    state: StateStore,
+    raw: BlobStore,
+    catalog_url: str,
+    work_dir: str | None = None,
+    pdc_url: str | None = None,
+) -> CheckAnswer:
     """Check the catalog (and the PDC score file) and answer the plan: the new or corrected files, already
     in the raw store, in the order they must be published. The state machine holds the run lock around
     this step; a catalog failure raises (the run fails), a year's failure is that year's decision."""
@@ -67,8 +75,13 @@ def check_for_releases(request: CheckRequest, *, http: HttpClient, state: StateS
             if item.plan_item:
                 plan.append(item.plan_item)
         pdc = _check_pdc(request, http, state, raw, pdc_url, tmp, plan) if pdc_url else None
-    return {"status": "publishing" if plan else "unchanged", "years": years, "pdc": pdc, "plan": plan,
-            "checked": checked}
+    return {
+        "status": "publishing" if plan else "unchanged",
+        "years": years,
+        "pdc": pdc,
+        "plan": plan,
+        "checked": checked,
+    }
 
 
 @dataclass
@@ -78,8 +91,9 @@ class _Checked:
     plan_item: PlanItem | None
 
 
-def _check_one(request: CheckRequest, release: Release, state: StateStore, http: HttpClient, raw: BlobStore,
-               tmp: str) -> _Checked:
+def _check_one(
+    request: CheckRequest, release: Release, state: StateStore, http: HttpClient, raw: BlobStore, tmp: str
+) -> _Checked:
     year = release.performance_year
     record = state.get("qpp", year)
     check = check_release(release, record, http, tmp, force=request.force)
@@ -100,15 +114,29 @@ def _plan_item(raw_key: str, check: CheckResult) -> PlanItem:
     download = check.fetched
     source: Literal["qpp", "pdc"] = "pdc" if check.release.source == "pdc" else "qpp"
     return {
-        "source": source, "raw_key": raw_key, "decision": check.decision, "reason": check.reason,
+        "source": source,
+        "raw_key": raw_key,
+        "decision": check.decision,
+        "reason": check.reason,
         "release": check.release.to_dict(),
-        "download": {"sha256": download.file[1], "size": download.size, "etag": download.etag,
-                     "last_modified": download.last_modified},
+        "download": {
+            "sha256": download.file[1],
+            "size": download.size,
+            "etag": download.etag,
+            "last_modified": download.last_modified,
+        },
     }
 
 
-def _check_pdc(request: CheckRequest, http: HttpClient, state: StateStore, raw: BlobStore, pdc_url: str, tmp: str,
-               plan: list[PlanItem]) -> YearDecision:
+def _check_pdc(
+    request: CheckRequest,
+    http: HttpClient,
+    state: StateStore,
+    raw: BlobStore,
+    pdc_url: str,
+    tmp: str,
+    plan: list[PlanItem],
+) -> YearDecision:
     """The PDC score file: a new or corrected one joins the end of the plan (after the QPP years it is
     compared with). Its failure is reported and changes nothing else."""
     try:

@@ -40,9 +40,16 @@ INVALIDATION_PATHS = ["/v1/*"]
 
 
 class RunSteps:
-    def __init__(self, publisher: Publisher, *, raw: BlobStore, state: StateStore, cdn: Cdn,
-                 partitions: int,
-                 work_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        publisher: Publisher,
+        *,
+        raw: BlobStore,
+        state: StateStore,
+        cdn: Cdn,
+        partitions: int,
+        work_dir: str | None = None,
+    ) -> None:
         self.publisher = publisher
         self.raw = raw
         self.state = state
@@ -65,25 +72,42 @@ class RunSteps:
             if path is None:
                 return _refused(year, f"raw file {item['raw_key']} is missing")
             try:
-                validated = self.publisher.read_and_check(path, year, sha256=item["download"]["sha256"],
-                                                          force=item["decision"] == "forced")
+                validated = self.publisher.read_and_check(
+                    path, year, sha256=item["download"]["sha256"], force=item["decision"] == "forced"
+                )
             except MipsProfilesError as exc:
                 return _refused(year, str(exc))
-        run = self.publisher.stage(validated, ReleaseInfo(year, source_url=release.download_url,
-                                                          cms_modified=release.modified,
-                                                          api_uuid=release.api_uuid),
-                                   partitions=self.partitions)
-        return {"status": "staged", "source": "qpp", "performance_year": year, "run_id": run.run_id,
-                "groups": list(range(len(run.groups))), "rows_rejected": run.rows_rejected,
-                "unknown_columns": run.unknown_columns, "error": None}
+        run = self.publisher.stage(
+            validated,
+            ReleaseInfo(
+                year, source_url=release.download_url, cms_modified=release.modified, api_uuid=release.api_uuid
+            ),
+            partitions=self.partitions,
+        )
+        return {
+            "status": "staged",
+            "source": "qpp",
+            "performance_year": year,
+            "run_id": run.run_id,
+            "groups": list(range(len(run.groups))),
+            "rows_rejected": run.rows_rejected,
+            "unknown_columns": run.unknown_columns,
+            "error": None,
+        }
 
     def publish_partition(self, run_id: str, group: int) -> PartitionOutcome:
         run = self.publisher.load_run(run_id)
         if not 0 <= group < len(run.groups):
             raise MipsProfilesError(f"run {run_id} has no partition group {group}")
         done = self.publisher.publish_partition(run, group)
-        return {"group": done.group, "docs_written": done.docs_written, "docs_unchanged": done.docs_unchanged,
-                "docs_deleted": done.docs_deleted, "bytes_written": done.bytes_written, "documents": done.documents}
+        return {
+            "group": done.group,
+            "docs_written": done.docs_written,
+            "docs_unchanged": done.docs_unchanged,
+            "docs_deleted": done.docs_deleted,
+            "bytes_written": done.bytes_written,
+            "documents": done.documents,
+        }
 
     def finalize(self, run_id: str, item: PlanItem) -> StepOutcome:
         run = self.publisher.load_run(run_id)
@@ -95,17 +119,31 @@ class RunSteps:
             results.append(PartitionResult(**orjson.loads(data)))
         result = self.publisher.finalize(run, results)  # refuses a stale run before writing anything
         release = Release.from_dict(item["release"])
-        self.state.put("qpp", run.performance_year, published_record(
-            release, _download(release, item), result.rows_read, result.release_id, iso(self.publisher.clock())))
+        self.state.put(
+            "qpp",
+            run.performance_year,
+            published_record(
+                release, _download(release, item), result.rows_read, result.release_id, iso(self.publisher.clock())
+            ),
+        )
         summary = self.reconciler.reconcile_year(run.performance_year)  # against the year's PDC file, if any
         if result.docs_written or result.docs_deleted:
             self.cdn.invalidate(INVALIDATION_PATHS, reference=run_id)
-        return {"status": "published", "source": "qpp", "performance_year": run.performance_year,
-                "run_id": run_id, "release_id": result.release_id, "rows_read": result.rows_read,
-                "rows_rejected": result.rows_rejected, "docs_written": result.docs_written,
-                "docs_unchanged": result.docs_unchanged, "docs_deleted": result.docs_deleted,
-                "bytes_written": result.bytes_written, "unknown_columns": result.unknown_columns,
-                "cms_profile_reconciliation": summary}
+        return {
+            "status": "published",
+            "source": "qpp",
+            "performance_year": run.performance_year,
+            "run_id": run_id,
+            "release_id": result.release_id,
+            "rows_read": result.rows_read,
+            "rows_rejected": result.rows_rejected,
+            "docs_written": result.docs_written,
+            "docs_unchanged": result.docs_unchanged,
+            "docs_deleted": result.docs_deleted,
+            "bytes_written": result.bytes_written,
+            "unknown_columns": result.unknown_columns,
+            "cms_profile_reconciliation": summary,
+        }
 
     def ingest_pdc(self, item: PlanItem) -> StepOutcome:
         release = Release.from_dict(item["release"])
@@ -117,29 +155,54 @@ class RunSteps:
                 ingested = self.reconciler.ingest(path, year, item["download"]["sha256"])
             except MipsProfilesError as exc:  # the QPP years stand: only the PDC file was refused
                 return _refused(year, str(exc), source="pdc")
-        self.state.put("pdc", year, published_record(release, _download(release, item), ingested.rows,
-                                                     ingested.release_id, iso(self.publisher.clock())))
+        self.state.put(
+            "pdc",
+            year,
+            published_record(
+                release, _download(release, item), ingested.rows, ingested.release_id, iso(self.publisher.clock())
+            ),
+        )
         summary = self.reconciler.reconcile_year(year)
-        return {"status": "reconciled", "source": "pdc", "performance_year": year, "rows_read": ingested.rows,
-                "cms_profile_reconciliation": summary}
+        return {
+            "status": "reconciled",
+            "source": "pdc",
+            "performance_year": year,
+            "rows_read": ingested.rows,
+            "cms_profile_reconciliation": summary,
+        }
 
     def record_check_dates(self, checked: list[int], outcomes: list[StepOutcome]) -> CheckDates:
         """A published year's manifest entry carries its check date already; a refused year keeps the date
         of its last good check, so that the manifest never says a refused file was checked fine."""
-        done = {int(o["performance_year"]) for o in outcomes
-                if o.get("source") == "qpp" and o.get("status") in ("published", "refused")}
+        done = {
+            int(o["performance_year"])
+            for o in outcomes
+            if o.get("source") == "qpp" and o.get("status") in ("published", "refused")
+        }
         touched = sorted({int(y) for y in checked} - done)
         self.publisher.touch_last_checked(set(touched))
         return {"touched": touched}
 
 
 def _refused(year: int, error: str, *, source: Literal["qpp", "pdc"] = "qpp") -> StepOutcome:
-    return {"status": "refused", "source": source, "performance_year": year, "run_id": None, "groups": [],
-            "error": error}
+    return {
+        "status": "refused",
+        "source": source,
+        "performance_year": year,
+        "run_id": None,
+        "groups": [],
+        "error": error,
+    }
 
 
 def _download(release: Release, item: PlanItem) -> Download:
     """What the checker recorded of a download, for the state record."""
     info = item["download"]
-    return Download(release.download_url, None, info["sha256"], int(info.get("size") or 0),
-                    etag=info.get("etag"), last_modified=info.get("last_modified"))
+    return Download(
+        release.download_url,
+        None,
+        info["sha256"],
+        int(info.get("size") or 0),
+        etag=info.get("etag"),
+        last_modified=info.get("last_modified"),
+    )

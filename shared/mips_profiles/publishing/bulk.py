@@ -58,8 +58,14 @@ class BulkFile:
     sha256: str  # of the uncompressed content (what `curl --compressed` saves)
 
     def manifest_entry(self) -> dict[str, Any]:
-        return {"key": self.key, "content_encoding": CONTENT_ENCODING, "size": len(self.data),
-                "uncompressed_size": self.uncompressed_size, "rows": self.rows, "sha256": self.sha256}
+        return {
+            "key": self.key,
+            "content_encoding": CONTENT_ENCODING,
+            "size": len(self.data),
+            "uncompressed_size": self.uncompressed_size,
+            "rows": self.rows,
+            "sha256": self.sha256,
+        }
 
 
 class _Gzipped:
@@ -168,19 +174,27 @@ class Changes:
         return {"added": len(self.added), "changed": len(self.changed), "removed": len(self.removed)}
 
 
-def change_object(sequence: int, year: int, release_id: str, previous_release_id: str | None,
-                  cms_modified: str | None, changes: Changes) -> bytes:
+def change_object(
+    sequence: int,
+    year: int,
+    release_id: str,
+    previous_release_id: str | None,
+    cms_modified: str | None,
+    changes: Changes,
+) -> bytes:
     """The bytes of one change object: no wall-clock time in it (the manifest carries when), so the same
     publish gives the same bytes wherever it runs."""
-    return dumps({
-        "schema_version": CHANGE_SCHEMA_VERSION,
-        "sequence": sequence,
-        "performance_year": year,
-        "release_id": release_id,
-        "previous_release_id": previous_release_id,
-        "cms_modified": cms_modified,
-        "counts": changes.counts(),
-        "added": changes.added,
-        "changed": changes.changed,
-        "removed": changes.removed,
-    })
+    return dumps(
+        {
+            "schema_version": CHANGE_SCHEMA_VERSION,
+            "sequence": sequence,
+            "performance_year": year,
+            "release_id": release_id,
+            "previous_release_id": previous_release_id,
+            "cms_modified": cms_modified,
+            "counts": changes.counts(),
+            "added": changes.added,
+            "changed": changes.changed,
+            "removed": changes.removed,
+        }
+    )

@@ -208,8 +208,9 @@ class Publisher:
         validated = self.read_and_check(path, release.performance_year, sha256=sha256, force=force)
         return self.publish_validated(validated, release)
 
-    def read_and_check(self, path: str | os.PathLike[str], year: int, *, sha256: str | None = None,
-                       force: bool = False) -> Validated:
+    def read_and_check(
+        self, path: str | os.PathLike[str], year: int, *, sha256: str | None = None, force: bool = False
+    ) -> Validated:
         """Read, validate and pass the publish gates, or raise; nothing is written either way."""
         self.methodology.parameters(year)  # unsupported year: fail before reading
         task = self.progress.task(f"PY{year}: read and validate {os.path.basename(path)}")
@@ -220,8 +221,9 @@ class Publisher:
             task.close(f"PY{year}: file refused")
             raise
         task.close(f"PY{year}: {validated.rows_read:,} rows read, {validated.rows_rejected:,} rejected")
-        previous = next((r for r in self.read_manifest().get("releases", [])
-                         if int(r["performance_year"]) == year), None)
+        previous = next(
+            (r for r in self.read_manifest().get("releases", []) if int(r["performance_year"]) == year), None
+        )
         enforce_gates(validated, previous, self.limits, force=force)
         return validated
 
@@ -232,8 +234,9 @@ class Publisher:
         return self.finalize(run, results)
 
     # -- step 1 ------------------------------------------------------------------------------------
-    def stage(self, validated: Validated, release: ReleaseInfo, *, partitions: int = 1,
-              run_id: str | None = None) -> StagedRun:
+    def stage(
+        self, validated: Validated, release: ReleaseInfo, *, partitions: int = 1, run_id: str | None = None
+    ) -> StagedRun:
         year = release.performance_year
         source = validated.source
         release_id = make_release_id(year, source.sha256)
@@ -252,10 +255,19 @@ class Publisher:
             part = entries.filter(pa.array(shards == shard))
             self.private.write(staged_key(run_id, int(shard)), parquet_bytes(part))
         run = StagedRun(
-            run_id=run_id, performance_year=year, release_id=release_id, release=asdict(release),
-            source_sha256=source.sha256, layout=source.layout.name, rows_read=validated.rows_read,
-            rows_rejected=validated.rows_rejected, npis=entries.num_rows, audit_key=a_key, quarantine_key=q_key,
-            groups=shard_groups(partitions), unknown_columns=source.unknown_columns,
+            run_id=run_id,
+            performance_year=year,
+            release_id=release_id,
+            release=asdict(release),
+            source_sha256=source.sha256,
+            layout=source.layout.name,
+            rows_read=validated.rows_read,
+            rows_rejected=validated.rows_rejected,
+            npis=entries.num_rows,
+            audit_key=a_key,
+            quarantine_key=q_key,
+            groups=shard_groups(partitions),
+            unknown_columns=source.unknown_columns,
         )
         self.private.write(run_key(run_id), run.to_json())
         self.private.write(current_run_key(year), orjson.dumps({"run_id": run_id, "release_id": release_id}))
@@ -274,8 +286,10 @@ class Publisher:
         data = self.private.read(current_run_key(run.performance_year))
         current = orjson.loads(data)["run_id"] if data is not None else None
         if current != run.run_id:
-            raise StaleRelease(f"run {run.run_id} of PY{run.performance_year} is no longer current "
-                               f"(the current run is {current}): refused, nothing written")
+            raise StaleRelease(
+                f"run {run.run_id} of PY{run.performance_year} is no longer current "
+                f"(the current run is {current}): refused, nothing written"
+            )
 
     # -- step 2 ------------------------------------------------------------------------------------
     def publish_partition(self, run: StagedRun, group: int) -> PartitionResult:
@@ -303,8 +317,9 @@ class Publisher:
         if self._builder_changed():
             # Documents are built differently than when they were published: rebuild every NPI here.
             every = [new_entries, *(self._read_entries(y, shard) for y in years if y != year)]
-            affected = pa.concat_arrays([t.column("npi").combine_chunks() for t in every]
-                                        + [pa.array(list(index), pa.string())]).unique()
+            affected = pa.concat_arrays(
+                [t.column("npi").combine_chunks() for t in every] + [pa.array(list(index), pa.string())]
+            ).unique()
         else:
             # Only NPIs whose entry for this year changed (or appeared, or vanished) can change bytes.
             affected = changed_npis(old_entries, new_entries)
@@ -334,8 +349,11 @@ class Publisher:
         for npi in vanished:
             del index[npi]
         changes.removed.extend(vanished)
-        touched = len(pa.concat_arrays([old_entries.column("npi").combine_chunks(),
-                                        new_entries.column("npi").combine_chunks()]).unique())
+        touched = len(
+            pa.concat_arrays(
+                [old_entries.column("npi").combine_chunks(), new_entries.column("npi").combine_chunks()]
+            ).unique()
+        )
         totals.docs_written += written
         totals.docs_deleted += deleted
         totals.docs_unchanged += max(0, touched - written - deleted)
@@ -351,14 +369,35 @@ class Publisher:
     def builder_fingerprint(self) -> str:
         """Changes whenever document bytes would: the schema and a sample document built now."""
         if self._fingerprint is None:
-            sample = pa.Table.from_pylist([
-                {"npi": "1376745471", "performance_year": 2024, "final_score": 94.79, "payment_adjustment_pct": 1.05,
-                 "participation_option": "Group", "quality_category_score": 93.1, "pi_category_score": None,
-                 "ia_category_score": 40.0, "cost_category_score": 0.0, "scored_practices": 2},
-                {"npi": "1376745471", "performance_year": 2019, "final_score": None, "payment_adjustment_pct": -7.0,
-                 "participation_option": "MIPS APM", "quality_category_score": None, "pi_category_score": 100.0,
-                 "ia_category_score": None, "cost_category_score": None, "scored_practices": 1},
-            ], schema=ENTRY_SCHEMA)
+            sample = pa.Table.from_pylist(
+                [
+                    {
+                        "npi": "1376745471",
+                        "performance_year": 2024,
+                        "final_score": 94.79,
+                        "payment_adjustment_pct": 1.05,
+                        "participation_option": "Group",
+                        "quality_category_score": 93.1,
+                        "pi_category_score": None,
+                        "ia_category_score": 40.0,
+                        "cost_category_score": 0.0,
+                        "scored_practices": 2,
+                    },
+                    {
+                        "npi": "1376745471",
+                        "performance_year": 2019,
+                        "final_score": None,
+                        "payment_adjustment_pct": -7.0,
+                        "participation_option": "MIPS APM",
+                        "quality_category_score": None,
+                        "pi_category_score": 100.0,
+                        "ia_category_score": None,
+                        "cost_category_score": None,
+                        "scored_practices": 1,
+                    },
+                ],
+                schema=ENTRY_SCHEMA,
+            )
             digest = hashlib.sha256(dumps(self.builder.json_schema()))
             for _, data in self.builder.documents(sample):
                 digest.update(data)
@@ -402,18 +441,28 @@ class Publisher:
         release = ReleaseInfo(**run.release)
         manifest = self.read_manifest()
         # documents first (the partitions), then the bulk files and the change object, the manifest last
-        years = {run.performance_year} | ({int(r["performance_year"]) for r in manifest.get("releases", [])}
-                                          if rebuilt else set())
+        years = {run.performance_year} | (
+            {int(r["performance_year"]) for r in manifest.get("releases", [])} if rebuilt else set()
+        )
         bulk = {year: self._publish_bulk(year, manifest) for year in sorted(years)}
         changes = self._publish_changes(run, manifest)
-        self._write_manifest(manifest, release, result, run.layout, sum(r.documents for r in results), self.clock(),
-                             bulk=bulk, changes=changes)
+        self._write_manifest(
+            manifest,
+            release,
+            result,
+            run.layout,
+            sum(r.documents for r in results),
+            self.clock(),
+            bulk=bulk,
+            changes=changes,
+        )
         return result
 
     def _publish_bulk(self, year: int, manifest: dict[str, Any]) -> dict[str, Any]:
         """The year's bulk files, written only when their content changed; their manifest entries."""
-        recorded: dict[str, Any] = next((r.get("bulk", {}) for r in manifest.get("releases", [])
-                         if int(r["performance_year"]) == year), {})
+        recorded: dict[str, Any] = next(
+            (r.get("bulk", {}) for r in manifest.get("releases", []) if int(r["performance_year"]) == year), {}
+        )
         files = self.bulk_files(year)
         present = self.public.md5_listing(bulk_prefix(year))  # one LIST: deleted since?
         out = {}
@@ -426,17 +475,26 @@ class Publisher:
     def bulk_files(self, year: int) -> list[BulkFile]:
         """Both bulk files of ``year``, built from its published entries (the private state)."""
         stored = self.private.md5_listing(entries_prefix(year))  # one LIST; absent shards are empty
-        return self.bulk.build(year, (self._read_entries(year, shard) for shard in range(SHARDS)
-                                      if entries_key(year, shard) in stored))
+        return self.bulk.build(
+            year, (self._read_entries(year, shard) for shard in range(SHARDS) if entries_key(year, shard) in stored)
+        )
 
     def write_bulk_file(self, file: BulkFile) -> None:
-        self.public.write(file.key, file.data, content_type=BULK_FORMATS[file.key.rsplit(".", 1)[1]],
-                          cache_control=CACHE_DOCUMENT, content_encoding=CONTENT_ENCODING)
+        self.public.write(
+            file.key,
+            file.data,
+            content_type=BULK_FORMATS[file.key.rsplit(".", 1)[1]],
+            cache_control=CACHE_DOCUMENT,
+            content_encoding=CONTENT_ENCODING,
+        )
 
     def _publish_changes(self, run: StagedRun, manifest: dict[str, Any]) -> dict[str, Any] | None:
         """The run's change object (none if no document changed); the manifest's entry for it."""
-        parts = [Changes.from_json(data) for key in sorted(self.private.md5_listing(changes_stage_prefix(run.run_id)))
-                 if (data := self.private.read(key)) is not None]
+        parts = [
+            Changes.from_json(data)
+            for key in sorted(self.private.md5_listing(changes_stage_prefix(run.run_id)))
+            if (data := self.private.read(key)) is not None
+        ]
         changes = Changes.merged(parts)
         if not changes:
             return None
@@ -447,14 +505,31 @@ class Publisher:
         else:
             sequence = int(feed.get("latest") or 0) + 1
             self.private.write(change_sequence_key(run.run_id), orjson.dumps({"sequence": sequence}))
-        previous = next((r.get("release_id") for r in manifest.get("releases", [])
-                         if int(r["performance_year"]) == run.performance_year), None)
+        previous = next(
+            (
+                r.get("release_id")
+                for r in manifest.get("releases", [])
+                if int(r["performance_year"]) == run.performance_year
+            ),
+            None,
+        )
         key = change_key(sequence)
-        self.public.write(key, change_object(sequence, run.performance_year, run.release_id, previous,
-                                             run.release.get("cms_modified"), changes),
-                          content_type=CONTENT_TYPE, cache_control=CACHE_DOCUMENT)
-        return {"sequence": sequence, "key": key, "performance_year": run.performance_year,
-                "release_id": run.release_id, "published_at": iso(self.clock()), "counts": changes.counts()}
+        self.public.write(
+            key,
+            change_object(
+                sequence, run.performance_year, run.release_id, previous, run.release.get("cms_modified"), changes
+            ),
+            content_type=CONTENT_TYPE,
+            cache_control=CACHE_DOCUMENT,
+        )
+        return {
+            "sequence": sequence,
+            "key": key,
+            "performance_year": run.performance_year,
+            "release_id": run.release_id,
+            "published_at": iso(self.clock()),
+            "counts": changes.counts(),
+        }
 
     def _publish_stats(self, run: StagedRun) -> None:
         """The year's aggregates: only those whose bytes changed since the last publish (compared with the
@@ -526,25 +601,46 @@ class Publisher:
             feed = {"latest": changes["sequence"], "recent": [changes, *recent][:RECENT_CHANGES]}
         self.write_manifest(releases.values(), documents, now, changes=feed)
 
-    def write_manifest(self, releases: Any, documents: int, now: datetime,
-                       keep_dates: dict[str, Any] | None = None, *, changes: dict[str, Any] | None = None) -> None:
+    def write_manifest(
+        self,
+        releases: Any,
+        documents: int,
+        now: datetime,
+        keep_dates: dict[str, Any] | None = None,
+        *,
+        changes: dict[str, Any] | None = None,
+    ) -> None:
         body = {
             "schema_version": SCHEMA_VERSION,
             "methodology_version": self.methodology.version,
             "contract_version": self.contract.version,
             "generated_at": iso(now),
             "last_checked": keep_dates.get("last_checked", iso(now)) if keep_dates else iso(now),
-            "source": {"name": "CMS QPP MIPS", "dataset": "Quality Payment Program Experience",
-                       "publisher": "Centers for Medicare & Medicaid Services"},
+            "source": {
+                "name": "CMS QPP MIPS",
+                "dataset": "Quality Payment Program Experience",
+                "publisher": "Centers for Medicare & Medicaid Services",
+            },
             "disclaimer": DISCLAIMER,
-            "documents": {"key_pattern": NPI_KEY_PATTERN, "schema": SCHEMA_KEY, "count": documents,
-                          "source": self.builder.source},
+            "documents": {
+                "key_pattern": NPI_KEY_PATTERN,
+                "schema": SCHEMA_KEY,
+                "count": documents,
+                "source": self.builder.source,
+            },
             "releases": sorted(releases, key=lambda r: -int(r["performance_year"])),
-            "changes": {"key_pattern": CHANGE_KEY_PATTERN, "latest": (changes or {}).get("latest", 0),
-                        "recent": (changes or {}).get("recent", [])},
+            "changes": {
+                "key_pattern": CHANGE_KEY_PATTERN,
+                "latest": (changes or {}).get("latest", 0),
+                "recent": (changes or {}).get("recent", []),
+            },
         }
-        self.public.write(MANIFEST_KEY, orjson.dumps(body, option=orjson.OPT_INDENT_2),
-                          content_type=CONTENT_TYPE, cache_control=CACHE_MANIFEST)
+        self.public.write(
+            MANIFEST_KEY,
+            orjson.dumps(body, option=orjson.OPT_INDENT_2),
+            content_type=CONTENT_TYPE,
+            cache_control=CACHE_MANIFEST,
+        )
 
     def touch_last_checked(self, years: set[int], now: datetime | None = None) -> None:
         """Record that CMS was checked: only the manifest's last-checked dates change."""
@@ -565,8 +661,9 @@ class Publisher:
         if not hit:
             return False
         hit[0][key] = value
-        self.write_manifest(releases, manifest["documents"]["count"], self.clock(), keep_dates=manifest,
-                            changes=manifest.get("changes"))
+        self.write_manifest(
+            releases, manifest["documents"]["count"], self.clock(), keep_dates=manifest, changes=manifest.get("changes")
+        )
         return True
 
     # -- private state ----------------------------------------------------------------------------
@@ -576,8 +673,11 @@ class Publisher:
 
     def private_years(self) -> set[int]:
         """The years with published entries in the private store (found by listing, not by the manifest)."""
-        return {int(key.split("/")[1].removeprefix("py=")) for key in self.private.md5_listing(ENTRIES_ROOT)
-                if key.count("/") == 2 and key.split("/")[1].startswith("py=")}
+        return {
+            int(key.split("/")[1].removeprefix("py="))
+            for key in self.private.md5_listing(ENTRIES_ROOT)
+            if key.count("/") == 2 and key.split("/")[1].startswith("py=")
+        }
 
     def shard_documents(self, shard: int, years: list[int]) -> Iterator[tuple[str, bytes]]:
         """(npi, bytes) of every published document of one storage shard, rebuilt from the private entries."""
@@ -639,8 +739,10 @@ def _read_parquet(store: BlobStore, key: str, schema: pa.Schema) -> pa.Table:
 
 def _index_table(index: dict[str, bytes]) -> pa.Table:
     keys = sorted(index)
-    return pa.table({"npi": pa.array(keys, pa.string()), "hash": pa.array([index[k] for k in keys], pa.binary(16))},
-                    schema=INDEX_SCHEMA)
+    return pa.table(
+        {"npi": pa.array(keys, pa.string()), "hash": pa.array([index[k] for k in keys], pa.binary(16))},
+        schema=INDEX_SCHEMA,
+    )
 
 
 # The AWS SDK for pandas Lambda layer builds pyarrow with Snappy and zlib only (ZSTD, LZ4, Brotli and

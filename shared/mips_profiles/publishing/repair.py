@@ -62,8 +62,7 @@ class Repairer:
         manifest = publisher.read_manifest()
         if not manifest:
             report.not_repairable.append(MANIFEST_KEY)
-        years = sorted({int(r["performance_year"]) for r in manifest.get("releases", [])}
-                       | publisher.private_years())
+        years = sorted({int(r["performance_year"]) for r in manifest.get("releases", [])} | publisher.private_years())
         listing = publisher.public.md5_listing(DOCUMENT_PREFIX)
         expected: set[str] = set()
 

@@ -24,8 +24,16 @@ from typing import Any
 
 from ..core.catalog import PDC_DATASET_ID, QPP_DATASET_TITLE
 
-TITLE_DATES = {2017: "2018-09-17", 2018: "2019-09-23", 2019: "2020-09-14", 2020: "2021-11-19",
-               2021: "2021-05-30", 2022: "2022-01-01", 2023: "2023-01-02", 2024: "2024-01-01"}
+TITLE_DATES = {
+    2017: "2018-09-17",
+    2018: "2019-09-23",
+    2019: "2020-09-14",
+    2020: "2021-11-19",
+    2021: "2021-05-30",
+    2022: "2022-01-01",
+    2023: "2023-01-02",
+    2024: "2024-01-01",
+}
 
 
 @dataclass
@@ -159,29 +167,57 @@ class CmsStandIn:
             entry = self.state.qpp[year]
             temporal = f"{year}-01-01/{year}-12-31"
             modified = max(modified, entry.file.modified)
-            distributions.append({
-                "@type": "dcat:Distribution", "format": "API", "description": "latest", "title": entry.title,
-                "accessURL": f"{base}/data-api/v1/dataset/{entry.api_uuid}/data",
-                "modified": entry.file.modified, "temporal": temporal,
-            })
-            distributions.append({
-                "@type": "dcat:Distribution", "mediaType": "text/csv",
-                "downloadURL": self.state.download_overrides.get(year, f"{base}{entry.file.path}"),
-                "title": entry.title, "modified": entry.file.modified, "temporal": temporal,
-            })
+            distributions.append(
+                {
+                    "@type": "dcat:Distribution",
+                    "format": "API",
+                    "description": "latest",
+                    "title": entry.title,
+                    "accessURL": f"{base}/data-api/v1/dataset/{entry.api_uuid}/data",
+                    "modified": entry.file.modified,
+                    "temporal": temporal,
+                }
+            )
+            distributions.append(
+                {
+                    "@type": "dcat:Distribution",
+                    "mediaType": "text/csv",
+                    "downloadURL": self.state.download_overrides.get(year, f"{base}{entry.file.path}"),
+                    "title": entry.title,
+                    "modified": entry.file.modified,
+                    "temporal": temporal,
+                }
+            )
         years = sorted(self.state.qpp)
         catalog = {
             "@context": "https://project-open-data.cio.gov/v1.1/schema/catalog.jsonld",
             "@type": "dcat:Catalog",
             "conformsTo": "https://project-open-data.cio.gov/v1.1/schema",
             "dataset": [
-                {"title": "Medicare Physician & Other Practitioners - by Provider", "modified": "2025-05-01",
-                 "distribution": [{"downloadURL": f"{base}/sites/default/files/other.csv", "mediaType": "text/csv",
-                                   "temporal": "2023-01-01/2023-12-31"}]},
-                *([] if not years else [{"title": QPP_DATASET_TITLE, "modified": modified,
-                 "temporal": f"{years[0]}-01-01/{years[-1]}-12-31" if years else "",
-                 "publisher": {"name": "Centers for Medicare & Medicaid Services"},
-                 "distribution": distributions}]),
+                {
+                    "title": "Medicare Physician & Other Practitioners - by Provider",
+                    "modified": "2025-05-01",
+                    "distribution": [
+                        {
+                            "downloadURL": f"{base}/sites/default/files/other.csv",
+                            "mediaType": "text/csv",
+                            "temporal": "2023-01-01/2023-12-31",
+                        }
+                    ],
+                },
+                *(
+                    []
+                    if not years
+                    else [
+                        {
+                            "title": QPP_DATASET_TITLE,
+                            "modified": modified,
+                            "temporal": f"{years[0]}-01-01/{years[-1]}-12-31" if years else "",
+                            "publisher": {"name": "Centers for Medicare & Medicaid Services"},
+                            "distribution": distributions,
+                        }
+                    ]
+                ),
             ],
         }
         # data.cms.gov escapes forward slashes in its JSON
@@ -192,13 +228,22 @@ class CmsStandIn:
             empty = {"identifier": PDC_DATASET_ID, "title": "Clinician Public Reporting", "distribution": []}
             return json.dumps(empty).encode()
         year, hosted = self.state.pdc
-        return json.dumps({
-            "identifier": PDC_DATASET_ID,
-            "title": f"PY {year} Clinician Public Reporting: Overall MIPS Performance",
-            "issued": "2020-01-15", "modified": hosted.modified, "released": hosted.modified,
-            "distribution": [{"@type": "dcat:Distribution", "downloadURL": f"{self.base_url}{hosted.path}",
-                              "mediaType": "text/csv"}],
-        }).encode()
+        return json.dumps(
+            {
+                "identifier": PDC_DATASET_ID,
+                "title": f"PY {year} Clinician Public Reporting: Overall MIPS Performance",
+                "issued": "2020-01-15",
+                "modified": hosted.modified,
+                "released": hosted.modified,
+                "distribution": [
+                    {
+                        "@type": "dcat:Distribution",
+                        "downloadURL": f"{self.base_url}{hosted.path}",
+                        "mediaType": "text/csv",
+                    }
+                ],
+            }
+        ).encode()
 
     def find_file(self, path: str) -> HostedFile | None:
         for entry in self.state.qpp.values():
@@ -216,8 +261,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         return
 
-    def _send(self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None,
-              length: int | None = None) -> None:
+    def _send(
+        self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None, length: int | None = None
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body) if length is None else length))
@@ -254,8 +300,9 @@ class _Handler(BaseHTTPRequestHandler):
             for entry in s.state.qpp.values():
                 if entry.api_uuid == uuid:
                     rows = max(0, entry.file.body.count(b"\n") - 1)
-                    return self._send(200, json.dumps({"found_rows": rows, "total_rows": rows}).encode(),
-                                      "application/json")
+                    return self._send(
+                        200, json.dumps({"found_rows": rows, "total_rows": rows}).encode(), "application/json"
+                    )
         hosted = s.find_file(path)
         if hosted is None:
             return self._send(404, b"<html><body>Page not found</body></html>", "text/html")

@@ -40,8 +40,9 @@ def run_demo(out: str) -> int:
     with CmsStandIn() as cms:
 
         def refresh() -> RefreshReport:
-            report = refresh_tree(str(tree), str(private), catalog_url=cms.catalog_url, pdc_url=cms.pdc_url,
-                                  allow_loopback_http=True)  # the stand-in is plain http on loopback
+            report = refresh_tree(
+                str(tree), str(private), catalog_url=cms.catalog_url, pdc_url=cms.pdc_url, allow_loopback_http=True
+            )  # the stand-in is plain http on loopback
             print_outcomes(report)
             return report
 
@@ -54,8 +55,10 @@ def run_demo(out: str) -> int:
 
         fix = make_correction(tables[2024], changed_share=0.01, removed=3, added=3)
         cms.publish_qpp(2024, _csv(fix.table), "2025-09-15")
-        print(f"\n2. CMS re-publishes PY2024 (new modified date and path): {len(fix.changed)} NPIs' scores revised, "
-              f"{len(fix.removed)} withdrawn, {len(fix.added)} added")
+        print(
+            f"\n2. CMS re-publishes PY2024 (new modified date and path): {len(fix.changed)} NPIs' scores revised, "
+            f"{len(fix.removed)} withdrawn, {len(fix.added)} added"
+        )
         second = refresh()
 
         print("\n3. refresh again with nothing changed at CMS")

@@ -31,25 +31,98 @@ from ..core.contract import Contract, load_contract
 from ..core.methodology import Methodology, load_methodology
 from ..core.npi import check_digits
 
-STATES = ["CA", "TX", "FL", "NY", "PA", "IL", "OH", "GA", "NC", "MI", "NJ", "VA", "WA", "AZ", "MA", "TN",
-          "IN", "MO", "MD", "WI", "CO", "MN", "SC", "AL", "LA", "KY", "OR", "OK", "CT", "UT", "PR", "DC"]
-SPECIALTIES = ["Internal Medicine", "Family Practice", "Nurse Practitioner", "Physician Assistant",
-               "Cardiology", "Orthopedic Surgery", "Emergency Medicine", "Anesthesiology", "Diagnostic Radiology",
-               "Ophthalmology", "Dermatology", "Physical Therapist", "Obstetrics/Gynecology", "Psychiatry",
-               "Gastroenterology", "Neurology", "General Surgery", "Urology", "Pulmonary Disease", "Nephrology"]
-CLINICIAN_TYPES = ["Physician", "Nurse Practitioner", "Physician Assistant", "Physical Therapist",
-                   "Clinical Social Worker", "Certified Registered Nurse Anesthetist"]
+STATES = [
+    "CA",
+    "TX",
+    "FL",
+    "NY",
+    "PA",
+    "IL",
+    "OH",
+    "GA",
+    "NC",
+    "MI",
+    "NJ",
+    "VA",
+    "WA",
+    "AZ",
+    "MA",
+    "TN",
+    "IN",
+    "MO",
+    "MD",
+    "WI",
+    "CO",
+    "MN",
+    "SC",
+    "AL",
+    "LA",
+    "KY",
+    "OR",
+    "OK",
+    "CT",
+    "UT",
+    "PR",
+    "DC",
+]
+SPECIALTIES = [
+    "Internal Medicine",
+    "Family Practice",
+    "Nurse Practitioner",
+    "Physician Assistant",
+    "Cardiology",
+    "Orthopedic Surgery",
+    "Emergency Medicine",
+    "Anesthesiology",
+    "Diagnostic Radiology",
+    "Ophthalmology",
+    "Dermatology",
+    "Physical Therapist",
+    "Obstetrics/Gynecology",
+    "Psychiatry",
+    "Gastroenterology",
+    "Neurology",
+    "General Surgery",
+    "Urology",
+    "Pulmonary Disease",
+    "Nephrology",
+]
+CLINICIAN_TYPES = [
+    "Physician",
+    "Nurse Practitioner",
+    "Physician Assistant",
+    "Physical Therapist",
+    "Clinical Social Worker",
+    "Certified Registered Nurse Anesthetist",
+]
 YEARS_IN_MEDICARE = ["1 to 3 years", "4 to 6 years", "7 to 9 years", "10 or more years"]
 REPORTING_OPTIONS = ["Traditional MIPS", "APM Performance Pathway", "MIPS Value Pathway"]
-TOP_ADJUSTMENT = {2017: 1.88, 2018: 1.68, 2019: 1.79, 2020: 1.87, 2021: 2.33, 2022: 8.26, 2023: 2.15,
-                  2024: 1.05, 2025: 1.2}
+TOP_ADJUSTMENT = {
+    2017: 1.88,
+    2018: 1.68,
+    2019: 1.79,
+    2020: 1.87,
+    2021: 2.33,
+    2022: 8.26,
+    2023: 2.15,
+    2024: 1.05,
+    2025: 1.2,
+}
 
 # Category weights (quality, PI, IA, cost) by the set of categories reweighted to 0%: CMS PY2024 performance
 # feedback FAQ, Appendix B, Table 1 (excluding small practices). Key: bit 1 quality, 2 PI, 4 IA, 8 cost.
 _REDISTRIBUTION = {
-    0: (0.30, 0.25, 0.15, 0.30), 8: (0.55, 0.30, 0.15, 0.0), 2: (0.55, 0.0, 0.15, 0.30), 1: (0.0, 0.55, 0.15, 0.30),
-    4: (0.45, 0.25, 0.0, 0.30), 10: (0.85, 0.0, 0.15, 0.0), 9: (0.0, 0.85, 0.15, 0.0), 12: (0.70, 0.30, 0.0, 0.0),
-    3: (0.0, 0.0, 0.50, 0.50), 6: (0.70, 0.0, 0.0, 0.30), 5: (0.0, 0.70, 0.0, 0.30),
+    0: (0.30, 0.25, 0.15, 0.30),
+    8: (0.55, 0.30, 0.15, 0.0),
+    2: (0.55, 0.0, 0.15, 0.30),
+    1: (0.0, 0.55, 0.15, 0.30),
+    4: (0.45, 0.25, 0.0, 0.30),
+    10: (0.85, 0.0, 0.15, 0.0),
+    9: (0.0, 0.85, 0.15, 0.0),
+    12: (0.70, 0.30, 0.0, 0.0),
+    3: (0.0, 0.0, 0.50, 0.50),
+    6: (0.70, 0.0, 0.0, 0.30),
+    5: (0.0, 0.70, 0.0, 0.30),
 }
 
 
@@ -137,8 +210,11 @@ def generate_table(
     adj = np.where(
         final <= floor_score,
         maxneg,
-        np.where(final < thr, maxneg * (thr - final) / max(thr - floor_score, 1e-9),
-                 top * (final - thr) / max(100 - thr, 1e-9)),
+        np.where(
+            final < thr,
+            maxneg * (thr - final) / max(thr - floor_score, 1e-9),
+            top * (final - thr) / max(100 - thr, 1e-9),
+        ),
     )
     adj = np.round(adj, 2)
     adj[final == thr] = 0.0
@@ -168,8 +244,14 @@ def generate_table(
     by_column = {col: name for name, cols in candidates.items() for col in cols}
     header = header_for(performance_year)
     options = list(methodology.participation_options[layout.name])
-    option_p = {"Individual": 0.30, "Group": 0.50, "MIPS APM": 0.17, "APM Entity": 0.17, "Subgroup": 0.01,
-                "Virtual Group": 0.02}
+    option_p = {
+        "Individual": 0.30,
+        "Group": 0.50,
+        "MIPS APM": 0.17,
+        "APM Entity": 0.17,
+        "Subgroup": 0.01,
+        "Virtual Group": 0.02,
+    }
     option_weights = np.array([option_p[o] for o in options])
     blank = pa.scalar("", pa.string())
 
@@ -177,14 +259,25 @@ def generate_table(
         return pc.take(pa.array(["False", "True"], pa.string()), pa.array(values.astype(np.int64)))
 
     reasons = {
-        "pi_reweighting_special_status": pi_reason == 1, "pi_reweighting_hardship": pi_reason == 2,
-        "pi_reweighting_euc": pi_reason == 3, "pi_reweighting": pi_rw, "pi_hardship": pi_reason == 2,
-        "extreme_hardship_pi": pi_reason == 3, "quality_reweighting_euc": quality_rw,
-        "extreme_hardship_quality": quality_rw, "ia_reweighting_euc": ia_rw, "extreme_hardship_ia": ia_rw,
-        "cost_reweighting_euc": cost_euc, "extreme_hardship_cost": cost_euc,
+        "pi_reweighting_special_status": pi_reason == 1,
+        "pi_reweighting_hardship": pi_reason == 2,
+        "pi_reweighting_euc": pi_reason == 3,
+        "pi_reweighting": pi_rw,
+        "pi_hardship": pi_reason == 2,
+        "extreme_hardship_pi": pi_reason == 3,
+        "quality_reweighting_euc": quality_rw,
+        "extreme_hardship_quality": quality_rw,
+        "ia_reweighting_euc": ia_rw,
+        "extreme_hardship_ia": ia_rw,
+        "cost_reweighting_euc": cost_euc,
+        "extreme_hardship_cost": cost_euc,
     }
-    weight_columns = {"quality_category_weight": 0, "pi_category_weight": 1, "ia_category_weight": 2,
-                      "cost_category_weight": 3}
+    weight_columns = {
+        "quality_category_weight": 0,
+        "pi_category_weight": 1,
+        "ia_category_weight": 2,
+        "cost_category_weight": 3,
+    }
 
     for column in header:
         name = by_column[column]
@@ -201,8 +294,11 @@ def generate_table(
         elif name == "quality_category_score":
             arr = _blank_where(_fmt(quality), unscored | quality_rw)
         elif name == "pi_category_score":
-            arr = pc.if_else(pa.array(pi_rw & pi_zero), pa.scalar("0", pa.string()),
-                             _blank_where(_fmt(pi), unscored | (pi_rw & ~pi_zero)))
+            arr = pc.if_else(
+                pa.array(pi_rw & pi_zero),
+                pa.scalar("0", pa.string()),
+                _blank_where(_fmt(pi), unscored | (pi_rw & ~pi_zero)),
+            )
         elif name == "ia_category_score":
             arr = _blank_where(_fmt(ia), unscored | ia_rw)
         elif name == "cost_category_score":
@@ -264,8 +360,9 @@ def _quote_where_needed(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa
     return pc.if_else(needs, quoted, arr)
 
 
-def write_csv(table: pa.Table, path: str | os.PathLike[str], *, line_ending: str = "\n",
-              chunk_rows: int = 50_000) -> None:
+def write_csv(
+    table: pa.Table, path: str | os.PathLike[str], *, line_ending: str = "\n", chunk_rows: int = 50_000
+) -> None:
     """Write as CMS does: a plain header line, values quoted only where needed (vectorised)."""
     columns = [pc.fill_null(_quote_where_needed(table.column(i)), "") for i in range(table.num_columns)]
     header = ",".join(f'"{c}"' if any(x in c for x in '",\r\n') else c for c in table.column_names)
@@ -278,13 +375,20 @@ def write_csv(table: pa.Table, path: str | os.PathLike[str], *, line_ending: str
             fh.write(line_ending)
 
 
-def generate_file(performance_year: int, path: str | os.PathLike[str], rows: int = 1000, *, seed: int = 7,
-                  title_case_header: bool = False) -> GeneratedFile:
+def generate_file(
+    performance_year: int,
+    path: str | os.PathLike[str],
+    rows: int = 1000,
+    *,
+    seed: int = 7,
+    title_case_header: bool = False,
+) -> GeneratedFile:
     table = generate_table(performance_year, rows, seed=seed, title_case_header=title_case_header)
     write_csv(table, path)
     npi_col = next(c for c in table.column_names if c.lower() == "npi")
-    return GeneratedFile(performance_year, table.num_rows, len(pc.unique(table.column(npi_col))),
-                         table.num_columns, os.fspath(path))
+    return GeneratedFile(
+        performance_year, table.num_rows, len(pc.unique(table.column(npi_col))), table.num_columns, os.fspath(path)
+    )
 
 
 @dataclass
@@ -308,7 +412,7 @@ def make_correction(
     picked = rng.permutation(distinct)
     n_changed = max(1, round(len(distinct) * changed_share))
     changed = picked[:n_changed]
-    gone = picked[n_changed:n_changed + removed]
+    gone = picked[n_changed : n_changed + removed]
 
     scores = table.column(score_col).to_numpy(zero_copy_only=False).astype(object)
     is_changed = np.isin(npis, changed)
@@ -324,15 +428,27 @@ def make_correction(
     extra = extra.set_column(extra.column_names.index(npi_col), npi_col, pa.array(new_npis, pa.string()))
     if "provider key" in names:
         key_col = names["provider key"]
-        extra = extra.set_column(extra.column_names.index(key_col), key_col,
-                                 pa.array([f"9{i:08d}" for i in range(added)], pa.string()))
+        extra = extra.set_column(
+            extra.column_names.index(key_col), key_col, pa.array([f"9{i:08d}" for i in range(added)], pa.string())
+        )
     return Correction(pa.concat_tables([table, extra]), sorted(changed.tolist()), sorted(gone.tolist()), new_npis)
 
 
-PDC_HEADER = ["NPI", " Org_PAC_ID", " Provider Last Name", " Provider First Name", " source",
-              " Facility-based scoring Certification number", " Facility Name", " Quality_category_score",
-              " PI_category_score", " IA_category_score", " Cost_category_score", " final_MIPS_score_without_CPB",
-              " final_MIPS_score"]
+PDC_HEADER = [
+    "NPI",
+    " Org_PAC_ID",
+    " Provider Last Name",
+    " Provider First Name",
+    " source",
+    " Facility-based scoring Certification number",
+    " Facility Name",
+    " Quality_category_score",
+    " PI_category_score",
+    " IA_category_score",
+    " Cost_category_score",
+    " final_MIPS_score_without_CPB",
+    " final_MIPS_score",
+]
 _LAST = ["SMITH", "JOHNSON", "WILLIAMS", "BROWN", "JONES", "GARCIA", "MILLER", "DAVIS", "NGUYEN", "PATEL"]
 _FIRST = ["MARY", "JAMES", "PATRICIA", "JOHN", "LINDA", "ROBERT", "PRIYA", "WEI", "MARIA", "DAVID"]
 
