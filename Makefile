@@ -56,7 +56,7 @@ mutation: $(VENV)/.installed
 # The README's screenshot of the score card, as the browser test renders it.
 screenshot: $(VENV)/.installed
 	SCREENSHOT_DIR=docs/img PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -n 0 -m browser -k scored_npi_shows \
-		tests/test_widget_browser.py
+		tests/browser/test_widget_browser.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) out

@@ -1,12 +1,14 @@
 """mips-profiles: CMS MIPS public files -> validated records -> per-NPI JSON documents.
 
-The package is the common library of both Lambdas and of the ``mips-profiles`` CLI.
-Layers, from the inside out:
+The package is the common library of both Lambdas and of the ``mips-profiles`` CLI. Its subpackages are
+its layers, from the inside out (imports point inwards only; docs/architecture.md):
 
-- ``contract``, ``methodology``, ``npi``: rules as data and pure checks;
-- ``reader`` -> ``validate`` -> ``documents``: the pure transform core (bytes in, bytes out);
-- ``store``: small ports (blob store) with local-directory adapters;
-- ``publish``: the orchestration that writes audit, documents and manifest in a safe order;
+- ``errors``, ``clock``, ``keys`` (every object key), ``ports`` (every Protocol): the base;
+- ``core``: the rules as data and the pure transform core (bytes in, documents out);
+- ``adapters``: S3, DynamoDB, HTTP, CloudFront, and their local twins;
+- ``publishing``: the safe order of writes (documents, private index, manifest last), bulk files, repair;
+- ``orchestration``: what each Lambda step and the local refresh do;
+- ``consumers``: serve, report, OpenAPI; ``sandbox``: the CMS stand-in, the generator, the demo;
 - ``cli``: the command-line entry point.
 """
 

@@ -3,7 +3,7 @@
 Public keys (``v1/``) are what consumers and the CDN see; their shape is promised in README and
 ``openapi.yaml``. Private keys (the audit bucket, or ``--private DIR``) are the publisher's ledger: a
 deployed stack's data outlives any one version of the code, so a change here is a migration. Nothing else
-in the package builds a key (``tests/test_keys.py`` holds every module to that). Light on purpose: the
+in the package builds a key (``tests/unit/test_keys.py`` holds every module to that). Light on purpose: the
 checker Lambda imports it.
 """
 
@@ -76,7 +76,7 @@ def change_key(sequence: int) -> str:
 
 # -- the cache rule --------------------------------------------------------------------------------
 # One deliberate caching rule, held equal to the CloudFront cache policies of template.yaml, to `serve` and to
-# README by tests/test_caching.py. Documents and aggregates change only when a publish changes them, and
+# README by tests/docs/test_caching.py. Documents and aggregates change only when a publish changes them, and
 # every publish ends with one invalidation of /v1/*: so the edge keeps them a day (s-maxage), while a
 # browser re-asks after 5 minutes (max-age) and so sees a correction soon after the edge does. The
 # manifest (with "last checked") and the schema are short-lived everywhere.

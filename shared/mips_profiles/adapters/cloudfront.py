@@ -1,4 +1,4 @@
-"""The CDN port with its AWS adapter (CloudFront) and an in-memory twin."""
+"""The CDN port's (``ports.Cdn``) AWS adapter, CloudFront, and its twin that records the invalidations."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""State-store port: what was checked and published, per source and performance year.
+"""The local twin of the state-store port (``ports.StateStore``): what was checked and published, per
+source and performance year.
 
 Records are written only after a publish succeeds, so a crash means the next run tries again.
 Local twin: one JSON file, replaced atomically. The DynamoDB adapter implements the same three calls.

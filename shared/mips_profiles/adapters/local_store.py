@@ -1,4 +1,4 @@
-"""The blob-store port and its local-directory adapter.
+"""The local adapters of the blob-store port (``ports.BlobStore``): a directory, and memory for tests.
 
 Publishing talks to two stores: the *public* one (what the CDN serves, ``v1/...``) and the
 *private* one (audit Parquet, quarantine reports, the entries and content-hash index that make

@@ -1,7 +1,8 @@
 """Progress of long CLI work (download, parse, publish) on a terminal; silent everywhere else.
 
-A port with two adapters: ``NO_PROGRESS`` (the default of every component, and what Lambdas, tests and
-CI get) and ``TerminalProgress``, which redraws one line on stderr at most ten times a second.
+The port (``ports.Progress``) has two adapters: ``ports.NO_PROGRESS`` (the default of every component,
+and what Lambdas, tests and CI get) and ``TerminalProgress`` here, which redraws one line on stderr at
+most ten times a second.
 ``for_cli()`` picks the terminal one only when stdout and stderr are terminals and ``CI`` is unset, so
 piped output (``--json``) and CI logs never carry control characters.
 """

@@ -1,7 +1,7 @@
 """The messages that cross a Lambda boundary: what the Check step answers, what each publishing step is
 given and answers. The state machine (``statemachine/refresh.asl.json``) carries them as JSON between the
-two functions, so each is a TypedDict of JSON values, and ``tests/unit/test_messages.py`` round-trips a real
-one of each through ``json``.
+two functions, so each is a TypedDict of JSON values; ``tests/unit/test_messages.py`` holds each to the
+fields the state machine selects and to JSON values only.
 
 The ASL reads these names (``$.check.plan``, ``$.item.source``, ``$.staged.status``, ``$.staged.run_id``,
 ``$.staged.groups``, ``$.staged.error``); renaming one is a change of the state machine too.

@@ -27,7 +27,7 @@ def test_the_readme_shows_the_display_contract_as_it_is():
 
     from mips_profiles.cli import contract_markdown
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     embedded = readme.split("<!-- contract:start -->\n", 1)[1].split("<!-- contract:end -->", 1)[0]
     assert embedded == contract_markdown()
 
@@ -35,6 +35,6 @@ def test_the_readme_shows_the_display_contract_as_it_is():
 def test_the_readme_gives_exactly_the_two_commands():
     from pathlib import Path
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     block = readme.split("## The two commands", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
     assert [line.split("#")[0].strip() for line in block.strip().splitlines()] == ["make demo", "make test"]

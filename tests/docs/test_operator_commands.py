@@ -22,7 +22,7 @@ from typing import ClassVar
 
 import pytest
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 DOCS = [ROOT / "README.md", ROOT / "events" / "README.md"]
 FUNCTIONS = {"SHARD_FN": "mips-profiles-ShardScoresFunction-abc"}
 

@@ -21,7 +21,7 @@ from mips_profiles.errors import SourceFileError
 from mips_profiles.publishing.publish import Publisher, ReleaseInfo
 from mips_profiles.sandbox.generator import generate_table, real_headers, write_csv
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 REFERENCE = ROOT.parent / "shared" / "reference" / "cms-headers.json"
 YEARS = sorted(real_headers())
 

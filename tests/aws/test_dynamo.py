@@ -14,7 +14,7 @@ from mips_profiles.adapters.dynamo import DynamoStateStore, RunLock
 from mips_profiles.adapters.local_state import LocalStateStore
 from mips_profiles.keys import LAST_FAILURE_ITEM, RUN_LOCK_ITEM
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ from openapi_spec_validator import validate
 from mips_profiles.consumers.openapi import openapi_document, openapi_yaml
 from mips_profiles.consumers.serve import make_server
 
-from conftest import pick_documents
+from helpers import pick_documents
 
-SPEC = Path(__file__).resolve().parents[1] / "openapi.yaml"
+SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
 schema = schemathesis.openapi.from_path(SPEC)
 
 

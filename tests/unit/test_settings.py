@@ -12,7 +12,7 @@ from mips_profiles.core.catalog import DEFAULT_CATALOG_URL, DEFAULT_PDC_URL
 from mips_profiles.errors import ConfigurationError
 from mips_profiles.settings import Settings
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 REQUIRED = {"STATE_TABLE": "state", "RAW_BUCKET": "raw", "AUDIT_BUCKET": "audit", "PUBLIC_BUCKET": "public"}
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import cfn_yaml
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@
 - imports point inwards only: ``core`` imports nothing but the base modules; ``publishing`` talks to
   storage through ``ports`` and never imports an adapter; nothing a Lambda runs imports the sandbox;
 - no import cycle at module level, no private name imported across modules;
-- elsewhere: the checker Lambda's imports stay light (``tests/test_aws.py``), every key is built in
-  ``keys.py`` (``tests/test_keys.py``), the layer ships no sandbox module (``tests/test_layer.py``).
+- elsewhere: the checker Lambda's imports stay light (``tests/aws/test_aws.py``), every key is built in
+  ``keys.py`` (``tests/unit/test_keys.py``), the layer ships no sandbox module (``tests/aws/test_layer.py``).
 """
 
 from __future__ import annotations

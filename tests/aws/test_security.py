@@ -13,7 +13,7 @@ from mips_profiles.adapters.local_store import LocalDirStore, MemoryStore
 from mips_profiles.adapters.s3 import S3Store
 from mips_profiles.keys import npi_key
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 TEMPLATE, _ = decode_str((ROOT / "template.yaml").read_text())
 RESOURCES = TEMPLATE["Resources"]
 

@@ -17,7 +17,7 @@ import pytest
 from mips_profiles.consumers.serve import make_server
 from mips_profiles.keys import CACHE_DOCUMENT, CACHE_MANIFEST
 
-from conftest import pick_documents
+from helpers import pick_documents
 
 HOST_PAGE = "http://profiles.example.org"
 

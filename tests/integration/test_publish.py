@@ -15,8 +15,7 @@ from mips_profiles.adapters.local_store import LocalDirStore
 from mips_profiles.publishing.publish import Publisher, ReleaseInfo
 from mips_profiles.sandbox.generator import make_correction
 
-from conftest import snapshot
-from helpers import set_cells, write
+from helpers import set_cells, snapshot, write
 
 
 def documents(tree: Path) -> dict[str, dict]:

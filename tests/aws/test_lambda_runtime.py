@@ -13,7 +13,7 @@ from lambda_runtime import LAYER_PYARROW_MODULES, layer_pyarrow
 from mips_profiles.adapters.local_store import LocalDirStore
 from mips_profiles.publishing.publish import Publisher, ReleaseInfo
 
-PACKAGE = Path(__file__).parents[1] / "shared" / "mips_profiles"
+PACKAGE = Path(__file__).parents[2] / "shared" / "mips_profiles"
 
 
 def test_the_emulated_layer_refuses_zstd_as_the_real_one_does(tmp_path):
@@ -56,7 +56,7 @@ def test_the_tests_run_the_powertools_release_the_template_deploys():
 
     from cfnlint.decode import cfn_yaml
 
-    template = cfn_yaml.load(str(Path(__file__).parents[1] / "template.yaml"))
+    template = cfn_yaml.load(str(Path(__file__).parents[2] / "template.yaml"))
     parameter = template["Parameters"]["PowertoolsLayerArn"]
     assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
     installed = version("aws-lambda-powertools")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-WIDGET = Path(__file__).resolve().parents[1] / "web" / "mips-score-card.js"
+WIDGET = Path(__file__).resolve().parents[2] / "web" / "mips-score-card.js"
 
 
 def test_the_widget_sets_text_never_markup():

@@ -12,7 +12,7 @@ from cfnlint.decode import cfn_yaml
 
 from mips_profiles.sandbox.generator import generate_table
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_the_run_alarms_watch_the_state_machine_and_what_its_lock_held_path_emit
         props = resources[alarm]["Properties"]
         assert (props["Namespace"], props["MetricName"]) == ("AWS/States", metric)
         assert props["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": "RefreshStateMachine"}}]
-    # the run-stuck alarm counts what the ASL's lock-held path puts (tests/test_state_machine.py runs it)
+    # the run-stuck alarm counts what the ASL's lock-held path puts (tests/aws/test_state_machine.py runs it)
     asl = json.loads((ROOT / "statemachine" / "refresh.asl.json").read_text())
     put = asl["States"]["CountLockHeld"]["Parameters"]
     emitted = (

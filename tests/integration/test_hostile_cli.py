@@ -13,7 +13,7 @@ import pytest
 
 from mips_profiles.sandbox.generator import generate_table, write_csv
 
-from conftest import snapshot
+from helpers import snapshot
 
 
 @pytest.mark.parametrize(

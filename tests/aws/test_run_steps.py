@@ -1,4 +1,4 @@
-"""The state machine's publishing steps on their own (the ASL runs them in tests/test_state_machine.py):
+"""The state machine's publishing steps on their own (the ASL runs them in tests/aws/test_state_machine.py):
 what a missing raw file, a refused file and the check dates do."""
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from mips_profiles.publishing.publish import Publisher, ReleaseInfo
 from mips_profiles.sandbox.cms_standin import CmsStandIn
 from mips_profiles.sandbox.generator import generate_table, make_correction, write_csv
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 
 def manifest(tree: Path) -> dict:

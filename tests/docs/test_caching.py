@@ -11,7 +11,7 @@ from cfnlint.decode import cfn_yaml
 
 from mips_profiles.keys import CACHE_DOCUMENT, CACHE_MANIFEST, cache_control_for
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 KEYS = {  # a key of every kind the public tree has -> the edge and browser lifetimes README promises
     "v1/npi/1376745471.json": (86400, 300),
     "v1/stats/2024/national.json": (86400, 300),

@@ -27,8 +27,7 @@ from mips_profiles.publishing.publish import Publisher
 from mips_profiles.sandbox.cms_standin import CmsStandIn
 from mips_profiles.sandbox.generator import generate_table, write_csv
 
-from conftest import snapshot
-from helpers import set_cells
+from helpers import set_cells, snapshot
 
 ROWS = 400
 GOOD = generate_table(2024, ROWS)

@@ -8,7 +8,7 @@ test names the mutation it kills; each was checked once by applying that mutatio
 - exactly 1% rejected rows refused: test_exactly_the_rejected_limit_publishes_one_more_row_refuses
 - the content-hash skip removed: test_a_full_rebuild_rewrites_no_document_with_the_same_bytes
 - S3 retry attempts cut from 10 to 1 or 2: test_a_put_failing_three_times_still_lands
-- weak ETag comparison lost in ``serve``: test_serve_matches_a_weak_etag (tests/test_serve.py)
+- weak ETag comparison lost in ``serve``: test_serve_matches_a_weak_etag (tests/integration/test_serve.py)
 - finalize's "partitions not finished" guard removed: test_finalize_refuses_until_every_partition_is_done
 - ``pytest`` run directly fails the console-script test: test_the_console_script_is_installed (test_publish.py)
 """

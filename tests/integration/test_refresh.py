@@ -17,7 +17,7 @@ from mips_profiles.publishing.publish import Publisher
 from mips_profiles.sandbox.cms_standin import CmsStandIn
 from mips_profiles.sandbox.generator import generate_table, make_correction, make_pdc_table, write_csv
 
-from conftest import snapshot
+from helpers import snapshot
 
 ROWS = 400
 
