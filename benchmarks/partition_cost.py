@@ -21,7 +21,8 @@ from pathlib import Path
 from mips_profiles.adapters.local_store import LocalDirStore
 from mips_profiles.core.reader import read_source
 from mips_profiles.core.validate import validate
-from mips_profiles.publishing.publish import Publisher, ReleaseInfo, shard_groups
+from mips_profiles.publishing.ledger import shard_groups
+from mips_profiles.publishing.publish import Publisher, ReleaseInfo
 from mips_profiles.sandbox.generator import generate_table, write_csv
 
 

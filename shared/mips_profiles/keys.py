@@ -161,6 +161,22 @@ def stats_stage_key(run_id: str) -> str:
     return f"runs/{run_id}/stats.json"
 
 
+def mart_stage_key(run_id: str) -> str:
+    """The typed rows of a staged run, promoted into the mart by its finalize."""
+    return f"runs/{run_id}/mart/clinician_scores.parquet"
+
+
+MART_ROOT = "mart/"
+MART_DATASETS = ("clinician_scores", "profile_headlines", "pdc_scores")
+
+
+def mart_key(dataset: str, year: int) -> str:
+    """One file per dataset and year, Hive-partitioned (``performance_year=YYYY``), replaced whole."""
+    if dataset not in MART_DATASETS:
+        raise ValueError(f"no mart dataset {dataset!r}")
+    return f"{MART_ROOT}{dataset}/performance_year={year}/part-0.parquet"
+
+
 def stats_record_key(year: int) -> str:
     return f"index/stats/py={year}.json"
 

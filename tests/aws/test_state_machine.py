@@ -11,7 +11,7 @@ import threading
 import pytest
 from aws_stack import ROOT, csv_bytes, scheduled
 
-from mips_profiles.publishing.publish import current_run_key
+from mips_profiles.keys import current_run_key
 from mips_profiles.sandbox.generator import make_correction
 
 VALIDATOR = ROOT / "tools" / "asl" / "node_modules" / ".bin" / "asl-validator"

@@ -183,9 +183,9 @@ def test_a_year_with_no_change_keeps_its_bulk_files_when_another_year_is_publish
 
 
 def test_the_manifest_keeps_a_bounded_list_of_recent_change_objects(tmp_path, monkeypatch, sample_file):
-    from mips_profiles.publishing import publish
+    from mips_profiles.publishing import manifest as manifest_module
 
-    monkeypatch.setattr(publish, "RECENT_CHANGES", 2)
+    monkeypatch.setattr(manifest_module, "RECENT_CHANGES", 2)
     publisher = Publisher(LocalDirStore(tmp_path / "t"), LocalDirStore(tmp_path / "p"))
     for seed in range(3):
         path = tmp_path / f"{seed}.csv"

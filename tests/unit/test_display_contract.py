@@ -84,6 +84,17 @@ def test_no_write_locked_name_or_value_ever_appears_under_v1(tmp_path_factory, y
     audit = pq.read_table(next((root / "private" / "audit").rglob("*.parquet")))
     kept = {v for name in set(columns.values()) & set(audit.column_names) for v in audit.column(name).to_pylist()}
     assert set(sentinels) <= kept
+    # And the mart's writes went to the private store only: its text columns carry the sentinels there
+    mart_files = list((root / "private" / "mart").rglob("*.parquet"))
+    assert {f.parts[-3] for f in mart_files} == {"clinician_scores", "profile_headlines"}
+    scores = pq.read_table(next(f for f in mart_files if f.parts[-3] == "clinician_scores"))
+    in_mart = {
+        v
+        for name in set(columns.values()) & set(scores.column_names)
+        if pa.types.is_string(scores.schema.field(name).type)
+        for v in scores.column(name).to_pylist()
+    }
+    assert in_mart & set(sentinels), "the mart carries the write-locked text it was given"
 
 
 CORE_YEARS = tuple(range(2017, 2025))

@@ -10,7 +10,7 @@ import pytest
 from mips_profiles import keys
 
 PACKAGE = Path(keys.__file__).parent
-PREFIXES = ("v1/", "runs/", "raw/", "audit/", "quarantine/", "entries/", "index/", "pdc/", "reconciliation/")
+PREFIXES = ("v1/", "runs/", "raw/", "audit/", "quarantine/", "entries/", "index/", "pdc/", "reconciliation/", "mart/")
 
 
 def literals(tree: ast.AST):

@@ -30,7 +30,8 @@ from mips_profiles.core.documents import DERIVED_INPUTS, DocumentBuilder, year_e
 from mips_profiles.core.methodology import load_methodology
 from mips_profiles.core.validate import RECORD_SCHEMA
 from mips_profiles.errors import PublishError, PublishRefused
-from mips_profiles.publishing.publish import FINGERPRINT_KEY, Publisher, ReleaseInfo
+from mips_profiles.keys import FINGERPRINT_KEY
+from mips_profiles.publishing.publish import Publisher, ReleaseInfo
 from mips_profiles.sandbox.generator import generate_table, write_csv
 
 NPIS = [

@@ -19,7 +19,8 @@ from typing import Any
 from ..adapters.dynamo import RunLock
 from ..keys import SELFTEST_PREFIX, SELFTEST_RAW_KEY
 from ..ports import BlobStore, Cdn
-from ..publishing.publish import PARQUET_COMPRESSION, Publisher
+from ..publishing.ledger import PARQUET_COMPRESSION
+from ..publishing.publish import Publisher
 from ..publishing.repair import Repairer
 
 

@@ -23,15 +23,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
 
-import orjson
-
 from ..adapters.http import Download
 from ..clock import iso
 from ..core.catalog import Release
 from ..errors import MipsProfilesError
-from ..keys import result_key
 from ..ports import BlobStore, Cdn, StateStore
-from ..publishing.publish import PartitionResult, Publisher, ReleaseInfo
+from ..publishing.publish import Publisher, ReleaseInfo
 from ..publishing.reconcile import ProfileReconciler
 from .checker import published_record
 from .messages import CheckDates, PartitionOutcome, PlanItem, StepOutcome
@@ -113,10 +110,10 @@ class RunSteps:
         run = self.publisher.load_run(run_id)
         results = []
         for g in range(len(run.groups)):
-            data = self.publisher.private.read(result_key(run_id, g))
-            if data is None:
+            recorded = self.publisher.ledger.partition_result(run_id, g)
+            if recorded is None:
                 raise MipsProfilesError(f"run {run_id}: partition {g} has no recorded result")
-            results.append(PartitionResult(**orjson.loads(data)))
+            results.append(recorded)
         result = self.publisher.finalize(run, results)  # refuses a stale run before writing anything
         release = Release.from_dict(item["release"])
         self.state.put(

@@ -19,31 +19,25 @@ new), and running the same release again converges to the same bytes.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from ..clock import iso, utc_now
+from ..core import mart
 from ..core.contract import Contract, load_contract
 from ..core.documents import (
     CONTENT_TYPE,
-    DISCLAIMER,
     ENTRY_SCHEMA,
     NOT_FOUND,
-    SCHEMA_VERSION,
     DocumentBuilder,
-    attribution,
     concat_entries,
     dumps,
     year_entries,
@@ -54,101 +48,14 @@ from ..core.reader import LINE_COLUMN, read_source
 from ..core.stats import StatsBuilder, clinicians
 from ..core.validate import Validated, validate
 from ..errors import PublishError, StaleRelease
-from ..keys import (
-    CACHE_DOCUMENT,
-    CACHE_MANIFEST,
-    CHANGE_KEY_PATTERN,
-    ENTRIES_ROOT,
-    FINGERPRINT_KEY,
-    MANIFEST_KEY,
-    NOT_FOUND_KEY,
-    NPI_KEY_PATTERN,
-    SCHEMA_KEY,
-    audit_key,
-    bulk_prefix,
-    change_key,
-    change_sequence_key,
-    changes_stage_key,
-    changes_stage_prefix,
-    current_run_key,
-    entries_key,
-    entries_prefix,
-    index_key,
-    national_key,
-    npi_key,
-    quarantine_key,
-    result_key,
-    run_key,
-    staged_key,
-    stats_record_key,
-    stats_stage_key,
-)
+from ..keys import CACHE_DOCUMENT, CACHE_MANIFEST, NOT_FOUND_KEY, SCHEMA_KEY, bulk_prefix, change_key, npi_key
 from ..keys import release_id as make_release_id
 from ..ports import NO_PROGRESS, BlobStore, Progress, content_hash
-from .bulk import BULK_FORMATS, CONTENT_ENCODING, RECENT_CHANGES, BulkBuilder, BulkFile, Changes, change_object
+from .bulk import BULK_FORMATS, CONTENT_ENCODING, BulkBuilder, BulkFile, Changes, change_object
+from .ledger import Ledger, PartitionResult, StagedRun, shard_groups, shard_of
+from .manifest import Manifest, PublishedRelease, ReleaseInfo
 
-SHARDS = 64
-"""Storage shards of the private state (entries and index), by ``int(npi) % SHARDS``. Fixed: it is
-part of the private layout. Lambda partitions are groups of shards, so their count can change freely."""
-
-INDEX_SCHEMA = pa.schema([("npi", pa.string()), ("hash", pa.binary(16))])
-
-
-def shard_groups(partitions: int) -> list[list[int]]:
-    """Split the storage shards into ``partitions`` contiguous groups (one per Lambda invocation)."""
-    partitions = max(1, min(partitions, SHARDS))
-    return [list(map(int, g)) for g in np.array_split(np.arange(SHARDS), partitions)]
-
-
-def shard_of(npis: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    values: np.ndarray = pc.cast(npis, pa.int64()).to_numpy(zero_copy_only=False)
-    return values % SHARDS
-
-
-@dataclass
-class ReleaseInfo:
-    """What is known about where a file came from (the checker fills in the CMS side)."""
-
-    performance_year: int
-    source_url: str | None = None
-    cms_modified: str | None = None
-    api_uuid: str | None = None
-
-
-@dataclass
-class StagedRun:
-    """A validated release waiting to be published; stored as ``runs/{run_id}/run.json``."""
-
-    run_id: str
-    performance_year: int
-    release_id: str
-    release: dict[str, Any]
-    source_sha256: str
-    layout: str
-    rows_read: int
-    rows_rejected: int
-    npis: int
-    audit_key: str
-    quarantine_key: str | None
-    groups: list[list[int]]
-    unknown_columns: list[str] = field(default_factory=list)
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, data: bytes) -> StagedRun:
-        return cls(**orjson.loads(data))
-
-
-@dataclass
-class PartitionResult:
-    group: int
-    docs_written: int
-    docs_unchanged: int
-    docs_deleted: int
-    bytes_written: int
-    documents: int  # documents in the tree for this group's shards after publishing
+__all__ = ["PartitionResult", "PublishResult", "Publisher", "ReleaseInfo", "StagedRun", "changed_npis"]
 
 
 @dataclass
@@ -192,9 +99,17 @@ class Publisher:
         self.progress = progress
         self.public = public
         self.private = private
+        self.ledger = Ledger(private)
         self.contract = contract or load_contract()
         self.methodology = methodology or load_methodology()
         self.builder = DocumentBuilder(self.contract, self.methodology)
+        self.manifest = Manifest(
+            public,
+            contract=self.contract,
+            methodology=self.methodology,
+            documents_source=self.builder.source,
+            clock=clock,
+        )
         self.bulk = BulkBuilder(self.builder)
         self.stats = StatsBuilder(self.methodology)
         self.clock = clock
@@ -221,9 +136,7 @@ class Publisher:
             task.close(f"PY{year}: file refused")
             raise
         task.close(f"PY{year}: {validated.rows_read:,} rows read, {validated.rows_rejected:,} rejected")
-        previous = next(
-            (r for r in self.read_manifest().get("releases", []) if int(r["performance_year"]) == year), None
-        )
+        previous = self.manifest.release_entry(self.manifest.read(), year)
         enforce_gates(validated, previous, self.limits, force=force)
         return validated
 
@@ -241,19 +154,16 @@ class Publisher:
         source = validated.source
         release_id = make_release_id(year, source.sha256)
         run_id = run_id or f"{release_id}-{self.clock().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-        a_key = audit_key(year, release_id)
-        self.private.write(a_key, self._audit_bytes(validated, release_id))
-        q_key = None
-        if validated.rows_rejected:
-            q_key = quarantine_key(year, release_id)
-            self.private.write(q_key, csv_bytes(validated.rejected))
+        audit = _audit_table(validated, release_id)
+        a_key = self.ledger.write_audit(year, release_id, audit)
+        self.ledger.stage_mart(run_id, mart.clinician_scores(audit, self.contract, cms_modified=release.cms_modified))
+        q_key = self.ledger.write_quarantine(year, release_id, validated.rejected) if validated.rows_rejected else None
         aggregates = self.stats.build(clinicians(validated.records, validated.accepted_text), year, release_id)
-        self.private.write(stats_stage_key(run_id), orjson.dumps(aggregates))
+        self.ledger.stage_stats(run_id, aggregates)
         entries = year_entries(validated.records, year)
         shards = shard_of(entries.column("npi"))
         for shard in np.unique(shards).tolist():  # an absent shard file reads as empty
-            part = entries.filter(pa.array(shards == shard))
-            self.private.write(staged_key(run_id, int(shard)), parquet_bytes(part))
+            self.ledger.write_staged(run_id, int(shard), entries.filter(pa.array(shards == shard)))
         run = StagedRun(
             run_id=run_id,
             performance_year=year,
@@ -269,22 +179,17 @@ class Publisher:
             groups=shard_groups(partitions),
             unknown_columns=source.unknown_columns,
         )
-        self.private.write(run_key(run_id), run.to_json())
-        self.private.write(current_run_key(year), orjson.dumps({"run_id": run_id, "release_id": release_id}))
+        self.ledger.write_run(run)
         return run
 
     def load_run(self, run_id: str) -> StagedRun:
-        data = self.private.read(run_key(run_id))
-        if data is None:
-            raise PublishError(f"no staged run {run_id!r}")
-        return StagedRun.from_json(data)
+        return self.ledger.load_run(run_id)
 
     def refuse_if_stale(self, run: StagedRun) -> None:
         """Raise ``StaleRelease`` unless ``run`` is the run staged last for its year. A partition or a
         finalize of an older run (a retry or redrive arriving after a newer release was staged) would
         otherwise put old scores back over newer ones."""
-        data = self.private.read(current_run_key(run.performance_year))
-        current = orjson.loads(data)["run_id"] if data is not None else None
+        current = self.ledger.current_run(run.performance_year)
         if current != run.run_id:
             raise StaleRelease(
                 f"run {run.run_id} of PY{run.performance_year} is no longer current "
@@ -294,11 +199,11 @@ class Publisher:
     # -- step 2 ------------------------------------------------------------------------------------
     def publish_partition(self, run: StagedRun, group: int) -> PartitionResult:
         self.refuse_if_stale(run)
-        recorded = self.private.read(result_key(run.run_id, group))
+        recorded = self.ledger.partition_result(run.run_id, group)
         if recorded is not None:  # a retried partition that had finished: same answer, no work
-            return PartitionResult(**orjson.loads(recorded))
+            return recorded
         year = run.performance_year
-        manifest = self.read_manifest()
+        manifest = self.manifest.read()
         years = sorted({int(r["performance_year"]) for r in manifest.get("releases", [])} | {year})
         totals = PartitionResult(group, 0, 0, 0, 0, 0)
         task = self.progress.task(f"PY{year}: publish", total=len(run.groups[group]), unit="shards")
@@ -306,24 +211,24 @@ class Publisher:
             self._publish_shard(run, shard, years, totals)
             task.advance()
         task.close(f"PY{year}: {totals.docs_written:,} documents written, {totals.docs_deleted:,} deleted")
-        self.private.write(result_key(run.run_id, group), orjson.dumps(asdict(totals)))
+        self.ledger.record_partition(run.run_id, totals)
         return totals
 
     def _publish_shard(self, run: StagedRun, shard: int, years: list[int], totals: PartitionResult) -> None:
         year = run.performance_year
-        new_entries = _read_parquet(self.private, staged_key(run.run_id, shard), ENTRY_SCHEMA)
-        old_entries = self._read_entries(year, shard)
-        index = self._read_index(shard)
+        new_entries = self.ledger.staged(run.run_id, shard)
+        old_entries = self.ledger.entries(year, shard)
+        index = self.ledger.index(shard)
         if self._builder_changed():
             # Documents are built differently than when they were published: rebuild every NPI here.
-            every = [new_entries, *(self._read_entries(y, shard) for y in years if y != year)]
+            every = [new_entries, *(self.ledger.entries(y, shard) for y in years if y != year)]
             affected = pa.concat_arrays(
                 [t.column("npi").combine_chunks() for t in every] + [pa.array(list(index), pa.string())]
             ).unique()
         else:
             # Only NPIs whose entry for this year changed (or appeared, or vanished) can change bytes.
             affected = changed_npis(old_entries, new_entries)
-        others = [self._read_entries(y, shard, only=affected) for y in years if y != year]
+        others = [self.ledger.entries(y, shard, only=affected) for y in years if y != year]
         mine = new_entries.filter(pc.is_in(new_entries.column("npi"), value_set=affected))
         combined = concat_entries([mine, *others])
         written = 0
@@ -358,13 +263,10 @@ class Publisher:
         totals.docs_deleted += deleted
         totals.docs_unchanged += max(0, touched - written - deleted)
         totals.documents += len(index)
-        # Commit the shard, index first: after a crash between the two writes, the rerun finds the same
-        # changed entries, rebuilds them, and sees their bytes already recorded.
         if changes:  # recorded before the commit: a rerun after the commit finds nothing left to record
-            self.private.write(changes_stage_key(run.run_id, shard), changes.to_json())
+            self.ledger.record_changes(run.run_id, shard, changes)
         if len(affected) or vanished or written:
-            self.private.write(index_key(shard), parquet_bytes(_index_table(index)))
-            self.private.write(entries_key(year, shard), parquet_bytes(new_entries))
+            self.ledger.commit_shard(year, shard, index, new_entries)
 
     def builder_fingerprint(self) -> str:
         """Changes whenever document bytes would: the schema and a sample document built now."""
@@ -405,8 +307,7 @@ class Publisher:
         return self._fingerprint
 
     def _builder_changed(self) -> bool:
-        stored = self.private.read(FINGERPRINT_KEY)
-        return stored is None or stored.decode() != self.builder_fingerprint()
+        return self.ledger.fingerprint() != self.builder_fingerprint()
 
     # -- step 3 ------------------------------------------------------------------------------------
     def finalize(self, run: StagedRun, results: list[PartitionResult]) -> PublishResult:
@@ -417,7 +318,7 @@ class Publisher:
         self.refuse_if_stale(run)
         rebuilt = self._builder_changed()
         if rebuilt:  # every shard has been rebuilt with this builder
-            self.private.write(FINGERPRINT_KEY, self.builder_fingerprint().encode())
+            self.ledger.record_fingerprint(self.builder_fingerprint())
         for key, body in ((SCHEMA_KEY, self.builder.json_schema()), (NOT_FOUND_KEY, NOT_FOUND)):
             data = dumps(body)
             if self.public.read(key) != data:
@@ -439,30 +340,30 @@ class Publisher:
             bytes_written=sum(r.bytes_written for r in results),
         )
         release = ReleaseInfo(**run.release)
-        manifest = self.read_manifest()
+        manifest = self.manifest.read()
         # documents first (the partitions), then the bulk files and the change object, the manifest last
         years = {run.performance_year} | (
             {int(r["performance_year"]) for r in manifest.get("releases", [])} if rebuilt else set()
         )
         bulk = {year: self._publish_bulk(year, manifest) for year in sorted(years)}
+        self._publish_mart(run, years)
         changes = self._publish_changes(run, manifest)
-        self._write_manifest(
-            manifest,
-            release,
-            result,
+        published = PublishedRelease(
+            result.release_id,
+            result.source_sha256,
             run.layout,
-            sum(r.documents for r in results),
-            self.clock(),
-            bulk=bulk,
-            changes=changes,
+            result.rows_read,
+            result.rows_rejected,
+            result.npis,
+            result.unknown_columns,
         )
+        documents = sum(r.documents for r in results)
+        self.manifest.publish_release(manifest, release, published, documents, self.clock(), bulk=bulk, changes=changes)
         return result
 
     def _publish_bulk(self, year: int, manifest: dict[str, Any]) -> dict[str, Any]:
         """The year's bulk files, written only when their content changed; their manifest entries."""
-        recorded: dict[str, Any] = next(
-            (r.get("bulk", {}) for r in manifest.get("releases", []) if int(r["performance_year"]) == year), {}
-        )
+        recorded: dict[str, Any] = (self.manifest.release_entry(manifest, year) or {}).get("bulk", {})
         files = self.bulk_files(year)
         present = self.public.md5_listing(bulk_prefix(year))  # one LIST: deleted since?
         out = {}
@@ -472,12 +373,25 @@ class Publisher:
             out[fmt] = file.manifest_entry()
         return out
 
+    def _publish_mart(self, run: StagedRun, years: set[int]) -> None:
+        """The curated dataset (private): the run's typed rows, and the headlines of the years whose
+        documents were (re)built, as the documents have them."""
+        self.ledger.promote_mart(run.run_id, run.performance_year)
+        for year in sorted(years):
+            self.ledger.write_mart("profile_headlines", year, self.headlines(year))
+
+    def headlines(self, year: int) -> pa.Table:
+        """One row per NPI: its document's entry of ``year``."""
+        tables = []
+        for entries in self.ledger.entry_shards(year):
+            if entries.num_rows:
+                npis, rows = self.builder.entry_rows(entries)
+                tables.append(mart.profile_headlines(zip(npis, rows, strict=True)))
+        return pa.concat_tables(tables) if tables else mart.profile_headlines([])
+
     def bulk_files(self, year: int) -> list[BulkFile]:
         """Both bulk files of ``year``, built from its published entries (the private state)."""
-        stored = self.private.md5_listing(entries_prefix(year))  # one LIST; absent shards are empty
-        return self.bulk.build(
-            year, (self._read_entries(year, shard) for shard in range(SHARDS) if entries_key(year, shard) in stored)
-        )
+        return self.bulk.build(year, self.ledger.entry_shards(year))
 
     def write_bulk_file(self, file: BulkFile) -> None:
         self.public.write(
@@ -490,29 +404,12 @@ class Publisher:
 
     def _publish_changes(self, run: StagedRun, manifest: dict[str, Any]) -> dict[str, Any] | None:
         """The run's change object (none if no document changed); the manifest's entry for it."""
-        parts = [
-            Changes.from_json(data)
-            for key in sorted(self.private.md5_listing(changes_stage_prefix(run.run_id)))
-            if (data := self.private.read(key)) is not None
-        ]
-        changes = Changes.merged(parts)
+        changes = self.ledger.run_changes(run.run_id)
         if not changes:
             return None
         feed = manifest.get("changes") or {}
-        taken = self.private.read(change_sequence_key(run.run_id))
-        if taken is not None:  # a retried finalize: the same sequence, the same bytes
-            sequence = int(orjson.loads(taken)["sequence"])
-        else:
-            sequence = int(feed.get("latest") or 0) + 1
-            self.private.write(change_sequence_key(run.run_id), orjson.dumps({"sequence": sequence}))
-        previous = next(
-            (
-                r.get("release_id")
-                for r in manifest.get("releases", [])
-                if int(r["performance_year"]) == run.performance_year
-            ),
-            None,
-        )
+        sequence = self.ledger.change_sequence(run.run_id, int(feed.get("latest") or 0) + 1)
+        previous = (self.manifest.release_entry(manifest, run.performance_year) or {}).get("release_id")
         key = change_key(sequence)
         self.public.write(
             key,
@@ -535,181 +432,68 @@ class Publisher:
         """The year's aggregates: only those whose bytes changed since the last publish (compared with the
         private record of what was published, not by reading objects back); those of groups a correction
         emptied are deleted. The record is written last, so a rerun after a crash converges."""
-        staged = self.private.read(stats_stage_key(run.run_id))
+        staged = self.ledger.staged_stats(run.run_id)
         if staged is None:
             return
-        fresh = {key: dumps(body) for key, body in orjson.loads(staged).items()}
-        record_key = stats_record_key(run.performance_year)
-        recorded = self.private.read(record_key)
-        before: dict[str, str] = orjson.loads(recorded) if recorded else {}
+        fresh = {key: dumps(body) for key, body in staged.items()}
+        before = self.ledger.published_stats(run.performance_year)
         digests = {key: content_hash(data).hex() for key, data in fresh.items()}
         for key, data in fresh.items():
             if before.get(key) != digests[key]:
                 self.public.write(key, data, content_type=CONTENT_TYPE, cache_control=CACHE_DOCUMENT)
         self.public.delete_many(key for key in before if key not in fresh)
         if digests != before:
-            self.private.write(record_key, orjson.dumps(digests, option=orjson.OPT_SORT_KEYS))
+            self.ledger.record_stats(run.performance_year, digests)
 
-    # -- manifest -------------------------------------------------------------------------------
+    # -- the manifest and the private state, for the orchestration, repair and reconciliation ------------
     def read_manifest(self) -> dict[str, Any]:
-        data = self.public.read(MANIFEST_KEY)
-        return orjson.loads(data) if data else {}
-
-    def _write_manifest(
-        self,
-        manifest: dict[str, Any],
-        release: ReleaseInfo,
-        result: PublishResult,
-        layout: str,
-        documents: int,
-        now: datetime,
-        *,
-        bulk: dict[int, dict[str, Any]],
-        changes: dict[str, Any] | None,
-    ) -> None:
-        year = release.performance_year
-        releases = {int(r["performance_year"]): r for r in manifest.get("releases", [])}
-        previous = releases.get(year, {})
-        same_release = previous.get("release_id") == result.release_id
-        releases[year] = {
-            "performance_year": year,
-            "payment_year": self.methodology.payment_year(year),
-            "release_id": result.release_id,
-            "cms_modified": release.cms_modified,
-            "source_url": release.source_url,
-            "api_uuid": release.api_uuid,
-            "source_sha256": result.source_sha256,
-            "layout": layout,
-            "retrieved_at": previous.get("retrieved_at") if same_release else iso(now),
-            "published_at": previous.get("published_at") if same_release else iso(now),
-            "last_checked": iso(now),
-            "rows_read": result.rows_read,
-            "rows_rejected": result.rows_rejected,
-            "rows_accepted": result.rows_read - result.rows_rejected,
-            "npis": result.npis,
-            "attribution": attribution(year),
-            "stats": national_key(year),
-        }
-        if result.unknown_columns:  # drift: columns the contract does not know, kept privately in the audit
-            releases[year]["unknown_columns"] = list(result.unknown_columns)
-        for y, files in bulk.items():
-            if y in releases:
-                releases[y]["bulk"] = files
-        feed = dict(manifest.get("changes") or {})
-        if changes:
-            recent = [c for c in feed.get("recent", []) if c["sequence"] != changes["sequence"]]
-            feed = {"latest": changes["sequence"], "recent": [changes, *recent][:RECENT_CHANGES]}
-        self.write_manifest(releases.values(), documents, now, changes=feed)
+        return self.manifest.read()
 
     def write_manifest(
         self,
-        releases: Any,
+        releases: Iterable[dict[str, Any]],
         documents: int,
         now: datetime,
         keep_dates: dict[str, Any] | None = None,
         *,
         changes: dict[str, Any] | None = None,
     ) -> None:
-        body = {
-            "schema_version": SCHEMA_VERSION,
-            "methodology_version": self.methodology.version,
-            "contract_version": self.contract.version,
-            "generated_at": iso(now),
-            "last_checked": keep_dates.get("last_checked", iso(now)) if keep_dates else iso(now),
-            "source": {
-                "name": "CMS QPP MIPS",
-                "dataset": "Quality Payment Program Experience",
-                "publisher": "Centers for Medicare & Medicaid Services",
-            },
-            "disclaimer": DISCLAIMER,
-            "documents": {
-                "key_pattern": NPI_KEY_PATTERN,
-                "schema": SCHEMA_KEY,
-                "count": documents,
-                "source": self.builder.source,
-            },
-            "releases": sorted(releases, key=lambda r: -int(r["performance_year"])),
-            "changes": {
-                "key_pattern": CHANGE_KEY_PATTERN,
-                "latest": (changes or {}).get("latest", 0),
-                "recent": (changes or {}).get("recent", []),
-            },
-        }
-        self.public.write(
-            MANIFEST_KEY,
-            orjson.dumps(body, option=orjson.OPT_INDENT_2),
-            content_type=CONTENT_TYPE,
-            cache_control=CACHE_MANIFEST,
-        )
+        self.manifest.write(releases, documents, now, keep_dates, changes=changes)
 
     def touch_last_checked(self, years: set[int], now: datetime | None = None) -> None:
-        """Record that CMS was checked: only the manifest's last-checked dates change."""
-        manifest = self.read_manifest()
-        if not manifest or not years:
-            return
-        now = now or self.clock()
-        for release in manifest.get("releases", []):
-            if int(release["performance_year"]) in years:
-                release["last_checked"] = iso(now)
-        self.write_manifest(manifest["releases"], manifest["documents"]["count"], now, changes=manifest.get("changes"))
+        self.manifest.touch_last_checked(years, now)
 
     def annotate_release(self, year: int, key: str, value: Any) -> bool:
-        """Attach ``value`` under ``key`` to the manifest entry of ``year`` (False if not published)."""
-        manifest = self.read_manifest()
-        releases = manifest.get("releases", [])
-        hit = [r for r in releases if int(r["performance_year"]) == year]
-        if not hit:
-            return False
-        hit[0][key] = value
-        self.write_manifest(
-            releases, manifest["documents"]["count"], self.clock(), keep_dates=manifest, changes=manifest.get("changes")
-        )
-        return True
+        return self.manifest.annotate_release(year, key, value)
 
-    # -- private state ----------------------------------------------------------------------------
     def read_entries(self, year: int) -> pa.Table:
         """Every published entry of ``year`` (all shards)."""
-        return concat_entries([self._read_entries(year, shard) for shard in range(SHARDS)])
+        return self.ledger.year_entries(year)
 
     def private_years(self) -> set[int]:
-        """The years with published entries in the private store (found by listing, not by the manifest)."""
-        return {
-            int(key.split("/")[1].removeprefix("py="))
-            for key in self.private.md5_listing(ENTRIES_ROOT)
-            if key.count("/") == 2 and key.split("/")[1].startswith("py=")
-        }
+        return self.ledger.years()
 
     def shard_documents(self, shard: int, years: list[int]) -> Iterator[tuple[str, bytes]]:
         """(npi, bytes) of every published document of one storage shard, rebuilt from the private entries."""
-        return self.builder.documents(concat_entries([self._read_entries(y, shard) for y in years]))
+        return self.builder.documents(concat_entries([self.ledger.entries(y, shard) for y in years]))
 
     def recorded_stats(self, years: list[int]) -> dict[str, str]:
         """Public aggregate key -> content hash (hex) of what was last published, for ``years``."""
         out: dict[str, str] = {}
         for year in years:
-            recorded = self.private.read(stats_record_key(year))
-            out.update(orjson.loads(recorded) if recorded else {})
+            out.update(self.ledger.published_stats(year))
         return out
 
-    def _read_entries(self, year: int, shard: int, only: pa.Array | None = None) -> pa.Table:
-        table = _read_parquet(self.private, entries_key(year, shard), ENTRY_SCHEMA)
-        if only is not None and table.num_rows:
-            table = table.filter(pc.is_in(table.column("npi"), value_set=only))
-        return table
 
-    def _read_index(self, shard: int) -> dict[str, bytes]:
-        table = _read_parquet(self.private, index_key(shard), INDEX_SCHEMA)
-        return dict(zip(table.column("npi").to_pylist(), table.column("hash").to_pylist(), strict=True))
-
-    def _audit_bytes(self, validated: Validated, release_id: str) -> bytes:
-        table = validated.accepted_text
-        n = table.num_rows
-        source = validated.source
-        table = table.rename_columns(["source_line" if c == LINE_COLUMN else c for c in table.column_names])
-        table = table.append_column("performance_year", pa.array([source.performance_year] * n, pa.int32()))
-        table = table.append_column("release_id", pa.array([release_id] * n, pa.string()).dictionary_encode())
-        table = table.append_column("source_sha256", pa.array([source.sha256] * n, pa.string()).dictionary_encode())
-        return parquet_bytes(table)
+def _audit_table(validated: Validated, release_id: str) -> pa.Table:
+    """The accepted rows as CMS published them (text), with their line and the release they came in."""
+    table = validated.accepted_text
+    n = table.num_rows
+    source = validated.source
+    table = table.rename_columns(["source_line" if c == LINE_COLUMN else c for c in table.column_names])
+    table = table.append_column("performance_year", pa.array([source.performance_year] * n, pa.int32()))
+    table = table.append_column("release_id", pa.array([release_id] * n, pa.string()).dictionary_encode())
+    return table.append_column("source_sha256", pa.array([source.sha256] * n, pa.string()).dictionary_encode())
 
 
 def changed_npis(old: pa.Table, new: pa.Table) -> pa.Array:
@@ -724,40 +508,3 @@ def changed_npis(old: pa.Table, new: pa.Table) -> pa.Array:
         same = pc.or_(pc.fill_null(pc.equal(a, b), False), pc.and_(pc.is_null(a), pc.is_null(b)))
         differs = pc.or_(differs, pc.invert(same))
     return joined.filter(differs).column("npi").combine_chunks()
-
-
-def _read_parquet(store: BlobStore, key: str, schema: pa.Schema) -> pa.Table:
-    data = store.read(key)
-    if data is None:
-        return schema.empty_table()
-    table = pq.read_table(pa.BufferReader(data))
-    for f in schema:  # written before the schema grew a column: the column is unknown (null) there
-        if f.name not in table.column_names:
-            table = table.append_column(f, pa.nulls(table.num_rows, f.type))
-    return table.select(schema.names).cast(schema)
-
-
-def _index_table(index: dict[str, bytes]) -> pa.Table:
-    keys = sorted(index)
-    return pa.table(
-        {"npi": pa.array(keys, pa.string()), "hash": pa.array([index[k] for k in keys], pa.binary(16))},
-        schema=INDEX_SCHEMA,
-    )
-
-
-# The AWS SDK for pandas Lambda layer builds pyarrow with Snappy and zlib only (ZSTD, LZ4, Brotli and
-# BZ2 off: aws/aws-sdk-pandas building/lambda/build-lambda-layer.sh); its pyarrow cannot write or read
-# zstd ("Support for codec 'zstd' not built"). tests/lambda_runtime.py holds every path to that set.
-PARQUET_COMPRESSION = "snappy"
-
-
-def parquet_bytes(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression=PARQUET_COMPRESSION)
-    return bytes(sink.getvalue().to_pybytes())
-
-
-def csv_bytes(table: pa.Table) -> bytes:
-    buf = io.BytesIO()
-    pacsv.write_csv(table, buf)
-    return buf.getvalue()

@@ -13,10 +13,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..core import mart
 from ..core.pdc import read_pdc, reconcile
 from ..keys import pdc_file_key, pdc_scores_key, raw_key, reconciliation_key
 from ..keys import release_id as make_release_id
-from .publish import Publisher, csv_bytes, parquet_bytes
+from .ledger import csv_bytes, parquet_bytes
+from .publish import Publisher
 
 RECONCILIATION_KEY = "cms_profile_reconciliation"
 
@@ -40,6 +42,7 @@ class ProfileReconciler:
         private = self.publisher.private
         private.write(pdc_file_key(year, release_id), parquet_bytes(scores.table))
         private.write(pdc_scores_key(year), parquet_bytes(scores.scores))
+        self.publisher.ledger.write_mart("pdc_scores", year, scores.scores.cast(mart.arrow_schema(mart.PDC_SCHEMA)))
         private.put_file(raw_key("pdc", year, sha256), path)
         return IngestedPdc(year, release_id, scores.rows, scores.skipped_rows)
 

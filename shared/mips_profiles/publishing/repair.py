@@ -31,7 +31,8 @@ from ..keys import (
     npi_key,
 )
 from ..ports import content_hash
-from .publish import SHARDS, Publisher
+from .ledger import SHARDS
+from .publish import Publisher
 
 
 @dataclass

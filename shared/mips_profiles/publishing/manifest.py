@@ -1,0 +1,185 @@
+"""``v1/manifest.json``: the one object that says what is published. Written last by every publish (a
+reader who sees a release in it finds every document, aggregate and bulk file of that release), and
+rewritten in place for the check dates and the reconciliation notes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from ..clock import iso
+from ..core.contract import Contract
+from ..core.documents import CONTENT_TYPE, DISCLAIMER, SCHEMA_VERSION, attribution
+from ..core.methodology import Methodology
+from ..keys import CACHE_MANIFEST, CHANGE_KEY_PATTERN, MANIFEST_KEY, NPI_KEY_PATTERN, SCHEMA_KEY, national_key
+from ..ports import BlobStore
+from .bulk import RECENT_CHANGES
+
+SOURCE = {
+    "name": "CMS QPP MIPS",
+    "dataset": "Quality Payment Program Experience",
+    "publisher": "Centers for Medicare & Medicaid Services",
+}
+
+
+@dataclass
+class ReleaseInfo:
+    """What is known about where a file came from (the checker fills in the CMS side)."""
+
+    performance_year: int
+    source_url: str | None = None
+    cms_modified: str | None = None
+    api_uuid: str | None = None
+
+
+@dataclass
+class PublishedRelease:
+    """What a finished publish tells the manifest about its release."""
+
+    release_id: str
+    source_sha256: str
+    layout: str
+    rows_read: int
+    rows_rejected: int
+    npis: int
+    unknown_columns: list[str]
+
+
+class Manifest:
+    """Reads and writes ``v1/manifest.json`` on the public store."""
+
+    def __init__(
+        self,
+        public: BlobStore,
+        *,
+        contract: Contract,
+        methodology: Methodology,
+        documents_source: dict[str, Any],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.public = public
+        self.contract = contract
+        self.methodology = methodology
+        self.documents_source = documents_source
+        self.clock = clock
+
+    def read(self) -> dict[str, Any]:
+        data = self.public.read(MANIFEST_KEY)
+        return orjson.loads(data) if data else {}
+
+    def release_entry(self, manifest: dict[str, Any], year: int) -> dict[str, Any] | None:
+        return next((r for r in manifest.get("releases", []) if int(r["performance_year"]) == year), None)
+
+    def publish_release(
+        self,
+        manifest: dict[str, Any],
+        release: ReleaseInfo,
+        published: PublishedRelease,
+        documents: int,
+        now: datetime,
+        *,
+        bulk: dict[int, dict[str, Any]],
+        changes: dict[str, Any] | None,
+    ) -> None:
+        """The manifest with ``release`` as the year's current release, its bulk files and change."""
+        year = release.performance_year
+        releases = {int(r["performance_year"]): r for r in manifest.get("releases", [])}
+        previous = releases.get(year, {})
+        same_release = previous.get("release_id") == published.release_id
+        releases[year] = {
+            "performance_year": year,
+            "payment_year": self.methodology.payment_year(year),
+            "release_id": published.release_id,
+            "cms_modified": release.cms_modified,
+            "source_url": release.source_url,
+            "api_uuid": release.api_uuid,
+            "source_sha256": published.source_sha256,
+            "layout": published.layout,
+            "retrieved_at": previous.get("retrieved_at") if same_release else iso(now),
+            "published_at": previous.get("published_at") if same_release else iso(now),
+            "last_checked": iso(now),
+            "rows_read": published.rows_read,
+            "rows_rejected": published.rows_rejected,
+            "rows_accepted": published.rows_read - published.rows_rejected,
+            "npis": published.npis,
+            "attribution": attribution(year),
+            "stats": national_key(year),
+        }
+        if published.unknown_columns:  # drift: columns the contract does not know, kept privately in the audit
+            releases[year]["unknown_columns"] = list(published.unknown_columns)
+        for y, files in bulk.items():
+            if y in releases:
+                releases[y]["bulk"] = files
+        feed = dict(manifest.get("changes") or {})
+        if changes:
+            recent = [c for c in feed.get("recent", []) if c["sequence"] != changes["sequence"]]
+            feed = {"latest": changes["sequence"], "recent": [changes, *recent][:RECENT_CHANGES]}
+        self.write(releases.values(), documents, now, changes=feed)
+
+    def write(
+        self,
+        releases: Iterable[dict[str, Any]],
+        documents: int,
+        now: datetime,
+        keep_dates: dict[str, Any] | None = None,
+        *,
+        changes: dict[str, Any] | None = None,
+    ) -> None:
+        body = {
+            "schema_version": SCHEMA_VERSION,
+            "methodology_version": self.methodology.version,
+            "contract_version": self.contract.version,
+            "generated_at": iso(now),
+            "last_checked": keep_dates.get("last_checked", iso(now)) if keep_dates else iso(now),
+            "source": SOURCE,
+            "disclaimer": DISCLAIMER,
+            "documents": {
+                "key_pattern": NPI_KEY_PATTERN,
+                "schema": SCHEMA_KEY,
+                "count": documents,
+                "source": self.documents_source,
+            },
+            "releases": sorted(releases, key=lambda r: -int(r["performance_year"])),
+            "changes": {
+                "key_pattern": CHANGE_KEY_PATTERN,
+                "latest": (changes or {}).get("latest", 0),
+                "recent": (changes or {}).get("recent", []),
+            },
+        }
+        self.public.write(
+            MANIFEST_KEY,
+            orjson.dumps(body, option=orjson.OPT_INDENT_2),
+            content_type=CONTENT_TYPE,
+            cache_control=CACHE_MANIFEST,
+        )
+
+    def touch_last_checked(self, years: set[int], now: datetime | None = None) -> None:
+        """Record that CMS was checked: only the manifest's last-checked dates change."""
+        manifest = self.read()
+        if not manifest or not years:
+            return
+        now = now or self.clock()
+        for release in manifest.get("releases", []):
+            if int(release["performance_year"]) in years:
+                release["last_checked"] = iso(now)
+        self.write(manifest["releases"], manifest["documents"]["count"], now, changes=manifest.get("changes"))
+
+    def annotate_release(self, year: int, key: str, value: Any) -> bool:
+        """Attach ``value`` under ``key`` to the manifest entry of ``year`` (False if not published)."""
+        manifest = self.read()
+        entry = self.release_entry(manifest, year)
+        if entry is None:
+            return False
+        entry[key] = value
+        self.write(
+            manifest["releases"],
+            manifest["documents"]["count"],
+            self.clock(),
+            keep_dates=manifest,
+            changes=manifest.get("changes"),
+        )
+        return True
