@@ -4,9 +4,10 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 TOOLS ?= .venv-tools
+DBT_VENV ?= .venv-dbt
 ASL := tools/asl/node_modules
 
-.PHONY: demo test lint mutation screenshot openapi clean
+.PHONY: demo test lint mutation screenshot openapi mart clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +21,12 @@ $(TOOLS)/.installed: requirements-tools.txt
 	$(TOOLS)/bin/pip install --quiet -r requirements-tools.txt
 	touch $@
 
+$(DBT_VENV)/.installed: requirements-dbt.txt
+	$(PYTHON) -m venv $(DBT_VENV)
+	$(DBT_VENV)/bin/pip install --quiet --upgrade pip
+	$(DBT_VENV)/bin/pip install --quiet -r requirements-dbt.txt
+	touch $@
+
 # The ASL validator (npm's asl-validator, pinned by tools/asl/package-lock.json) for statemachine/*.asl.json.
 $(ASL)/.installed: tools/asl/package.json tools/asl/package-lock.json
 	npm ci --prefix tools/asl --silent --no-audit --no-fund
@@ -28,7 +35,7 @@ $(ASL)/.installed: tools/asl/package.json tools/asl/package-lock.json
 demo: $(VENV)/.installed
 	$(BIN)/mips-profiles demo --out out/demo
 
-test: $(VENV)/.installed $(ASL)/.installed
+test: $(VENV)/.installed $(ASL)/.installed $(DBT_VENV)/.installed
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed $(TOOLS)/.installed $(ASL)/.installed
@@ -53,10 +60,16 @@ mutation: $(VENV)/.installed
 	cp tools/mutation.toml .mutation/pyproject.toml
 	cd .mutation && ../$(BIN)/mutmut run --max-children 2 >/dev/null && ../$(BIN)/python ../tools/check_mutants.py
 
-# The README's screenshot of the score card, as the browser test renders it.
+# The README's screenshots of the score card and the research page, as the browser tests render them.
 screenshot: $(VENV)/.installed
-	SCREENSHOT_DIR=docs/img PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -n 0 -m browser -k scored_npi_shows \
-		tests/browser/test_widget_browser.py
+	SCREENSHOT_DIR=docs/img PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -n 0 -m browser \
+		-k "scored_npi_shows or state_view_and_the_provenance" \
+		tests/browser/test_widget_browser.py tests/browser/test_research_browser.py
+
+# The QPP mart on the demo's data, with DuckDB (runs the demo first when out/demo is not there).
+mart: $(VENV)/.installed $(DBT_VENV)/.installed
+	test -d out/demo/tree.private/mart || $(BIN)/mips-profiles demo --out out/demo
+	$(BIN)/python tools/mart.py --dbt $(DBT_VENV)/bin/dbt --private out/demo/tree.private --public out/demo/tree
 
 clean:
-	rm -rf $(VENV) $(TOOLS) out
+	rm -rf $(VENV) $(TOOLS) $(DBT_VENV) out

@@ -19,4 +19,4 @@ if Path(__file__).resolve().parents[1].name == "mutants":  # `make mutation`: te
     for _name in [m for m in sys.modules if m == "mips_profiles" or m.startswith("mips_profiles.")]:
         del sys.modules[_name]
 
-pytest_plugins = ["fixtures.cms_files", "fixtures.cli", "aws_stack"]
+pytest_plugins = ["fixtures.cms_files", "fixtures.cli", "fixtures.browser", "aws_stack"]

@@ -11,88 +11,17 @@ import functools
 import json
 import os
 import shutil
-import subprocess
-import sys
 import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from fixtures.browser import WEB, QuietHandler, start_serve
 
 from helpers import pick_documents
 
 pytestmark = pytest.mark.browser
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-WEB = Path(__file__).resolve().parents[2] / "web"
-CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-
-
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def host_origin():
-    """The web team's page: ``web/`` on its own loopback origin."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(WEB)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def start_serve(tree: Path, *cors: str) -> tuple[subprocess.Popen, str]:
-    args = [sys.executable, "-m", "mips_profiles.cli", "serve", str(tree), "--port", "0", "--quiet"]
-    for origin in cors:
-        args += ["--cors-origin", origin]
-    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
-    banner = proc.stderr.readline()
-    assert " on http://" in banner, banner
-    return proc, banner.split(" on ", 1)[1].split("/v1/")[0]
-
-
-@pytest.fixture(scope="module")
-def api(published_tree, host_origin):
-    """``mips-profiles serve`` (the real command) allowing the host page's origin."""
-    proc, base = start_serve(published_tree, host_origin)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; .ci/run installs it with apt-get")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1000, "height": 700}, device_scale_factor=2)
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
-    yield page
-    context.close()
+pytest.importorskip("playwright.sync_api")
 
 
 def open_card(page, host_origin: str, npi: str, base: str, **extra: str):
@@ -151,7 +80,7 @@ def test_the_readme_embed_snippet_renders_the_card(page, published_tree, tmp_pat
     site = tmp_path / "site"
     (site / "js").mkdir(parents=True)
     shutil.copy(WEB / "mips-score-card.js", site / "js")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(site)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     origin = f"http://127.0.0.1:{server.server_address[1]}"
     proc, api = start_serve(published_tree, origin)
@@ -278,7 +207,7 @@ def site(tmp_path):
     root = tmp_path / "site"
     root.mkdir()
     shutil.copy(WEB / "mips-score-card.js", root)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     origin = f"http://127.0.0.1:{server.server_address[1]}"
 

@@ -1,0 +1,44 @@
+-- The mart's specialty distribution is the published one (v1/stats/{PY}/specialty/*.json): the same
+-- specialties (none more, none fewer), the same counts, the mean and median to the cent (see
+-- national_matches_published), and each band count withheld exactly where the public aggregate withholds
+-- it. A row here is a disagreement.
+{{ config(enabled=target.type == 'duckdb') }}
+
+with published as (
+    select
+        performance_year,
+        scope.key as specialty_key,
+        clinicians,
+        mean as mean_score,
+        median as median_score,
+        bands
+    from read_json_auto('{{ var("public_root") }}/v1/stats/*/specialty/*.json', union_by_name = true)
+),
+
+published_bands as (
+    select performance_year, specialty_key, b.band as band, b.count as band_count
+    from published, unnest(bands) as t(b)
+),
+
+mart_bands as (
+    {%- for band in ['exceptional', 'above_average', 'meeting_threshold', 'below_threshold'] %}
+    select performance_year, specialty_key, '{{ band }}' as band, {{ band }}_count as band_count
+    from {{ ref('dist_specialty') }}
+    {{ "union all" if not loop.last }}
+    {%- endfor %}
+)
+
+select 'specialty' as what, coalesce(p.performance_year, m.performance_year) as performance_year,
+       coalesce(p.specialty_key, m.specialty_key) as specialty_key, null as band
+from published as p
+full outer join {{ ref('dist_specialty') }} as m
+    on m.performance_year = p.performance_year and m.specialty_key = p.specialty_key
+where p.clinicians is distinct from m.clinicians
+   or not (abs(p.mean_score - m.mean_score) <= 0.0100001)
+   or not (abs(p.median_score - m.median_score) <= 0.0100001)
+union all
+select 'band', p.performance_year, p.specialty_key, p.band
+from published_bands as p
+full outer join mart_bands as m
+    on m.performance_year = p.performance_year and m.specialty_key = p.specialty_key and m.band = p.band
+where p.band_count is distinct from m.band_count
