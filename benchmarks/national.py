@@ -351,6 +351,79 @@ def median(results: list[dict[str, Any]], key: str) -> float:
     return statistics.median(r[key] for r in results)
 
 
+BUSY_SPREAD_PCT = 25.0
+"""A floor whose own runs spread more than this (max - min, over the median) was measured on a busy machine:
+its ratios are not reported."""
+
+
+def spread_pct(values: list[float]) -> float:
+    return round(100 * (max(values) - min(values)) / statistics.median(values), 1) if values else float("nan")
+
+
+def paired_ratio(steps: list[dict[str, Any]], floors: list[dict[str, Any]], floor_name: str) -> dict[str, Any]:
+    """The step over its floor, run by run (each pair measured back to back in the same run), as the median
+    and range of the per-run ratios; refused when the floor itself was unsteady."""
+    floor_spread = spread_pct([f["seconds"] for f in floors])
+    if len(floors) > 1 and floor_spread > BUSY_SPREAD_PCT:
+        return {"refused": f"{floor_name} spread {floor_spread}% > {BUSY_SPREAD_PCT:g}%: the machine was busy"}
+    ratios = [s["seconds"] / f["seconds"] for s, f in zip(steps, floors, strict=True)]
+    return {
+        "median": round(statistics.median(ratios), 2),
+        "min": round(min(ratios), 2),
+        "max": round(max(ratios), 2),
+        "floor_spread_pct": floor_spread,
+    }
+
+
+def paired_ratios(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    out = {
+        "build_over_floor_parse": paired_ratio(runs["build"], runs["floor_parse"], "floor_parse"),
+        "publish_first_over_floor_write": paired_ratio(runs["publish_first"], runs["floor_write"], "floor_write"),
+        "correction_time_over_first_publish": paired_ratio(runs["correction"], runs["publish_first"], "publish_first"),
+    }
+    c = runs["correction"]
+    out["correction_written_over_changed"] = round(
+        statistics.median(r["docs_written"] / max(1, r["docs_whose_bytes_changed"]) for r in c), 3
+    )
+    out["unchanged_publish_docs_written"] = max(r["docs_written"] for r in runs["publish_unchanged"])
+    if runs["reference_build"]:
+        out["reference_build_over_build"] = round(
+            statistics.median(r["seconds"] for r in runs["reference_build"])
+            / statistics.median(r["seconds"] for r in runs["build"]),
+            1,
+        )
+    return out
+
+
+TARGETS = {  # issue 17: (ratio or figure, limit)
+    "build_over_floor_parse": 4.0,
+    "publish_first_over_floor_write": 1.5,
+    "correction_time_over_first_publish": 0.10,
+    "correction_written_over_changed": 1.05,
+}
+
+
+def targets(summary: dict[str, Any]) -> dict[str, str]:
+    """Each target: met, missed (by how much), or not judged (a busy floor)."""
+    out = {}
+    for name, limit in TARGETS.items():
+        value = summary["ratios"].get(name)
+        if isinstance(value, dict) and "refused" in value:
+            out[name] = "not judged: " + value["refused"]
+            continue
+        figure = value["median"] if isinstance(value, dict) else value
+        out[name] = (
+            f"met: {figure} <= {limit}"
+            if figure <= limit
+            else f"missed: {figure} > {limit} (by {round(100 * (figure / limit - 1))}%)"
+        )
+    rss = summary["medians"]["build"]["peak_rss_mb"]
+    out["build_peak_rss_mb"] = f"met: {rss} <= 1229" if rss <= 1229 else f"missed: {rss} > 1229 MB"
+    unchanged = summary["ratios"]["unchanged_publish_docs_written"]
+    out["unchanged_publish_writes_nothing"] = "met: 0 documents" if unchanged == 0 else f"missed: {unchanged} written"
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=500_000)
@@ -362,6 +435,8 @@ def main() -> None:
         "--reference-repeat", type=int, default=None, help="runs of the (slow) pandas reference; default: --repeat"
     )
     parser.add_argument("--skip-reference-publish", action="store_true")
+    parser.add_argument("--scale", default=None, help="factors of --rows for the scaling curve, e.g. 0.25,0.5,1,2")
+    parser.add_argument("--plot", default=None, help="the scaling curve as SVG here (with --scale)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
     parser.add_argument("--run", type=int, default=0, help=argparse.SUPPRESS)
@@ -372,6 +447,8 @@ def main() -> None:
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    if args.scale:
+        return scaling(args, work)
     generated = {}
     if args.repeat:
         print(f"generating {args.rows} rows into {work}", file=sys.stderr)
@@ -391,6 +468,7 @@ def main() -> None:
         "repeat": args.repeat,
         "runs": {step: len(results) for step, results in runs.items() if results},
         "medians": {},
+        "spread_pct": {},
     }
     for step, results in runs.items():
         if results:
@@ -399,26 +477,9 @@ def main() -> None:
                 for k in results[0]
                 if isinstance(results[0][k], (int, float))
             }
-    m = summary["medians"]
-    summary["ratios"] = (
-        {}
-        if not m
-        else {
-            "build_over_floor_parse": round(m["build"]["seconds"] / m["floor_parse"]["seconds"], 2),
-            "reference_build_over_build": round(
-                m.get("reference_build", {"seconds": float("nan")})["seconds"] / m["build"]["seconds"], 1
-            ),
-            "publish_first_over_floor_write": round(m["publish_first"]["seconds"] / m["floor_write"]["seconds"], 2),
-            "correction_written_over_changed": round(
-                m["correction"]["docs_written"] / max(1, m["correction"]["docs_whose_bytes_changed"]), 3
-            ),
-            "correction_time_over_first_publish": round(m["correction"]["seconds"] / m["publish_first"]["seconds"], 3),
-        }
-    )
-    if "reference_publish" in m and "publish_first" in m:
-        summary["ratios"]["reference_publish_over_publish_first"] = round(
-            m["reference_publish"]["seconds"] / m["publish_first"]["seconds"], 1
-        )
+            summary["spread_pct"][step] = spread_pct([r["seconds"] for r in results])
+    summary["ratios"] = paired_ratios(runs) if args.repeat else {}
+    summary["targets"] = targets(summary) if args.repeat else {}
     if args.history:
         summary["history"] = run_step(work, "history", rows=args.rows)
     text = json.dumps(summary, indent=1)
@@ -426,6 +487,116 @@ def main() -> None:
     if args.out:
         Path(args.out).write_text(text + "\n")
     shutil.rmtree(work, ignore_errors=True)
+
+
+# -- the scaling curve -----------------------------------------------------------------------------------
+
+LAMBDA_MB = {"1,769 MB (1 vCPU)": 1769, "4,096 MB (the shard function)": 4096, "10,240 MB (the maximum)": 10240}
+
+
+def scaling(args: argparse.Namespace, work: Path) -> None:
+    """Build and first publish at each factor of --rows: time (median of --repeat interleaved builds) and peak
+    RSS per point; per-100k-row cost says whether time grows linearly."""
+    points = []
+    for factor in [float(f) for f in args.scale.split(",")]:
+        rows = int(args.rows * factor)
+        here = work / f"x{factor:g}"
+        here.mkdir()
+        print(f"scale {factor:g}: {rows} rows", file=sys.stderr)
+        run_step(here, "generate", rows=rows)
+        parse, build = [], []
+        for run in range(max(1, args.repeat)):
+            parse.append(run_step(here, "floor_parse", run=run))
+            build.append(run_step(here, "build", run=run))
+        first = run_step(here, "publish_first", run=0)
+        points.append(
+            {
+                "factor": factor,
+                "rows": rows,
+                "parse_seconds": round(statistics.median(r["seconds"] for r in parse), 2),
+                "build_seconds": round(statistics.median(r["seconds"] for r in build), 2),
+                "build_spread_pct": spread_pct([r["seconds"] for r in build]),
+                "build_peak_rss_mb": max(r["peak_rss_mb"] for r in build),
+                "publish_first_seconds": round(first["seconds"], 1),
+                "publish_first_peak_rss_mb": first["peak_rss_mb"],
+                "documents": first["docs_written"],
+            }
+        )
+        shutil.rmtree(here, ignore_errors=True)
+    for point in points:
+        point["build_seconds_per_100k_rows"] = round(point["build_seconds"] / point["rows"] * 1e5, 3)
+        point["publish_seconds_per_100k_rows"] = round(point["publish_first_seconds"] / point["rows"] * 1e5, 2)
+    per_row = [p["build_seconds_per_100k_rows"] for p in points]
+    summary = {"points": points, "build_cost_per_row_range_pct": spread_pct(per_row), "lambda_mb": LAMBDA_MB}
+    text = json.dumps(summary, indent=1)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    if args.plot:
+        Path(args.plot).write_text(scaling_svg(points))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def scaling_svg(points: list[dict[str, Any]]) -> str:
+    """Two panels, no plotting library: seconds and peak RSS against rows, Lambda memory sizes marked."""
+    width, height, pad = 860, 340, 56
+    panel = (width - 3 * pad) // 2
+    max_rows = max(p["rows"] for p in points)
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+        'font-size="12"><rect width="100%" height="100%" fill="white"/>'
+    ]
+
+    def chart(
+        x0: int, title: str, series: list[tuple[str, str, str]], y_max: float, unit: str, marks: dict[str, float]
+    ) -> None:
+        top, bottom = 40, height - 50
+        out.append(f'<text x="{x0}" y="22" font-weight="bold">{title}</text>')
+        out.append(f'<line x1="{x0}" y1="{bottom}" x2="{x0 + panel}" y2="{bottom}" stroke="#333"/>')
+        out.append(f'<line x1="{x0}" y1="{top}" x2="{x0}" y2="{bottom}" stroke="#333"/>')
+
+        def xy(rows: float, value: float) -> tuple[float, float]:
+            return x0 + panel * rows / max_rows, bottom - (bottom - top) * value / y_max
+
+        for i in range(5):
+            value = y_max * i / 4
+            _, y = xy(0, value)
+            out.append(f'<text x="{x0 - 6}" y="{y + 4:.0f}" text-anchor="end" fill="#555">{value:,.0f}</text>')
+        for p in points:
+            x, _ = xy(p["rows"], 0)
+            out.append(
+                f'<text x="{x:.0f}" y="{bottom + 16}" text-anchor="middle" fill="#555">{p["rows"] // 1000}k</text>'
+            )
+        out.append(f'<text x="{x0 + panel / 2:.0f}" y="{bottom + 34}" text-anchor="middle">rows ({unit})</text>')
+        for label, value in marks.items():
+            if value <= y_max:
+                _, y = xy(0, value)
+                out.append(
+                    f'<line x1="{x0}" y1="{y:.0f}" x2="{x0 + panel}" y2="{y:.0f}" stroke="#a33" '
+                    'stroke-dasharray="4 3"/>'
+                )
+                out.append(f'<text x="{x0 + 4}" y="{y - 4:.0f}" fill="#a33">Lambda {label}</text>')
+        for n, (key, label, color) in enumerate(series):
+            coords = [xy(p["rows"], p[key]) for p in points]
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+            out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
+            out.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"/>' for x, y in coords)
+            out.append(f'<text x="{x0 + 10}" y="{top + 14 + 15 * n}" fill="{color}">{label}</text>')
+
+    seconds = [
+        ("parse_seconds", "pyarrow parse (floor)", "#888"),
+        ("build_seconds", "build every document", "#1d4f91"),
+        ("publish_first_seconds", "first local publish", "#c46a00"),
+    ]
+    chart(pad, "Time (s, median)", seconds, 1.1 * max(p["publish_first_seconds"] for p in points), "seconds", {})
+    memory = [
+        ("build_peak_rss_mb", "build: peak RSS", "#1d4f91"),
+        ("publish_first_peak_rss_mb", "first publish: peak RSS", "#c46a00"),
+    ]
+    top_mb = 1.15 * max(max(p["build_peak_rss_mb"], p["publish_first_peak_rss_mb"]) for p in points)
+    chart(2 * pad + panel, "Peak RSS (MB)", memory, max(top_mb, 1900), "MB", LAMBDA_MB)
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ parameters per year, and tests hold the files, the sources and the Glue tables o
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from typing import Any
 
 import pyarrow as pa
@@ -126,13 +125,16 @@ def _typed(text: pa.ChunkedArray | pa.Array, kind: str) -> pa.Array | pa.Chunked
             True,
             pc.if_else(pc.equal(lower, "false"), pa.scalar(False), pa.scalar(None, pa.bool_())),
         )
-    pattern = _INTEGER if kind == "integer" else _DECIMAL
-    ok = pc.fill_null(pc.match_substring_regex(trimmed, pattern), False)
-    clean = pc.if_else(ok, trimmed, pa.scalar(None, pa.string()))
-    if kind == "integer":
-        return pc.cast(clean, pa.int64())
-    wide = pc.cast(clean, pa.decimal128(38, 18))  # any plain decimal; then to the mart's scale
-    return pc.cast(pc.round(wide, 6), DECIMAL)
+    target = pa.int64() if kind == "integer" else pa.decimal128(38, 18)  # any plain decimal, then scale 6
+    nullable = pc.if_else(empty, pa.scalar(None, pa.string()), trimmed)
+    try:  # fast path: the whole column casts (CMS's numbers); the regex only finds the odd ones out
+        if kind == "decimal" and pc.any(pc.match_substring(trimmed, "e", ignore_case=True)).as_py():
+            raise pa.ArrowInvalid("an exponent: CMS writes plain decimals")  # a cast would take 1e5
+        typed = pc.cast(nullable, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        ok = pc.fill_null(pc.match_substring_regex(trimmed, _INTEGER if kind == "integer" else _DECIMAL), False)
+        typed = pc.cast(pc.if_else(ok, trimmed, pa.scalar(None, pa.string())), target)
+    return typed if kind == "integer" else pc.cast(pc.round(typed, 6), DECIMAL)
 
 
 def clinician_scores(audit: pa.Table, contract: Contract, *, cms_modified: str | None) -> pa.Table:
@@ -152,32 +154,28 @@ def clinician_scores(audit: pa.Table, contract: Contract, *, cms_modified: str |
     return pa.table(columns, schema=arrow_schema(clinician_scores_schema(contract)))
 
 
-def profile_headlines(rows: Iterable[tuple[str, dict[str, Any]]]) -> pa.Table:
-    """One row per NPI from its document entry of the year, ``(npi, entry)`` as the documents have them."""
-    records = []
-    for npi, entry in rows:
-        record = {
-            "npi": npi,
-            **{
-                k: entry.get(k)
-                for k in (
-                    "payment_year",
-                    "final_score",
-                    "payment_adjustment_pct",
-                    "payment_outcome",
-                    "score_band",
-                    "participation_option",
-                    "scored_practices",
-                    "attribution",
-                )
-            },
-        }
+def profile_headlines(npis: list[str], entries: list[dict[str, Any]]) -> pa.Table:
+    """One row per NPI from its document entry of the year, as the documents have them; built column by
+    column (no dict per row: this runs over every NPI of a year at each publish)."""
+    empty: dict[str, Any] = {}
+    columns: dict[str, list[Any]] = {"npi": npis}
+    for key in (
+        "payment_year",
+        "final_score",
+        "payment_adjustment_pct",
+        "payment_outcome",
+        "score_band",
+        "participation_option",
+        "scored_practices",
+        "attribution",
+    ):
+        columns[key] = [e.get(key) for e in entries]
+    for group, suffix in (("category_scores", "score"), ("category_status", "status"), ("category_weights", "weight")):
+        nested = [e.get(group) or empty for e in entries]
         for c in CATEGORIES:
-            record[f"{c.name}_score"] = (entry.get("category_scores") or {}).get(c.name)
-            record[f"{c.name}_status"] = (entry.get("category_status") or {}).get(c.name)
-            record[f"{c.name}_weight"] = (entry.get("category_weights") or {}).get(c.name)
-        records.append(record)
-    return pa.Table.from_pylist(records, schema=arrow_schema(HEADLINE_SCHEMA))
+            columns[f"{c.name}_{suffix}"] = [n.get(c.name) for n in nested]
+    schema = arrow_schema(HEADLINE_SCHEMA)
+    return pa.table([pa.array(columns[f.name], f.type) for f in schema], schema=schema)
 
 
 _DBT_TYPES = {

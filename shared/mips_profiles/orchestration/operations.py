@@ -70,7 +70,7 @@ def self_test(publisher: Publisher, *, raw: BlobStore, lock: RunLock) -> dict[st
         return publisher.private.describe()
 
     def public_store() -> str:
-        publisher.read_manifest()  # a GET under v1/ (a missing manifest is a 404 only with ListBucket on v1/)
+        publisher.manifest.read()  # a GET under v1/ (a missing manifest is a 404 only with ListBucket on v1/)
         return publisher.public.describe()
 
     def raw_store() -> str:

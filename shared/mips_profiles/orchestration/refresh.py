@@ -107,7 +107,7 @@ class Refresher:
                     else:
                         outcomes.append(self._year(pdc, tmp, force=force, publish=self._ingest_pdc))
         checked = {o.performance_year for o in outcomes if o.source == "qpp" and o.decision != "failed"}
-        self.publisher.touch_last_checked(checked)
+        self.publisher.manifest.touch_last_checked(checked)
         return RefreshReport(outcomes)
 
     def _year(

@@ -177,7 +177,7 @@ class RunSteps:
             if o.get("source") == "qpp" and o.get("status") in ("published", "refused")
         }
         touched = sorted({int(y) for y in checked} - done)
-        self.publisher.touch_last_checked(set(touched))
+        self.publisher.manifest.touch_last_checked(set(touched))
         return {"touched": touched}
 
 

@@ -23,7 +23,7 @@ import csv
 import gzip
 import hashlib
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,9 +93,26 @@ class BulkBuilder:
         # the CSV columns: the contract's displayed fields, in contract order, with their public paths
         self.columns = list(builder.public.items())
 
-    def build(self, year: int, shards: Iterable[pa.Table]) -> list[BulkFile]:
+    def _csv_rows(self, npis: list[str], entries: list[dict[str, Any]]) -> Iterable[tuple[str, ...]]:
+        """The CSV rows of one shard, built column by column."""
+        columns = []
+        for _, path in self.columns:
+            head, *rest = path.split(".")
+            values: list[Any] = list(npis) if path == "npi" else [e.get(head) for e in entries]
+            for part in rest:
+                values = [v.get(part) if isinstance(v, dict) else None for v in values]
+            columns.append(_cells(values))
+        return zip(*columns, strict=True)
+
+    def build(
+        self,
+        year: int,
+        shards: Iterable[pa.Table],
+        on_rows: Callable[[list[str], list[dict[str, Any]]], None] | None = None,
+    ) -> list[BulkFile]:
         """Both files of ``year`` from its published entries, given shard by shard (each in NPI order, the
-        shards in storage order: the lines come out in that order)."""
+        shards in storage order: the lines come out in that order). ``on_rows`` sees each shard's entry rows
+        (the mart's headlines are built from the same pass)."""
         ndjson, table = _Gzipped(), _Gzipped()
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
@@ -105,14 +122,15 @@ class BulkBuilder:
             if entries.num_rows == 0:
                 continue
             npis, entry_rows = self.builder.entry_rows(entries)
+            if on_rows is not None:
+                on_rows(npis, entry_rows)
             lines = bytearray()
             for npi, entry in zip(npis, entry_rows, strict=True):
                 if entry.get("performance_year", year) != year:
                     raise ValueError(f"an entry of PY{entry.get('performance_year')} among PY{year}'s")
-                line = {"npi": npi, **entry}
-                lines += dumps(line)
+                lines += dumps({"npi": npi, **entry})
                 lines += b"\n"
-                writer.writerow([_cell(_at(line, path)) for _, path in self.columns])
+            writer.writerows(self._csv_rows(npis, entry_rows))
             ndjson.write(bytes(lines))
             table.write(text.getvalue().encode())
             text.seek(0)
@@ -123,11 +141,14 @@ class BulkBuilder:
         return [ndjson.close(bulk_key(year, "ndjson"), rows), table.close(bulk_key(year, "csv"), rows)]
 
 
-def _at(obj: dict[str, Any], path: str) -> Any:
-    value: Any = obj
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
+def _cells(values: list[Any]) -> list[str]:
+    """One CSV column: numbers as the documents write them (orjson: exactly what CMS published), text as it
+    is, empty for null. A column of numbers is formatted in one orjson call, not one per cell."""
+    if not values:
+        return []
+    if any(isinstance(v, str) for v in values):
+        return [_cell(v) for v in values]
+    return ["" if cell == "null" else cell for cell in orjson.dumps(values).decode()[1:-1].split(",")]
 
 
 def _cell(value: Any) -> str:

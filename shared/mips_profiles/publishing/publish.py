@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -345,8 +345,8 @@ class Publisher:
         years = {run.performance_year} | (
             {int(r["performance_year"]) for r in manifest.get("releases", [])} if rebuilt else set()
         )
+        self.ledger.promote_mart(run.run_id, run.performance_year)
         bulk = {year: self._publish_bulk(year, manifest) for year in sorted(years)}
-        self._publish_mart(run, years)
         changes = self._publish_changes(run, manifest)
         published = PublishedRelease(
             result.release_id,
@@ -362,9 +362,14 @@ class Publisher:
         return result
 
     def _publish_bulk(self, year: int, manifest: dict[str, Any]) -> dict[str, Any]:
-        """The year's bulk files, written only when their content changed; their manifest entries."""
+        """The year's bulk files, written only when their content changed, and the mart's headlines of the
+        year from the same pass over its entries (private, as the documents have them); the manifest entries."""
         recorded: dict[str, Any] = (self.manifest.release_entry(manifest, year) or {}).get("bulk", {})
-        files = self.bulk_files(year)
+        headlines: list[pa.Table] = []
+        files = self.bulk_files(year, on_rows=lambda npis, rows: headlines.append(mart.profile_headlines(npis, rows)))
+        self.ledger.write_mart(
+            "profile_headlines", year, pa.concat_tables(headlines or [mart.profile_headlines([], [])])
+        )
         present = self.public.md5_listing(bulk_prefix(year))  # one LIST: deleted since?
         out = {}
         for fmt, file in zip(BULK_FORMATS, files, strict=True):
@@ -373,25 +378,11 @@ class Publisher:
             out[fmt] = file.manifest_entry()
         return out
 
-    def _publish_mart(self, run: StagedRun, years: set[int]) -> None:
-        """The curated dataset (private): the run's typed rows, and the headlines of the years whose
-        documents were (re)built, as the documents have them."""
-        self.ledger.promote_mart(run.run_id, run.performance_year)
-        for year in sorted(years):
-            self.ledger.write_mart("profile_headlines", year, self.headlines(year))
-
-    def headlines(self, year: int) -> pa.Table:
-        """One row per NPI: its document's entry of ``year``."""
-        tables = []
-        for entries in self.ledger.entry_shards(year):
-            if entries.num_rows:
-                npis, rows = self.builder.entry_rows(entries)
-                tables.append(mart.profile_headlines(zip(npis, rows, strict=True)))
-        return pa.concat_tables(tables) if tables else mart.profile_headlines([])
-
-    def bulk_files(self, year: int) -> list[BulkFile]:
+    def bulk_files(
+        self, year: int, on_rows: Callable[[list[str], list[dict[str, Any]]], None] | None = None
+    ) -> list[BulkFile]:
         """Both bulk files of ``year``, built from its published entries (the private state)."""
-        return self.bulk.build(year, self.ledger.entry_shards(year))
+        return self.bulk.build(year, self.ledger.entry_shards(year), on_rows)
 
     def write_bulk_file(self, file: BulkFile) -> None:
         self.public.write(
@@ -445,27 +436,7 @@ class Publisher:
         if digests != before:
             self.ledger.record_stats(run.performance_year, digests)
 
-    # -- the manifest and the private state, for the orchestration, repair and reconciliation ------------
-    def read_manifest(self) -> dict[str, Any]:
-        return self.manifest.read()
-
-    def write_manifest(
-        self,
-        releases: Iterable[dict[str, Any]],
-        documents: int,
-        now: datetime,
-        keep_dates: dict[str, Any] | None = None,
-        *,
-        changes: dict[str, Any] | None = None,
-    ) -> None:
-        self.manifest.write(releases, documents, now, keep_dates, changes=changes)
-
-    def touch_last_checked(self, years: set[int], now: datetime | None = None) -> None:
-        self.manifest.touch_last_checked(years, now)
-
-    def annotate_release(self, year: int, key: str, value: Any) -> bool:
-        return self.manifest.annotate_release(year, key, value)
-
+    # -- the private state, for repair and reconciliation (the manifest: self.manifest) -----------------
     def read_entries(self, year: int) -> pa.Table:
         """Every published entry of ``year`` (all shards)."""
         return self.ledger.year_entries(year)

@@ -57,5 +57,5 @@ class ProfileReconciler:
         result = reconcile(entries, pq.read_table(pa.BufferReader(data)))
         report_key = reconciliation_key(year)
         self.publisher.private.write(report_key, csv_bytes(result.mismatches))
-        self.publisher.annotate_release(year, RECONCILIATION_KEY, result.summary())
+        self.publisher.manifest.annotate_release(year, RECONCILIATION_KEY, result.summary())
         return {**result.summary(), "mismatch_report": "private:" + report_key}

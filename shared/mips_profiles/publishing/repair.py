@@ -60,7 +60,7 @@ class Repairer:
 
     def repair(self) -> RepairReport:
         publisher, report = self.publisher, RepairReport()
-        manifest = publisher.read_manifest()
+        manifest = publisher.manifest.read()
         if not manifest:
             report.not_repairable.append(MANIFEST_KEY)
         years = sorted({int(r["performance_year"]) for r in manifest.get("releases", [])} | publisher.private_years())
