@@ -9,6 +9,9 @@ checker Lambda imports it.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 # -- public: v1/ -----------------------------------------------------------------------------------
 
 PUBLIC_ROOT = "v1/"
@@ -31,11 +34,17 @@ def npi_key(npi: str) -> str:
     >>> npi_key("1376745471")
     'v1/npi/1376745471.json'
     """
-    from .core.npi import is_valid_npi
-
-    if not is_valid_npi(npi):
+    if not _npi_check()(npi):
         raise ValueError(f"not a valid NPI: {npi!r}")
     return NPI_KEY_PATTERN.format(npi=npi)
+
+
+@functools.cache
+def _npi_check() -> Callable[[str], bool]:
+    """The NPI rule, imported on first use (the checker Lambda never builds a document key)."""
+    from .core.npi import is_valid_npi
+
+    return is_valid_npi
 
 
 def national_key(year: int) -> str:

@@ -61,10 +61,11 @@ def test_the_rule_runs_column_wise_over_many_entries_of_mixed_years():
             **{c.flag: pa.array([False, True, None], pa.bool_()) for c in CATEGORIES},
         }
     )
-    scores, status, weights = display(table, np.array([2024, 2019, 2023]), {2023, 2024}, load_methodology())
-    assert [s["quality"] for s in status] == ["scored", "reweighted", "reweighted"]
-    assert [s["cost"] for s in scores] == [80.0, None, None]
-    assert [w["cost"] for w in weights] == [0.3, 0.0, 0.0]
+    shown = display(table, np.array([2024, 2019, 2023]), {2023, 2024}, load_methodology())
+    rows = [shown.row(i) for i in range(3)]
+    assert [r["quality"][0] for r in rows] == ["scored", "reweighted", "reweighted"]
+    assert [r["cost"][1] for r in rows] == [80.0, None, None]
+    assert [r["cost"][2] for r in rows] == [0.3, 0.0, 0.0]
 
 
 def test_an_unreadable_flag_does_not_make_a_category_reweighted():

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -68,42 +67,56 @@ def reweighted_flags(columns: dict[str, pa.ChunkedArray], methodology: Methodolo
     return out
 
 
+@dataclass(frozen=True)
+class CategoryDisplay:
+    """Column-wise, per category (in ``CATEGORIES`` order): the score shown (NaN = null), the status (an index
+    into ``STATUSES``) and the weight (a fraction; NaN = null)."""
+
+    scores: dict[str, np.ndarray]
+    status: dict[str, np.ndarray]
+    weights: dict[str, np.ndarray]
+
+    def row(self, i: int) -> dict[str, tuple[str, float | None, float | None]]:
+        """One entry as name -> (status, shown score, weight), for messages and tests."""
+
+        def value(v: float) -> float | None:
+            return None if np.isnan(v) else float(v)
+
+        return {
+            c.name: (STATUSES[self.status[c.name][i]], value(self.scores[c.name][i]), value(self.weights[c.name][i]))
+            for c in CATEGORIES
+        }
+
+
+SCORED, REWEIGHTED, NOT_SCORED = range(len(STATUSES))
+
+
 def display(
     entries: pa.Table, years: np.ndarray, years_with_weights: set[int], methodology: Methodology
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """For each entry: (category_scores, category_status, category_weights) dicts, in category order.
-    Column-wise (numpy); the per-entry work is building the three dicts."""
+) -> CategoryDisplay:
+    """For each entry and category: the status, the score shown and the weight. Column-wise (numpy)."""
     published_weights = np.isin(years, sorted(years_with_weights))
-    cols_scores, cols_status, cols_weights, scored = [], [], [], {}
+    scores, statuses, weights = {}, {}, {}
     for c in CATEGORIES:
         score = entries.column(c.score).to_numpy(zero_copy_only=False).astype(np.float64)
         weight = entries.column(c.weight).to_numpy(zero_copy_only=False).astype(np.float64)
         flag = np.asarray(pc.fill_null(entries.column(c.flag), False).to_numpy(zero_copy_only=False), dtype=bool)
         reweighted = np.where(published_weights, weight == 0, flag)
-        status = np.where(reweighted, "reweighted", np.where(np.isnan(score), "not_scored", "scored")).astype(object)
-        shown = np.where(reweighted | np.isnan(score), None, score.astype(object))
-        shown_weight = np.where(reweighted, 0.0, np.where(np.isnan(weight), None, weight.astype(object)))
-        scored[c.name] = status == "scored"
-        cols_scores.append(np.asarray(shown).tolist())
-        cols_status.append(np.asarray(status).tolist())
-        cols_weights.append(shown_weight)
+        statuses[c.name] = np.where(reweighted, REWEIGHTED, np.where(np.isnan(score), NOT_SCORED, SCORED)).astype(
+            np.int8
+        )
+        scores[c.name] = np.where(reweighted, np.nan, score)
+        weights[c.name] = np.where(reweighted, 0.0, weight)
     # Years without weight columns: the standard weights, where nothing was redistributed.
     for year in np.unique(years[~published_weights]).tolist():
         standard = methodology.parameters(int(year)).weights  # percent, every category
         intact = years == year
         for c in CATEGORIES:
             if standard[c.name] > 0:  # a category without weight that year (PY2017 cost) need not be scored
-                intact &= scored[c.name]
-        for k, c in enumerate(CATEGORIES):
-            cols_weights[k] = np.where(intact, standard[c.name] / 100, cols_weights[k])
-    weights_lists: list[list[Any]] = [np.asarray(w).tolist() for w in cols_weights]
-    q, pi, ia, cost = (c.name for c in CATEGORIES)
-
-    # a dict display: twice as fast as dict(zip()) per entry
-    def dicts(columns: list[list[Any]]) -> list[dict[str, Any]]:
-        return [{q: a, pi: b, ia: c, cost: d} for a, b, c, d in zip(*columns, strict=True)]
-
-    return dicts(cols_scores), dicts(cols_status), dicts(weights_lists)
+                intact &= statuses[c.name] == SCORED
+        for c in CATEGORIES:
+            weights[c.name] = np.where(intact, standard[c.name] / 100, weights[c.name])
+    return CategoryDisplay(scores, statuses, weights)
 
 
 def one_entry(
@@ -121,5 +134,4 @@ def one_entry(
         row[c.score], row[c.weight], row[c.flag] = [score], [weight], [flag]
     table = pa.table({k: pa.array(v, pa.bool_() if k.endswith("_flag") else pa.float64()) for k, v in row.items()})
     with_weights = {year} if "quality_category_weight" in load_contract().candidate_columns(year) else set()
-    s, st, w = display(table, np.array([year]), with_weights, methodology)
-    return {c.name: (st[0][c.name], s[0][c.name], w[0][c.name]) for c in CATEGORIES}
+    return display(table, np.array([year]), with_weights, methodology).row(0)

@@ -11,7 +11,6 @@ derived from is write-locked.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -20,7 +19,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .categories import CATEGORIES, display
+from . import jsoncolumns as jc
+from .categories import CATEGORIES, STATUSES, display
 from .contract import Contract, load_contract
 from .methodology import Methodology, load_methodology
 
@@ -65,6 +65,10 @@ DERIVED_INPUTS = {
 # CMS reweighted a category, never why (the flags name hardships and special statuses).
 REDUCED_WRITE_LOCKED_INPUTS = {"category_status": ("the reweighting flags of methodology.reweighting_flags",)}
 
+
+STATUS_LABELS = pa.array(STATUSES, pa.string())
+DOCUMENT_CHUNK_ROWS = 32_768
+"""Entries per chunk of documents built at once: about 70 MB of document bytes at a time."""
 
 NOT_FOUND = {
     "schema_version": SCHEMA_VERSION,
@@ -121,6 +125,11 @@ def year_entries(records: pa.Table, performance_year: int) -> pa.Table:
     )
 
 
+def sort_entries(entries: pa.Table) -> pa.Table:
+    """Entries in document order: by NPI, newest year first."""
+    return entries.sort_by([("npi", "ascending"), ("performance_year", "descending")])
+
+
 def group_starts(sorted_keys: pa.Array) -> np.ndarray:
     n = len(sorted_keys)
     if n == 0:
@@ -164,55 +173,59 @@ class DocumentBuilder:
             rule += "; reweighted categories shown as exempt, not as 0"
         return f"{attribution(year)} · Methodology {self.methodology.version} · Display rule: {rule}"
 
-    def _entry_columns(self, ordered: pa.Table) -> list[tuple[str, list[Any]]]:
-        """Every entry field as one Python list, in the fixed output order, allowed fields only.
-        Derived fields are computed column-wise, so the per-row work is building one dict."""
+    def entry_columns(self, ordered: pa.Table) -> list[tuple[str, jc.Column]]:
+        """Every public entry field of ``ordered`` as one typed column, in the fixed output order (part of
+        the byte-for-byte contract), allowed fields only, derived fields computed column-wise. Both the
+        dict rows (:meth:`entry_rows`) and the rendered documents (:meth:`documents`) come from these."""
         years = ordered.column("performance_year").to_numpy(zero_copy_only=False).astype(np.int64)
-        practices = ordered.column("scored_practices").to_pylist()
+        practices = ordered.column("scored_practices").to_numpy(zero_copy_only=False).astype(np.int64)
         pub, derived = self.public, self.derived
-        cols: list[tuple[str, list[Any]]] = []
+
+        def floats(name: str) -> jc.Floats:
+            return jc.Floats(ordered.column(name).to_numpy(zero_copy_only=False).astype(np.float64))
+
+        cols: list[tuple[str, jc.Column]] = []
         if "performance_year" in pub:
-            cols.append(("performance_year", years.tolist()))
+            cols.append(("performance_year", jc.Ints(years)))
         if "payment_year" in derived:
-            payment_years = {y: self.methodology.payment_year(y) for y in set(years.tolist())}  # the one rule
-            cols.append(("payment_year", [payment_years[y] for y in years.tolist()]))
+            cols.append(("payment_year", jc.Ints(years + self.methodology.payment_year_offset)))
         if "final_score" in pub:
-            cols.append(("final_score", ordered.column("final_score").to_pylist()))
+            cols.append(("final_score", floats("final_score")))
         if "payment_adjustment_pct" in pub:
-            cols.append(("payment_adjustment_pct", ordered.column("payment_adjustment_pct").to_pylist()))
+            cols.append(("payment_adjustment_pct", floats("payment_adjustment_pct")))
         if "payment_outcome" in derived:
             adjustments = ordered.column("payment_adjustment_pct").to_numpy(zero_copy_only=False)
-            cols.append(("payment_outcome", self.methodology.payment_outcomes(years, adjustments)))
+            outcomes = self.methodology.payment_outcomes(years, adjustments)
+            cols.append(("payment_outcome", jc.Texts(pa.array(outcomes, pa.string()))))
         if "score_band" in derived:
-            scores = ordered.column("final_score").to_numpy(zero_copy_only=False)
-            cols.append(("score_band", self.methodology.score_bands(scores)))
+            bands = self.methodology.score_bands(ordered.column("final_score").to_numpy(zero_copy_only=False))
+            cols.append(("score_band", jc.Texts(pa.array(bands, pa.string()))))
         if "participation_option" in pub:
-            cols.append(("participation_option", ordered.column("participation_option").to_pylist()))
+            cols.append(("participation_option", jc.Texts(ordered.column("participation_option").combine_chunks())))
         if self._category_paths:
-            scores, status, weights = display(ordered, years, self._years_with_weights(years), self.methodology)
-            allowed = [p for _, p in self._category_paths]
-            if len(allowed) < len(CATEGORIES):  # the contract write-locked a category: leave it out
-                scores = [{k: row[k] for k in allowed} for row in scores]
-            cols.append(("category_scores", scores))
+            shown = display(ordered, years, self._years_with_weights(years), self.methodology)
+            allowed = {p for _, p in self._category_paths}
+            names = [c.name for c in CATEGORIES if c.name in allowed]  # a write-locked category is left out
+            cols.append(("category_scores", jc.Struct(tuple((n, jc.Floats(shown.scores[n])) for n in names))))
             if "category_status" in derived:
-                cols.append(("category_status", status))
+                status = tuple(
+                    (c.name, jc.Texts(pa.DictionaryArray.from_arrays(shown.status[c.name], STATUS_LABELS)))
+                    for c in CATEGORIES
+                )
+                cols.append(("category_status", jc.Struct(status)))
             if "category_weights" in derived:
-                cols.append(("category_weights", weights))
+                weights = tuple((c.name, jc.Floats(shown.weights[c.name])) for c in CATEGORIES)
+                cols.append(("category_weights", jc.Struct(weights)))
         if "scored_practices" in derived:
-            cols.append(("scored_practices", practices))
+            cols.append(("scored_practices", jc.Ints(practices)))
         if "attribution" in derived:
-            lines = {y: attribution(y) for y in set(years.tolist())}
-            cols.append(("attribution", [lines[y] for y in years.tolist()]))
+            cols.append(("attribution", jc.texts_by_key(years, attribution)))
         if "provenance" in derived:
-            cache: dict[tuple[int, int], str] = {}
-            out = []
-            for y, k in zip(years.tolist(), practices, strict=True):
-                text = cache.get((y, k))
-                if text is None:
-                    text = cache[(y, k)] = self.provenance(y, k)
-                out.append(text)
-            cols.append(("provenance", out))
+            cols.append(("provenance", jc.texts_by_key(years << 32 | practices, self._provenance_of_key)))
         return cols
+
+    def _provenance_of_key(self, key: int) -> str:
+        return self.provenance(key >> 32, key & 0xFFFFFFFF)
 
     def _years_with_weights(self, years: np.ndarray) -> set[int]:
         """The years whose files publish category weights (the contract has weight columns for them)."""
@@ -222,36 +235,43 @@ class DocumentBuilder:
             if all(c.weight in self.contract.candidate_columns(y) for c in CATEGORIES)
         }
 
-    def _ordered_rows(self, entries: pa.Table) -> tuple[pa.Table, list[dict[str, Any]]]:
-        ordered = entries.sort_by([("npi", "ascending"), ("performance_year", "descending")])
-        columns = self._entry_columns(ordered)
-        keys = [k for k, _ in columns]
-        return ordered, [dict(zip(keys, values, strict=True)) for values in zip(*(v for _, v in columns), strict=True)]
-
     def entry_rows(self, entries: pa.Table) -> tuple[list[str], list[dict[str, Any]]]:
         """The NPIs and public entries of ``entries``, sorted by NPI, newest year first: one dict per row,
         exactly what goes into a document's ``history`` (and into the bulk files)."""
-        ordered, rows = self._ordered_rows(entries)
-        return ordered.column("npi").to_pylist(), rows
+        ordered = sort_entries(entries)
+        return ordered.column("npi").to_pylist(), jc.pylist(jc.Struct(tuple(self.entry_columns(ordered))))
 
-    def documents(self, entries: pa.Table) -> Iterator[tuple[str, bytes]]:
-        """(npi, document bytes) for every NPI in ``entries`` (any years), in NPI order, history newest first."""
+    def rendered_entries(self, ordered: pa.Table, prefix: tuple[tuple[str, jc.Column], ...] = ()) -> pa.Array:
+        """The JSON bytes of each entry of ``ordered`` (``pa.binary()``), equal to ``dumps`` of its dict row
+        (``prefix``: fields put before the entry's own, as the bulk NDJSON puts ``npi``)."""
+        return jc.render(jc.Struct((*prefix, *self.entry_columns(ordered))))
+
+    def documents(self, entries: pa.Table, chunk_rows: int = DOCUMENT_CHUNK_ROWS) -> Iterator[tuple[str, bytes]]:
+        """(npi, document bytes) for every NPI in ``entries`` (any years), in NPI order, history newest first.
+
+        Built column-wise, ``chunk_rows`` entries at a time (whole NPIs): memory stays at one chunk's
+        documents, whatever the size of the year."""
         if entries.num_rows == 0:
             return
-        ordered, rows = self._ordered_rows(entries)
-        npis = ordered.column("npi").to_pylist()
-        starts = [*group_starts(ordered.column("npi").combine_chunks()).tolist(), ordered.num_rows]
-        with_npi = "npi" in self.public
-        source = self.source
-        for a, b in itertools.pairwise(starts):
-            history = rows[a:b]
-            doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
-            if with_npi:
-                doc["npi"] = npis[a]
-            doc["latest"] = history[0]
-            doc["history"] = history
-            doc["source"] = source
-            yield npis[a], dumps(doc)
+        ordered = sort_entries(entries)
+        starts = group_starts(ordered.column("npi").combine_chunks())
+        # chunks end at the first NPI starting at or after each multiple of chunk_rows
+        cuts = np.searchsorted(starts, np.arange(chunk_rows, ordered.num_rows, max(1, chunk_rows)))
+        bounds = [*np.unique(starts[cuts[cuts < len(starts)]]).tolist(), ordered.num_rows]
+        head = dumps({"schema_version": SCHEMA_VERSION})[:-1]
+        tail = b',"source":' + dumps(self.source) + b"}"
+        first = 0
+        for end in bounds:
+            chunk = ordered.slice(first, end - first)
+            local = starts[(starts >= first) & (starts < end)] - first
+            rendered = self.rendered_entries(chunk)
+            npis = chunk.column("npi").combine_chunks().take(pa.array(local))
+            parts: list[bytes | pa.Array] = [head]
+            if "npi" in self.public:
+                parts += [b',"npi":', jc.render(jc.Texts(npis))]
+            parts += [b',"latest":', rendered.take(pa.array(local)), b',"history":', jc.join_groups(rendered, local)]
+            yield from zip(npis.to_pylist(), jc.concat(*parts, tail).to_pylist(), strict=True)
+            first = end
 
     # -- JSON Schema -----------------------------------------------------------------------
     def json_schema(self) -> dict[str, Any]:

@@ -17,11 +17,13 @@ parameters per year, and tests hold the files, the sources and the Glue tables o
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import jsoncolumns as jc
 from .categories import CATEGORIES
 from .contract import Contract, load_contract
 
@@ -154,28 +156,22 @@ def clinician_scores(audit: pa.Table, contract: Contract, *, cms_modified: str |
     return pa.table(columns, schema=arrow_schema(clinician_scores_schema(contract)))
 
 
-def profile_headlines(npis: list[str], entries: list[dict[str, Any]]) -> pa.Table:
-    """One row per NPI from its document entry of the year, as the documents have them; built column by
-    column (no dict per row: this runs over every NPI of a year at each publish)."""
-    empty: dict[str, Any] = {}
-    columns: dict[str, list[Any]] = {"npi": npis}
-    for key in (
-        "payment_year",
-        "final_score",
-        "payment_adjustment_pct",
-        "payment_outcome",
-        "score_band",
-        "participation_option",
-        "scored_practices",
-        "attribution",
-    ):
-        columns[key] = [e.get(key) for e in entries]
-    for group, suffix in (("category_scores", "score"), ("category_status", "status"), ("category_weights", "weight")):
-        nested = [e.get(group) or empty for e in entries]
-        for c in CATEGORIES:
-            columns[f"{c.name}_{suffix}"] = [n.get(c.name) for n in nested]
+def profile_headlines(npis: pa.Array, entry_columns: Sequence[tuple[str, jc.Column]]) -> pa.Table:
+    """One row per NPI from its document entry of the year, as the documents have them (the entry's typed
+    columns, ``DocumentBuilder.entry_columns``); a field the contract does not publish is null."""
     schema = arrow_schema(HEADLINE_SCHEMA)
-    return pa.table([pa.array(columns[f.name], f.type) for f in schema], schema=schema)
+    paths = {f"{c.name}_{suffix}": f"{group}.{c.name}" for group, suffix in _GROUPS for c in CATEGORIES}
+    arrays = []
+    for f in schema:
+        if f.name == "npi":
+            arrays.append(npis.cast(f.type))
+            continue
+        column = jc.field(entry_columns, paths.get(f.name) or f.name)
+        arrays.append(pa.nulls(len(npis), f.type) if column is None else jc.to_arrow(column).cast(f.type))
+    return pa.table(arrays, schema=schema)
+
+
+_GROUPS = (("category_scores", "score"), ("category_status", "status"), ("category_weights", "weight"))
 
 
 _DBT_TYPES = {

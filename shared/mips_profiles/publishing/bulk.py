@@ -13,7 +13,7 @@
   the manifest points to the latest and lists the recent ones. An object is final once the manifest
   lists it (a publish that failed before its manifest leaves its number to the next one).
 
-Nothing here reads a write-locked field: the entries come from ``DocumentBuilder.entry_rows`` (the display
+Nothing here reads a write-locked field: the entries come from ``DocumentBuilder.entry_columns`` (the display
 contract's projection) and the CSV columns are the contract's public fields.
 """
 
@@ -29,8 +29,10 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from ..core.documents import DocumentBuilder, dumps
+from ..core import jsoncolumns as jc
+from ..core.documents import DocumentBuilder, dumps, sort_entries
 from ..keys import BULK_PREFIX, bulk_key
 
 BULK_FORMATS = {"ndjson": "application/x-ndjson; charset=utf-8", "csv": "text/csv; charset=utf-8"}
@@ -93,25 +95,28 @@ class BulkBuilder:
         # the CSV columns: the contract's displayed fields, in contract order, with their public paths
         self.columns = list(builder.public.items())
 
-    def _csv_rows(self, npis: list[str], entries: list[dict[str, Any]]) -> Iterable[tuple[str, ...]]:
-        """The CSV rows of one shard, built column by column."""
-        columns = []
+    def _csv_rows(self, npis: pa.Array, columns: list[tuple[str, jc.Column]]) -> Iterable[tuple[str, ...]]:
+        """The CSV rows of one shard, built column by column: numbers as the documents write them (orjson:
+        exactly what CMS published), text as it is, empty for null or for a field the entries do not have."""
+        cells = []
         for _, path in self.columns:
-            head, *rest = path.split(".")
-            values: list[Any] = list(npis) if path == "npi" else [e.get(head) for e in entries]
-            for part in rest:
-                values = [v.get(part) if isinstance(v, dict) else None for v in values]
-            columns.append(_cells(values))
-        return zip(*columns, strict=True)
+            column = jc.Texts(npis) if path == "npi" else jc.field(columns, path)
+            if column is None:
+                cells.append([""] * len(npis))
+            elif isinstance(column, jc.Texts):
+                cells.append(["" if v is None else v for v in jc.pylist(column)])
+            else:
+                cells.append(["" if t == b"null" else t.decode() for t in jc.render(column).to_pylist()])
+        return zip(*cells, strict=True)
 
     def build(
         self,
         year: int,
         shards: Iterable[pa.Table],
-        on_rows: Callable[[list[str], list[dict[str, Any]]], None] | None = None,
+        on_rows: Callable[[pa.Array, list[tuple[str, jc.Column]]], None] | None = None,
     ) -> list[BulkFile]:
-        """Both files of ``year`` from its published entries, given shard by shard (each in NPI order, the
-        shards in storage order: the lines come out in that order). ``on_rows`` sees each shard's entry rows
+        """Both files of ``year`` from its published entries, given shard by shard (the lines come out in
+        shard order, NPI order within a shard). ``on_rows`` sees each shard's NPIs and typed entry columns
         (the mart's headlines are built from the same pass)."""
         ndjson, table = _Gzipped(), _Gzipped()
         text = io.StringIO()
@@ -121,17 +126,18 @@ class BulkBuilder:
         for entries in shards:
             if entries.num_rows == 0:
                 continue
-            npis, entry_rows = self.builder.entry_rows(entries)
+            ordered = sort_entries(entries)
+            entry_years = ordered.column("performance_year")
+            other = pc.filter(entry_years, pc.not_equal(entry_years, year))
+            if len(other):
+                raise ValueError(f"an entry of PY{other[0].as_py()} among PY{year}'s")
+            npis = ordered.column("npi").combine_chunks()
+            columns = self.builder.entry_columns(ordered)
             if on_rows is not None:
-                on_rows(npis, entry_rows)
-            lines = bytearray()
-            for npi, entry in zip(npis, entry_rows, strict=True):
-                if entry.get("performance_year", year) != year:
-                    raise ValueError(f"an entry of PY{entry.get('performance_year')} among PY{year}'s")
-                lines += dumps({"npi": npi, **entry})
-                lines += b"\n"
-            writer.writerows(self._csv_rows(npis, entry_rows))
-            ndjson.write(bytes(lines))
+                on_rows(npis, columns)
+            lines = self.builder.rendered_entries(ordered, prefix=(("npi", jc.Texts(npis)),))
+            ndjson.write(jc.buffer_bytes(jc.concat(lines, b"\n")))
+            writer.writerows(self._csv_rows(npis, columns))
             table.write(text.getvalue().encode())
             text.seek(0)
             text.truncate()
@@ -139,25 +145,6 @@ class BulkBuilder:
         if text.getvalue():  # the header alone, for a year with no entries
             table.write(text.getvalue().encode())
         return [ndjson.close(bulk_key(year, "ndjson"), rows), table.close(bulk_key(year, "csv"), rows)]
-
-
-def _cells(values: list[Any]) -> list[str]:
-    """One CSV column: numbers as the documents write them (orjson: exactly what CMS published), text as it
-    is, empty for null. A column of numbers is formatted in one orjson call, not one per cell."""
-    if not values:
-        return []
-    if any(isinstance(v, str) for v in values):
-        return [_cell(v) for v in values]
-    return ["" if cell == "null" else cell for cell in orjson.dumps(values).decode()[1:-1].split(",")]
-
-
-def _cell(value: Any) -> str:
-    """Numbers as the JSON documents write them (exactly what CMS published), empty for null."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return orjson.dumps(value).decode()
 
 
 # -- the change feed -----------------------------------------------------------------------------

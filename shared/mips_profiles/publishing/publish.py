@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..clock import iso, utc_now
+from ..core import jsoncolumns as jc
 from ..core import mart
 from ..core.contract import Contract, load_contract
 from ..core.documents import (
@@ -366,10 +367,9 @@ class Publisher:
         year from the same pass over its entries (private, as the documents have them); the manifest entries."""
         recorded: dict[str, Any] = (self.manifest.release_entry(manifest, year) or {}).get("bulk", {})
         headlines: list[pa.Table] = []
-        files = self.bulk_files(year, on_rows=lambda npis, rows: headlines.append(mart.profile_headlines(npis, rows)))
-        self.ledger.write_mart(
-            "profile_headlines", year, pa.concat_tables(headlines or [mart.profile_headlines([], [])])
-        )
+        files = self.bulk_files(year, on_rows=lambda npis, cols: headlines.append(mart.profile_headlines(npis, cols)))
+        none = mart.profile_headlines(pa.array([], pa.string()), [])
+        self.ledger.write_mart("profile_headlines", year, pa.concat_tables(headlines or [none]))
         present = self.public.md5_listing(bulk_prefix(year))  # one LIST: deleted since?
         out = {}
         for fmt, file in zip(BULK_FORMATS, files, strict=True):
@@ -379,7 +379,7 @@ class Publisher:
         return out
 
     def bulk_files(
-        self, year: int, on_rows: Callable[[list[str], list[dict[str, Any]]], None] | None = None
+        self, year: int, on_rows: Callable[[pa.Array, list[tuple[str, jc.Column]]], None] | None = None
     ) -> list[BulkFile]:
         """Both bulk files of ``year``, built from its published entries (the private state)."""
         return self.bulk.build(year, self.ledger.entry_shards(year), on_rows)
