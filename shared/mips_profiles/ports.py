@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 ReleaseRecord = dict[str, Any]
@@ -44,6 +45,13 @@ class BlobStore(Protocol):
     ) -> int: ...
 
     def delete_many(self, keys: Iterable[str]) -> int: ...
+
+    def publish_together(self, prefix: str) -> AbstractContextManager[bool]:
+        """A block whose writes under ``prefix`` may become visible all at once when it ends, instead of one
+        by one. Yields True when the store does that: until the block ends nothing written under ``prefix``
+        is visible or readable, and an error in the block discards it all. Yields False when writes stay
+        visible one by one. A store may do it only where nothing exists under ``prefix`` yet."""
+        ...
 
     def put_file(self, key: str, path: str | os.PathLike[str]) -> None:
         """Take ownership of a local file (a large download) and store it under ``key``."""

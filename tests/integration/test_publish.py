@@ -367,3 +367,88 @@ def test_a_new_document_builder_rewrites_every_document(sample_file, tmp_path, t
         sample_file(2024), ReleaseInfo(2024)
     )
     assert again.docs_written == 0
+
+
+def test_a_first_publish_makes_every_document_visible_at_once(tmp_path):
+    store = LocalDirStore(tmp_path / "tree")
+    # Given an empty tree, inside a publish-together block
+    with store.publish_together("v1/npi/") as together:
+        assert together
+        store.write_many([("v1/npi/1376745471.json", b"{}"), ("v1/npi/1234567893.json", b"[]")])
+        store.delete_many(["v1/npi/1234567893.json"])
+        # Then nothing is visible or readable before the block ends
+        assert not (tmp_path / "tree" / "v1" / "npi").exists()
+        assert store.read("v1/npi/1376745471.json") is None
+    # And everything is, after it, with no temporary file left beside
+    assert sorted(p.name for p in (tmp_path / "tree" / "v1").iterdir()) == ["npi"]
+    assert [p.name for p in (tmp_path / "tree" / "v1" / "npi").iterdir()] == ["1376745471.json"]
+    # And where documents exist already, writes go one by one, each visible at once
+    with store.publish_together("v1/npi/") as together:
+        assert not together
+        store.write_many([("v1/npi/1234567893.json", b"[]")])
+        assert store.read("v1/npi/1234567893.json") == b"[]"
+
+
+def test_an_error_inside_the_block_publishes_nothing(tmp_path):
+    store = LocalDirStore(tmp_path / "tree")
+    with pytest.raises(RuntimeError), store.publish_together("v1/npi/"):
+        store.write_many([("v1/npi/1376745471.json", b"{}")])
+        raise RuntimeError("killed")
+    assert not (tmp_path / "tree" / "v1").exists() or not any((tmp_path / "tree" / "v1").iterdir())
+
+
+class DiesAfterDocuments(LocalDirStore):
+    """A public store whose process dies at the n-th document written (n = 0: never)."""
+
+    def __init__(self, root, die_at):
+        super().__init__(root)
+        self.die_at, self.count = die_at, 0
+
+    def write_many(self, items, **kw):
+        def counted():
+            for item in items:
+                self.count += 1
+                if self.count == self.die_at:
+                    raise OSError("killed mid-publish")
+                yield item
+
+        return super().write_many(counted(), **kw)
+
+
+class DiesAfterTheSwitch(LocalDirStore):
+    """The documents were switched in, then the process died before the ledger recorded them."""
+
+    def publish_together(self, prefix):
+        import contextlib
+
+        @contextlib.contextmanager
+        def block():
+            with super(DiesAfterTheSwitch, self).publish_together(prefix) as together:
+                yield together
+            raise OSError("killed after the switch")
+
+        return block()
+
+
+@pytest.mark.parametrize("dying", ["mid-documents", "after-the-switch"])
+def test_a_first_publish_that_dies_leaves_no_half_tree_and_a_rerun_converges(dying, sample_file, tmp_path):
+    source = sample_file(2024)
+    tree, private = tmp_path / "tree", tmp_path / "private"
+    store = DiesAfterDocuments(tree, die_at=50) if dying == "mid-documents" else DiesAfterTheSwitch(tree)
+    with pytest.raises(OSError):
+        Publisher(store, LocalDirStore(private)).publish_file(source, ReleaseInfo(2024))
+    npi_dir = tree / "v1" / "npi"
+    if dying == "mid-documents":  # no document visible: readers see the tree as it was (empty)
+        assert not npi_dir.exists()
+    else:  # every document visible, none recorded in the ledger yet
+        assert len(list(npi_dir.iterdir())) > 50
+    assert not (tree / "v1" / "manifest.json").exists()
+    Publisher(LocalDirStore(tree), LocalDirStore(private)).publish_file(source, ReleaseInfo(2024))
+    clean = tmp_path / "clean"
+    Publisher(LocalDirStore(clean), LocalDirStore(tmp_path / "clean.private")).publish_file(source, ReleaseInfo(2024))
+
+    def docs(root):
+        return {p.name: p.read_bytes() for p in (root / "v1" / "npi").iterdir()}
+
+    assert docs(tree) == docs(clean)
+    assert not [p for p in (tree / "v1").iterdir() if p.name.startswith(".")]  # no hidden leftovers

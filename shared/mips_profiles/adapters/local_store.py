@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +19,27 @@ from ..keys import check_key
 
 
 class LocalDirStore:
-    """A directory as a blob store: atomic writes (temp file + rename), so readers never see half a file."""
+    """A directory as a blob store: atomic writes (temp file + rename), so readers never see half a file.
+
+    :meth:`publish_together` gives a first publish the cheaper way to the same guarantee: every file is
+    written once, straight into a hidden directory, and one rename makes them all visible."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        self._together: tuple[str, str] | None = None  # (key prefix, hidden directory) while a block is open
+
+    def _staged(self, key: str) -> str | None:
+        """The hidden path of ``key`` while a publish-together block holds its prefix, else None."""
+        if self._together is None or not key.startswith(self._together[0]):
+            return None
+        return os.path.join(self._together[1], check_key(key)[len(self._together[0]) :])
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key).split("/"))
 
     def read(self, key: str) -> bytes | None:
+        if self._staged(key):
+            return None  # not visible before the block ends
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError:
@@ -55,6 +67,11 @@ class LocalDirStore:
         cache_control: str = "",
         content_encoding: str | None = None,
     ) -> None:
+        staged = self._staged(key)
+        if staged:
+            os.makedirs(os.path.dirname(staged), exist_ok=True)
+            _write_file(staged, data)
+            return
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._atomic_write(path, data)
@@ -64,20 +81,54 @@ class LocalDirStore:
         count = 0
         made: set[str] = set()
         for key, data in items:
-            path = os.path.join(root, check_key(key))  # string paths: a first publish writes ~500k of them
+            staged = self._staged(key)
+            path = staged or os.path.join(root, check_key(key))  # string paths: a first publish writes ~500k
             parent = os.path.dirname(path)
             if parent not in made:
                 os.makedirs(parent, exist_ok=True)
                 made.add(parent)
-            self._atomic_write(path, data)
+            if staged:
+                _write_file(path, data)  # invisible until the block ends: no temp file needed
+            else:
+                self._atomic_write(path, data)
             count += 1
         return count
+
+    @contextlib.contextmanager
+    def publish_together(self, prefix: str) -> Iterator[bool]:
+        """Where nothing exists under ``prefix`` yet, write its files into a hidden sibling directory and
+        rename that into place when the block ends: one rename instead of one per file. Elsewhere (or in a
+        block already open) writes go one by one, each atomic."""
+        target = self._path(prefix.rstrip("/"))
+        if self._together is not None or target.exists():
+            yield False
+            return
+        hidden = target.with_name(f".{target.name}.together")
+        shutil.rmtree(hidden, ignore_errors=True)  # left by a run that died inside its block
+        hidden.mkdir(parents=True)
+        self._together = (prefix if prefix.endswith("/") else prefix + "/", os.fspath(hidden))
+        try:
+            yield True
+        except BaseException:
+            shutil.rmtree(hidden, ignore_errors=True)
+            raise
+        finally:
+            self._together = None
+        try:
+            os.rename(hidden, target)  # replaces nothing but an empty directory
+        except OSError:  # something appeared at the target meanwhile: move file by file, each atomic
+            for path in sorted(hidden.rglob("*")):
+                if path.is_file():
+                    dest = target / path.relative_to(hidden)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(path, dest)
+            shutil.rmtree(hidden, ignore_errors=True)
 
     def delete_many(self, keys: Iterable[str]) -> int:
         count = 0
         for key in keys:
             try:
-                self._path(key).unlink()
+                os.unlink(self._staged(key) or self._path(key))
                 count += 1
             except FileNotFoundError:
                 pass
@@ -167,6 +218,9 @@ class MemoryStore:
 
     def describe(self) -> str:
         return "memory"
+
+    def publish_together(self, prefix: str) -> contextlib.AbstractContextManager[bool]:
+        return contextlib.nullcontext(False)
 
     def md5_listing(self, prefix: str) -> dict[str, str | None]:
         return {k: hashlib.md5(v).hexdigest() for k, v in self.objects.items() if k.startswith(prefix)}

@@ -14,6 +14,7 @@ against a moto server or real AWS.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterable, Iterator
@@ -188,6 +189,10 @@ class S3Store:
         with self._lock:
             self.deletes += deleted
         return deleted
+
+    def publish_together(self, prefix: str) -> contextlib.AbstractContextManager[bool]:
+        """S3 has no rename: every object is visible when its PUT returns."""
+        return contextlib.nullcontext(False)
 
     def put_file(self, key: str, path: str | os.PathLike[str]) -> None:
         self.client.upload_file(os.fspath(path), self.bucket, self._key(key))

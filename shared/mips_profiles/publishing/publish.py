@@ -49,7 +49,16 @@ from ..core.reader import LINE_COLUMN, read_source
 from ..core.stats import StatsBuilder, clinicians
 from ..core.validate import Validated, validate
 from ..errors import PublishError, StaleRelease
-from ..keys import CACHE_DOCUMENT, CACHE_MANIFEST, NOT_FOUND_KEY, SCHEMA_KEY, bulk_prefix, change_key, npi_key
+from ..keys import (
+    CACHE_DOCUMENT,
+    CACHE_MANIFEST,
+    DOCUMENT_PREFIX,
+    NOT_FOUND_KEY,
+    SCHEMA_KEY,
+    bulk_prefix,
+    change_key,
+    npi_key,
+)
 from ..keys import release_id as make_release_id
 from ..ports import NO_PROGRESS, BlobStore, Progress, content_hash
 from .bulk import BULK_FORMATS, CONTENT_ENCODING, BulkBuilder, BulkFile, Changes, change_object
@@ -208,14 +217,29 @@ class Publisher:
         years = sorted({int(r["performance_year"]) for r in manifest.get("releases", [])} | {year})
         totals = PartitionResult(group, 0, 0, 0, 0, 0)
         task = self.progress.task(f"PY{year}: publish", total=len(run.groups[group]), unit="shards")
-        for shard in run.groups[group]:
-            self._publish_shard(run, shard, years, totals)
-            task.advance()
+        # A first publish into an empty tree: the store may make every document visible at once at the end
+        # (locally, one directory rename instead of one per file). The shards' ledger commits then wait for
+        # that moment: an index must never record a document that is not visible.
+        deferred: list[Callable[[], None]] = []
+        with self.public.publish_together(DOCUMENT_PREFIX) as together:
+            for shard in run.groups[group]:
+                commit = self._publish_shard(run, shard, years, totals)
+                if together:
+                    deferred.append(commit)
+                else:
+                    commit()
+                task.advance()
+        for commit in deferred:
+            commit()
         task.close(f"PY{year}: {totals.docs_written:,} documents written, {totals.docs_deleted:,} deleted")
         self.ledger.record_partition(run.run_id, totals)
         return totals
 
-    def _publish_shard(self, run: StagedRun, shard: int, years: list[int], totals: PartitionResult) -> None:
+    def _publish_shard(
+        self, run: StagedRun, shard: int, years: list[int], totals: PartitionResult
+    ) -> Callable[[], None]:
+        """Write the shard's changed documents and delete its vanished ones; returns the ledger commit of the
+        shard, to run once those writes are visible."""
         year = run.performance_year
         new_entries = self.ledger.staged(run.run_id, shard)
         old_entries = self.ledger.entries(year, shard)
@@ -264,10 +288,14 @@ class Publisher:
         totals.docs_deleted += deleted
         totals.docs_unchanged += max(0, touched - written - deleted)
         totals.documents += len(index)
-        if changes:  # recorded before the commit: a rerun after the commit finds nothing left to record
-            self.ledger.record_changes(run.run_id, shard, changes)
-        if len(affected) or vanished or written:
-            self.ledger.commit_shard(year, shard, index, new_entries)
+
+        def commit() -> None:
+            if changes:  # recorded before the commit: a rerun after the commit finds nothing left to record
+                self.ledger.record_changes(run.run_id, shard, changes)
+            if len(affected) or vanished or written:
+                self.ledger.commit_shard(year, shard, index, new_entries)
+
+        return commit
 
     def builder_fingerprint(self) -> str:
         """Changes whenever document bytes would: the schema and a sample document built now."""
