@@ -23,7 +23,9 @@ import csv
 import gzip
 import hashlib
 import io
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,20 +73,40 @@ class BulkFile:
 
 
 class _Gzipped:
-    """An uncompressed stream written into deterministic gzip bytes, hashed and counted on the way."""
+    """An uncompressed stream written into deterministic gzip bytes, hashed and counted on the way.
+
+    Compressing and hashing run on a worker thread, in order (zlib and hashlib release the GIL), while the
+    caller builds the next piece: a national year's bulk files cost about the time of building them."""
+
+    MAX_PENDING = 4
 
     def __init__(self) -> None:
         self.buffer = io.BytesIO()
         self.zip = gzip.GzipFile(fileobj=self.buffer, mode="wb", compresslevel=6, mtime=0)
         self.digest = hashlib.sha256()
         self.size = 0
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gzip")
+        self._pending: deque[Future[None]] = deque()
 
-    def write(self, data: bytes) -> None:
+    def _absorb(self, data: bytes) -> None:
         self.zip.write(data)
         self.digest.update(data)
+
+    def write(self, data: bytes) -> None:
+        while len(self._pending) >= self.MAX_PENDING:  # bounded: memory stays at a few pieces
+            self._pending.popleft().result()
+        self._pending.append(self._worker.submit(self._absorb, data))
         self.size += len(data)
 
+    def discard(self) -> None:
+        self._worker.shutdown(wait=True, cancel_futures=True)
+
     def close(self, key: str, rows: int) -> BulkFile:
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._worker.shutdown(wait=True, cancel_futures=True)
         self.zip.close()
         return BulkFile(key, self.buffer.getvalue(), rows, self.size, self.digest.hexdigest())
 
@@ -123,25 +145,30 @@ class BulkBuilder:
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow([name for name, _ in self.columns])
         rows = 0
-        for entries in shards:
-            if entries.num_rows == 0:
-                continue
-            ordered = sort_entries(entries)
-            entry_years = ordered.column("performance_year")
-            other = pc.filter(entry_years, pc.not_equal(entry_years, year))
-            if len(other):
-                raise ValueError(f"an entry of PY{other[0].as_py()} among PY{year}'s")
-            npis = ordered.column("npi").combine_chunks()
-            columns = self.builder.entry_columns(ordered)
-            if on_rows is not None:
-                on_rows(npis, columns)
-            lines = self.builder.rendered_entries(ordered, prefix=(("npi", jc.Texts(npis)),))
-            ndjson.write(jc.buffer_bytes(jc.concat(lines, b"\n")))
-            writer.writerows(self._csv_rows(npis, columns))
-            table.write(text.getvalue().encode())
-            text.seek(0)
-            text.truncate()
-            rows += len(npis)
+        try:
+            for entries in shards:
+                if entries.num_rows == 0:
+                    continue
+                ordered = sort_entries(entries)
+                entry_years = ordered.column("performance_year")
+                other = pc.filter(entry_years, pc.not_equal(entry_years, year))
+                if len(other):
+                    raise ValueError(f"an entry of PY{other[0].as_py()} among PY{year}'s")
+                npis = ordered.column("npi").combine_chunks()
+                columns = self.builder.entry_columns(ordered)
+                if on_rows is not None:
+                    on_rows(npis, columns)
+                lines = self.builder.rendered_entries(ordered, prefix=(("npi", jc.Texts(npis)),))
+                ndjson.write(jc.buffer_bytes(jc.concat(lines, b"\n")))
+                writer.writerows(self._csv_rows(npis, columns))
+                table.write(text.getvalue().encode())
+                text.seek(0)
+                text.truncate()
+                rows += len(npis)
+        except BaseException:
+            ndjson.discard()
+            table.discard()
+            raise
         if text.getvalue():  # the header alone, for a year with no entries
             table.write(text.getvalue().encode())
         return [ndjson.close(bulk_key(year, "ndjson"), rows), table.close(bulk_key(year, "csv"), rows)]
