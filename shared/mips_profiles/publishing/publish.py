@@ -22,6 +22,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -130,8 +131,9 @@ class Publisher:
     def publish_file(
         self, path: str | os.PathLike[str], release: ReleaseInfo, *, sha256: str | None = None, force: bool = False
     ) -> PublishResult:
-        validated = self.read_and_check(path, release.performance_year, sha256=sha256, force=force)
-        return self.publish_validated(validated, release)
+        return self.publish_validated(
+            self.read_and_check(path, release.performance_year, sha256=sha256, force=force), release
+        )
 
     def read_and_check(
         self, path: str | os.PathLike[str], year: int, *, sha256: str | None = None, force: bool = False
@@ -153,6 +155,7 @@ class Publisher:
     def publish_validated(self, validated: Validated, release: ReleaseInfo) -> PublishResult:
         """All three steps in this process (the local CLI)."""
         run = self.stage(validated, release, partitions=1)
+        del validated  # the file's text (the largest object): the partitions read the staged entries
         results = [self.publish_partition(run, g) for g in range(len(run.groups))]
         return self.finalize(run, results)
 
@@ -165,8 +168,13 @@ class Publisher:
         release_id = make_release_id(year, source.sha256)
         run_id = run_id or f"{release_id}-{self.clock().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         audit = _audit_table(validated, release_id)
-        a_key = self.ledger.write_audit(year, release_id, audit)
-        self.ledger.stage_mart(run_id, mart.clinician_scores(audit, self.contract, cms_modified=release.cms_modified))
+        # The audit's Parquet encoding (C++, without the GIL) overlaps the typing of the mart rows.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit") as pool:
+            audit_written = pool.submit(self.ledger.write_audit, year, release_id, audit)
+            typed = mart.clinician_scores(audit, self.contract, cms_modified=release.cms_modified)
+            a_key = audit_written.result()
+        self.ledger.stage_mart(run_id, typed)
+        del audit, typed
         q_key = self.ledger.write_quarantine(year, release_id, validated.rejected) if validated.rows_rejected else None
         aggregates = self.stats.build(clinicians(validated.records, validated.accepted_text), year, release_id)
         self.ledger.stage_stats(run_id, aggregates)
