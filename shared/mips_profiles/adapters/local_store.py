@@ -11,7 +11,9 @@ import contextlib
 import hashlib
 import os
 import shutil
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +24,13 @@ class LocalDirStore:
     """A directory as a blob store: atomic writes (temp file + rename), so readers never see half a file.
 
     :meth:`publish_together` gives a first publish the cheaper way to the same guarantee: every file is
-    written once, straight into a hidden directory, and one rename makes them all visible."""
+    written once, straight into a hidden directory (by a worker thread, while the caller builds the next
+    batch), and one rename makes them all visible."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self._together: tuple[str, str] | None = None  # (key prefix, hidden directory) while a block is open
+        self._writer: _BackgroundWriter | None = None  # the block's worker
 
     def _staged(self, key: str) -> str | None:
         """The hidden path of ``key`` while a publish-together block holds its prefix, else None."""
@@ -80,18 +84,22 @@ class LocalDirStore:
         root = os.fspath(self.root)
         count = 0
         made: set[str] = set()
+        hidden: list[tuple[str, bytes]] = []  # invisible until the block ends: no temp file needed
         for key, data in items:
             staged = self._staged(key)
             path = staged or os.path.join(root, check_key(key))  # string paths: a first publish writes ~500k
-            parent = os.path.dirname(path)
+            parent = path.rpartition("/")[0]
             if parent not in made:
                 os.makedirs(parent, exist_ok=True)
                 made.add(parent)
             if staged:
-                _write_file(path, data)  # invisible until the block ends: no temp file needed
+                hidden.append((path, data))
             else:
                 self._atomic_write(path, data)
             count += 1
+        if hidden:
+            assert self._writer is not None
+            self._writer.submit(hidden)
         return count
 
     @contextlib.contextmanager
@@ -107,13 +115,16 @@ class LocalDirStore:
         shutil.rmtree(hidden, ignore_errors=True)  # left by a run that died inside its block
         hidden.mkdir(parents=True)
         self._together = (prefix if prefix.endswith("/") else prefix + "/", os.fspath(hidden))
+        self._writer = _BackgroundWriter()
         try:
             yield True
+            self._writer.finish()
         except BaseException:
+            self._writer.abandon()
             shutil.rmtree(hidden, ignore_errors=True)
             raise
         finally:
-            self._together = None
+            self._together = self._writer = None
         try:
             os.rename(hidden, target)  # replaces nothing but an empty directory
         except OSError:  # something appeared at the target meanwhile: move file by file, each atomic
@@ -125,6 +136,8 @@ class LocalDirStore:
             shutil.rmtree(hidden, ignore_errors=True)
 
     def delete_many(self, keys: Iterable[str]) -> int:
+        if self._writer is not None:
+            self._writer.drain()  # a key deleted after it was written stays deleted
         count = 0
         for key in keys:
             try:
@@ -168,6 +181,40 @@ def _write_file(path: str, data: bytes) -> None:
             view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
+
+
+class _BackgroundWriter:
+    """Batches of files written on one worker thread, in order (the system calls release the GIL). At most two
+    batches wait; the first error is raised by the next submit, by :meth:`drain` or by :meth:`finish`."""
+
+    MAX_PENDING = 2
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-writer")
+        self._pending: deque[Future[None]] = deque()
+
+    def submit(self, batch: list[tuple[str, bytes]]) -> None:
+        while len(self._pending) >= self.MAX_PENDING:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(_write_files, batch))
+
+    def drain(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+
+    def finish(self) -> None:
+        try:
+            self.drain()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def abandon(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _write_files(batch: list[tuple[str, bytes]]) -> None:
+    for path, data in batch:
+        _write_file(path, data)
 
 
 class MemoryStore:
