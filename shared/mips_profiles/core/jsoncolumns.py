@@ -109,6 +109,21 @@ def to_arrow(column: Column) -> pa.Array:
     return pa.StructArray.from_arrays([to_arrow(c) for _, c in column.fields], [k for k, _ in column.fields])
 
 
+def cells(column: Column) -> list[str]:
+    """One spreadsheet cell per row: text as it is, a number as the JSON renders it, empty for null.
+
+    >>> cells(Floats(np.array([85.0, np.nan]))), cells(Texts(pa.array(["a,b", None])))
+    (['85.0', ''], ['a,b', ''])
+    """
+    if isinstance(column, Texts):
+        text = pc.fill_null(to_arrow(column), "")
+    else:
+        rendered = render(column)
+        text = pc.if_else(pc.equal(rendered, pa.scalar(b"null", pa.binary())), b"", rendered).cast(pa.string())
+    values: list[str] = text.to_pylist()
+    return values
+
+
 def field(columns: Sequence[tuple[str, Column]], path: str) -> Column | None:
     """The column at a dotted ``path`` (``category_scores.quality``) of named columns, or None if absent."""
     head, _, rest = path.partition(".")

@@ -123,12 +123,7 @@ class BulkBuilder:
         cells = []
         for _, path in self.columns:
             column = jc.Texts(npis) if path == "npi" else jc.field(columns, path)
-            if column is None:
-                cells.append([""] * len(npis))
-            elif isinstance(column, jc.Texts):
-                cells.append(["" if v is None else v for v in jc.pylist(column)])
-            else:
-                cells.append(["" if t == b"null" else t.decode() for t in jc.render(column).to_pylist()])
+            cells.append([""] * len(npis) if column is None else jc.cells(column))
         return zip(*cells, strict=True)
 
     def build(
