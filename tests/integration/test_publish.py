@@ -397,6 +397,26 @@ def test_an_error_inside_the_block_publishes_nothing(tmp_path):
     assert not (tmp_path / "tree" / "v1").exists() or not any((tmp_path / "tree" / "v1").iterdir())
 
 
+def test_a_failed_write_on_the_worker_thread_publishes_nothing(tmp_path, monkeypatch):
+    from mips_profiles.adapters import local_store
+
+    real = local_store._write_file
+
+    def disk_full(path, data):
+        if path.endswith("1234567893.json"):
+            raise OSError(28, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(local_store, "_write_file", disk_full)
+    store = LocalDirStore(tmp_path / "tree")
+    # When a file of the block fails to write on the worker thread
+    with pytest.raises(OSError, match="No space left"), store.publish_together("v1/npi/"):
+        store.write_many([("v1/npi/1376745471.json", b"{}"), ("v1/npi/1234567893.json", b"[]")])
+    # Then the error reaches the caller and nothing is visible, nor left hidden
+    assert not (tmp_path / "tree" / "v1" / "npi").exists()
+    assert not list((tmp_path / "tree" / "v1").iterdir())
+
+
 class DiesAfterDocuments(LocalDirStore):
     """A public store whose process dies at the n-th document written (n = 0: never)."""
 

@@ -22,7 +22,7 @@ BASE = {"mips_profiles.errors", "mips_profiles.clock", "mips_profiles.keys", "mi
 
 # layer -> the layers it may import (besides itself and the base modules)
 ALLOWED = {
-    "base": {"core"},  # keys.npi_key vectorises with core.npi
+    "base": {"core"},  # keys.npi_key checks the NPI with core.npi
     "core": set(),
     "adapters": {"core"},
     "publishing": {"core"},

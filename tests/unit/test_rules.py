@@ -188,3 +188,27 @@ def test_an_unsupported_year_names_the_supported_range():
         r"cms-qpp-mips/v2 \(supported: 2017-2025\)",
     ):
         load_methodology().parameters(2016)
+
+
+def _luhn_oracle(text: str) -> bool:
+    """The NPI rule as the CMS NPI standard states it, written independently of the package."""
+    if len(text) != 10 or any(ch not in "0123456789" for ch in text) or text[0] not in "12":
+        return False
+    digits = [int(ch) for ch in "80840" + text[:9]]
+    total = sum(sum(divmod(d * 2, 10)) if i % 2 == 0 else d for i, d in enumerate(reversed(digits)))
+    return (10 - total % 10) % 10 == int(text[9])
+
+
+@given(st.lists(st.one_of(st.text(max_size=11), st.from_regex(r"[12][0-9]{9}", fullmatch=True)), max_size=30))
+def test_a_batch_of_npis_is_checked_as_each_one_alone(values):
+    from mips_profiles.core.npi import valid_npis
+    from mips_profiles.keys import npi_keys
+
+    expected = [_luhn_oracle(v) for v in values]
+    assert valid_npis(values).tolist() == expected
+    if all(expected):
+        assert npi_keys(values) == [f"v1/npi/{v}.json" for v in values]
+    else:
+        with pytest.raises(ValueError) as refused:
+            npi_keys(values)
+        assert str(refused.value) == f"not a valid NPI: {values[expected.index(False)]!r}"

@@ -58,7 +58,7 @@ from ..keys import (
     SCHEMA_KEY,
     bulk_prefix,
     change_key,
-    npi_key,
+    npi_keys,
 )
 from ..keys import release_id as make_release_id
 from ..ports import NO_PROGRESS, BlobStore, Progress, content_hash
@@ -264,6 +264,8 @@ class Publisher:
         others = [self.ledger.entries(y, shard, only=affected) for y in years if y != year]
         mine = new_entries.filter(pc.is_in(new_entries.column("npi"), value_set=affected))
         combined = concat_entries([mine, *others])
+        npis = combined.column("npi").unique().to_pylist()
+        key_of = dict(zip(npis, npi_keys(npis), strict=True))  # every NPI checked in one pass
         written = 0
         changes = Changes()
 
@@ -278,12 +280,12 @@ class Publisher:
                 index[npi] = digest
                 written += 1
                 totals.bytes_written += len(data)
-                yield npi_key(npi), data
+                yield key_of[npi], data
 
         self.public.write_many(changed_documents(), content_type=CONTENT_TYPE, cache_control=CACHE_DOCUMENT)
         still_published = set(combined.column("npi").to_pylist())
         vanished = [npi for npi in affected.to_pylist() if npi not in still_published and npi in index]
-        deleted = self.public.delete_many(npi_key(npi) for npi in vanished)
+        deleted = self.public.delete_many(npi_keys(vanished))
         for npi in vanished:
             del index[npi]
         changes.removed.extend(vanished)
