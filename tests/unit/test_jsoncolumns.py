@@ -9,6 +9,7 @@ import math
 import numpy as np
 import orjson
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -118,3 +119,71 @@ def test_documents_are_byte_for_byte_dumps_of_the_dict_rows_whatever_the_chunkin
     assert len({len(orjson.loads(d)["history"]) for _, d in expected}) == 5  # histories of 1, 2, 3, 5 and 8 years
     for chunk_rows in (1, 3, 8, 10_000):  # chunks end inside and between NPIs' histories
         assert list(builder.documents(entries, chunk_rows=chunk_rows)) == expected
+
+
+def test_empty_columns_render_as_empty_binary_arrays():
+    empty = np.array([], dtype=np.float64)
+    for column in (jc.Floats(empty), jc.Ints(empty.astype(np.int64)), jc.Texts(pa.array([], pa.string()))):
+        out = jc.render(column)
+        assert out.type == pa.binary() and len(out) == 0
+    assert len(jc.Struct(())) == 0
+    assert len(jc.Struct((("a", jc.Ints(np.array([1, 2]))),))) == 2
+    with pytest.raises(ValueError, match=r"^an object column needs at least one field$"):
+        jc.render(jc.Struct(()))
+
+
+def test_arrow_arrays_keep_the_json_types_and_nulls():
+    """What the mart's headlines are made of: float64 with null where JSON has null, int64, text, structs."""
+    floats = jc.to_arrow(jc.Floats(np.array([1.5, np.nan], dtype=np.float32)))
+    assert floats.type == pa.float64() and floats.to_pylist() == [1.5, None]
+    assert jc.to_arrow(jc.Ints(np.array([2024], dtype=np.int32))).type == pa.int64()
+    chunked = pa.chunked_array([pa.array(["a"]), pa.array([None, "b"])])
+    assert jc.to_arrow(jc.Texts(chunked)).to_pylist() == ["a", None, "b"]
+    assert jc.render(jc.Texts(chunked)).to_pylist() == [b'"a"', b"null", b'"b"']
+    coded = jc.to_arrow(jc.Texts(pa.array(["x", None, "x"]).dictionary_encode()))
+    assert coded.type == pa.string() and coded.to_pylist() == ["x", None, "x"]
+    nested = jc.to_arrow(jc.Struct((("n", jc.Ints(np.array([1]))), ("s", jc.Floats(np.array([np.nan]))))))
+    assert nested.type == pa.struct([("n", pa.int64()), ("s", pa.float64())])
+    assert nested.to_pylist() == [{"n": 1, "s": None}]
+    texts = jc.to_arrow(jc.Struct((("t", jc.Texts(pa.chunked_array([pa.array(["a"])]))),)))  # a table's column
+    assert texts.to_pylist() == [{"t": "a"}]
+
+
+def test_spreadsheet_cells_are_json_numbers_and_plain_text_with_nulls_empty():
+    assert jc.cells(jc.Floats(np.array([85.0, np.nan, -0.0]))) == ["85.0", "", "-0.0"]
+    assert jc.cells(jc.Ints(np.array([2024, 7]))) == ["2024", "7"]
+    assert jc.cells(jc.Texts(pa.array(['say "hi", ok', None]))) == ['say "hi", ok', ""]
+
+
+def test_a_field_is_found_by_its_dotted_path_and_only_there():
+    scores = jc.Struct((("quality", jc.Floats(np.array([80.0]))),))
+    columns = [("final_score", jc.Floats(np.array([90.0]))), ("category_scores", scores)]
+    assert jc.pylist(jc.field(columns, "final_score")) == [90.0]
+    assert jc.pylist(jc.field(columns, "category_scores.quality")) == [80.0]
+    assert jc.field(columns, "category_scores") is scores
+    assert jc.field(columns, "category_scores.cost") is None
+    assert jc.field(columns, "final_score.quality") is None  # a number has no fields
+    assert jc.field(columns, "score") is None
+
+
+def test_misaligned_columns_are_refused_not_zipped_short():
+    with pytest.raises(ValueError):
+        jc.pylist(jc.Struct((("a", jc.Ints(np.array([1, 2]))), ("b", jc.Ints(np.array([1]))))))
+
+
+def test_buffer_bytes_of_one_value_and_of_empty_values():
+    assert jc.buffer_bytes(pa.array([b"only"], pa.binary())) == b"only"
+    assert jc.buffer_bytes(pa.array([b"", b""], pa.binary())) == b""
+    assert jc.buffer_bytes(pa.array([None], pa.binary())) == b""
+
+
+def test_texts_by_key_names_each_distinct_key_once():
+    calls = []
+
+    def label(key: int) -> str:
+        calls.append(key)
+        return f"PY{key}"
+
+    column = jc.texts_by_key(np.array([2024, 2023, 2024]), label)
+    assert jc.pylist(column) == ["PY2024", "PY2023", "PY2024"] and sorted(calls) == [2023, 2024]
+    assert jc.to_arrow(jc.texts_by_key(np.array([], dtype=np.int64), label)).type == pa.string()

@@ -205,7 +205,8 @@ def test_a_batch_of_npis_is_checked_as_each_one_alone(values):
     from mips_profiles.keys import npi_keys
 
     expected = [_luhn_oracle(v) for v in values]
-    assert valid_npis(values).tolist() == expected
+    checked = valid_npis(values)
+    assert checked.dtype == bool and checked.tolist() == expected
     if all(expected):
         assert npi_keys(values) == [f"v1/npi/{v}.json" for v in values]
     else:

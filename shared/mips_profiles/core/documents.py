@@ -188,7 +188,7 @@ class DocumentBuilder:
         if "performance_year" in pub:
             cols.append(("performance_year", jc.Ints(years)))
         if "payment_year" in derived:
-            cols.append(("payment_year", jc.Ints(years + self.methodology.payment_year_offset)))
+            cols.append(("payment_year", jc.Ints(self.methodology.payment_years(years))))
         if "final_score" in pub:
             cols.append(("final_score", floats("final_score")))
         if "payment_adjustment_pct" in pub:

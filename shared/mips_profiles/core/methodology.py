@@ -51,7 +51,11 @@ class Methodology:
             ) from None
 
     def payment_year(self, year: int) -> int:
-        return year + self.payment_year_offset
+        return int(self.payment_years(np.array([year]))[0])
+
+    def payment_years(self, years: np.ndarray) -> np.ndarray:
+        """The year each performance year's payment adjustment applies (column-wise, as the documents use it)."""
+        return np.asarray(years, dtype=np.int64) + self.payment_year_offset
 
     # One implementation of each rule, column-wise, as the documents use it; the scalar forms below call it.
     def score_bands(self, scores: np.ndarray) -> list[str | None]:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,12 +34,12 @@ def is_valid_npi(value: str) -> bool:
 def valid_npis(values: Sequence[str]) -> npt.NDArray[np.bool_]:
     """:func:`is_valid_npi` of every value, the check digits in one vectorised pass: what the publisher runs
     over a shard's NPIs before it builds their keys."""
-    shaped = np.array(
-        [len(v) == 10 and v.isascii() and v.isdigit() and v[0] in "12" for v in values], dtype=bool
-    ).reshape(-1)
-    valid = np.zeros(len(shaped), dtype=bool)
+    shaped = np.fromiter(
+        (len(v) == 10 and v.isascii() and v.isdigit() and v[0] in "12" for v in values), dtype=bool, count=len(values)
+    )
+    valid = np.zeros(len(values), dtype=bool)
     if shaped.any():
-        text = "".join(v for v, ok in zip(values, shaped.tolist(), strict=True) if ok).encode("ascii")
+        text = "".join(itertools.compress(values, shaped)).encode()  # ASCII digits only, by the shape check
         digits = (np.frombuffer(text, dtype=np.uint8) - 48).reshape(-1, 10)
         valid[shaped] = valid_check_digits(digits)
     return valid
