@@ -455,6 +455,7 @@ def main() -> None:
         "--reference-repeat", type=int, default=None, help="runs of the (slow) pandas reference; default: --repeat"
     )
     parser.add_argument("--skip-reference-publish", action="store_true")
+    parser.add_argument("--settle", type=float, default=20.0, help="seconds to pause between runs")
     parser.add_argument("--scale", default=None, help="factors of --rows for the scaling curve, e.g. 0.25,0.5,1,2")
     parser.add_argument("--plot", default=None, help="the scaling curve as SVG here (with --scale)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -491,6 +492,10 @@ def main() -> None:
                 runs["reference_publish"].append(run_step(work, "reference_publish", run=run))
         for leftover in (f"tree-{run}", f"tree-{run}.private"):
             shutil.rmtree(work / leftover, ignore_errors=True)
+        if run + 1 < args.repeat:
+            # Freeing a run's trees (~1.5 GB of tmpfs) keeps the kernel busy for a while after rmtree returns:
+            # the next run's parse floor came out 30-60% slow without this pause (2026-11-24).
+            time.sleep(args.settle)
     summary: dict[str, Any] = {
         "input": generated,
         "repeat": args.repeat,
@@ -523,8 +528,8 @@ LAMBDA_MB = {"1,769 MB (1 vCPU)": 1769, "4,096 MB (the shard function)": 4096, "
 
 
 def scaling(args: argparse.Namespace, work: Path) -> None:
-    """Build and first publish at each factor of --rows: time (median of --repeat interleaved builds) and peak
-    RSS per point; per-100k-row cost says whether time grows linearly."""
+    """Build and first publish at each factor of --rows: time (medians of --repeat interleaved runs) and peak
+    RSS (the highest of the runs) per point; per-100k-row cost says whether time grows linearly."""
     points = []
     for factor in [float(f) for f in args.scale.split(",")]:
         rows = int(args.rows * factor)
@@ -532,11 +537,20 @@ def scaling(args: argparse.Namespace, work: Path) -> None:
         here.mkdir()
         print(f"scale {factor:g}: {rows} rows", file=sys.stderr)
         run_step(here, "generate", rows=rows)
-        parse, build = [], []
+        time.sleep(args.settle)
+        parse, build, publish = [], [], []
         for run in range(max(1, args.repeat)):
             parse.append(run_step(here, "floor_parse", run=run))
             build.append(run_step(here, "build", run=run))
-        first = run_step(here, "publish_first", run=0)
+            publish.append(run_step(here, "publish_first", run=run))
+            for leftover in (f"tree-{run}", f"tree-{run}.private"):
+                shutil.rmtree(here / leftover, ignore_errors=True)
+            time.sleep(args.settle)
+        first = {
+            "seconds": statistics.median(r["seconds"] for r in publish),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in publish),
+            "docs_written": publish[0]["docs_written"],
+        }
         points.append(
             {
                 "factor": factor,
@@ -546,6 +560,7 @@ def scaling(args: argparse.Namespace, work: Path) -> None:
                 "build_spread_pct": spread_pct([r["seconds"] for r in build]),
                 "build_peak_rss_mb": max(r["peak_rss_mb"] for r in build),
                 "publish_first_seconds": round(first["seconds"], 1),
+                "publish_first_spread_pct": spread_pct([r["seconds"] for r in publish]),
                 "publish_first_peak_rss_mb": first["peak_rss_mb"],
                 "documents": first["docs_written"],
             }
