@@ -151,6 +151,7 @@ def test_arrow_arrays_keep_the_json_types_and_nulls():
 
 def test_spreadsheet_cells_are_json_numbers_and_plain_text_with_nulls_empty():
     assert jc.cells(jc.Floats(np.array([85.0, np.nan, -0.0]))) == ["85.0", "", "-0.0"]
+    assert jc.pylist(jc.Floats(np.array([85.0, np.nan]))) == [85.0, None]  # a dict row holds None, never NaN
     assert jc.cells(jc.Ints(np.array([2024, 7]))) == ["2024", "7"]
     assert jc.cells(jc.Texts(pa.array(['say "hi", ok', None]))) == ['say "hi", ok', ""]
 
