@@ -493,8 +493,8 @@ def main() -> None:
         for leftover in (f"tree-{run}", f"tree-{run}.private"):
             shutil.rmtree(work / leftover, ignore_errors=True)
         if run + 1 < args.repeat:
-            # Freeing a run's trees (~1.5 GB of tmpfs) keeps the kernel busy for a while after rmtree returns:
-            # the next run's parse floor came out 30-60% slow without this pause (2026-11-24).
+            # Lets the kernel finish freeing the run's trees (~1.5 GB of tmpfs) before the next floor. Measured
+            # 2026-11-24: it did not steady the parse floor (one run in three still 30-60% slow); kept as cheap.
             time.sleep(args.settle)
     summary: dict[str, Any] = {
         "input": generated,
