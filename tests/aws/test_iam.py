@@ -134,3 +134,41 @@ def test_the_harness_denies_what_the_policy_does_not_grant(tables, tmp_path, mon
             for key in ("raw/qpp/x.csv", "raw/missing"):
                 with pytest.raises(ClientError, match="AccessDenied"):
                     s3.get_object(Bucket="raw", Key=key)
+
+
+def test_every_action_moto_asks_for_is_one_iam_has(tables, tmp_path, monkeypatch):
+    """Whatever a moto release calls an operation, the harness asks IAM for the action AWS authorises it as:
+    a HEAD of an object is ``s3:GetObject`` (moto 5.2.6 says ``s3:HeadObject``), a listing ``s3:ListBucket``,
+    a metric ``cloudwatch:PutMetricData``; and every name asked for is in IAM's own list."""
+    from iam_enforcement import ASKED_ACTIONS, iam_has_action
+
+    ASKED_ACTIONS.clear()
+    with running_stack(tmp_path, monkeypatch) as stack:
+        run_every_kind_of_work(stack, tables, tmp_path)
+    asked = set(ASKED_ACTIONS)
+    assert {"s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:DeleteObject", "cloudwatch:PutMetricData"} <= asked
+    assert {"dynamodb:PutItem", "states:StartExecution", "sns:Publish"} <= asked
+    assert [a for a in sorted(asked) if not iam_has_action(a)] == []
+
+
+def test_an_operation_name_iam_does_not_have_fails_the_run(monkeypatch):
+    """Without the mapping, moto's own name for an operation (``monitoring:PutMetricData``, CloudWatch's
+    endpoint prefix) is not an IAM action: the enforced block fails, naming it and where to map it, instead
+    of letting a test pass or fail on a name AWS never checks."""
+    import boto3
+    import iam_enforcement
+    from moto import mock_aws
+
+    monkeypatch.setattr(iam_enforcement, "IAM_PREFIXES", {})
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        admin = iam_enforcement.create_admin()
+        cloudwatch = boto3.client("cloudwatch", **admin)
+        with (
+            pytest.raises(AssertionError, match=r"monitoring:PutMetricData.*ACTION_ALIASES"),
+            iam_enforcement.iam_enforced(),
+        ):
+            cloudwatch.put_metric_data(Namespace="t", MetricData=[{"MetricName": "m", "Value": 1.0}])
+    assert not iam_enforcement.iam_has_action("s3:HeadObject")
+    assert iam_enforcement.iam_action_name("s3:HeadObject") == "s3:GetObject"
+    assert iam_enforcement.iam_has_action(iam_enforcement.iam_action_name("s3:HeadObject"))
