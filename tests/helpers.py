@@ -37,24 +37,31 @@ def snapshot(*roots: Path) -> dict[str, str]:
 
 
 def pick_documents(tree: Path) -> dict[str, dict]:
-    """Documents of each kind the consumers must render: scored this year, with history, not scored, with a
-    reweighted category."""
+    """Documents of each kind the consumers must render: scored this year (every category counted), with history,
+    earned as a group, not scored, with an exempt (reweighted) category."""
     found: dict[str, dict] = {}
     for path in sorted((tree / "v1" / "npi").glob("*.json")):
         doc = json.loads(path.read_text())
         latest = doc["latest"]
         cats = latest["category_scores"]
         newest = latest["performance_year"] == 2024
-        if newest and latest["final_score"] is not None and all(v is not None for v in cats.values()):
+        counted = all(status == "scored" for status in latest["category_status"].values())
+        if newest and latest["final_score"] is not None and counted and all(v is not None for v in cats.values()):
             found.setdefault("scored", doc)
             if len(doc["history"]) >= 2:
                 found.setdefault("history", doc)
+            if latest["participation_option"] == "Group":
+                found.setdefault("group", doc)
         if latest["final_score"] is None:
             found.setdefault("unscored", doc)
         if latest["performance_year"] == 2023:
             found.setdefault("older_only", doc)
-        if newest and latest["category_status"]["promoting_interoperability"] == "reweighted":
+        if (
+            newest
+            and latest["category_status"]["promoting_interoperability"] == "reweighted"
+            and not cats["promoting_interoperability"]
+        ):
             found.setdefault("reweighted", doc)
-        if len(found) == 5:
+        if len(found) == 6:
             return found
     raise AssertionError(f"the sample tree lacks a kind of document: found {sorted(found)}")

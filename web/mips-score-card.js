@@ -17,7 +17,7 @@
 (function (global) {
   "use strict";
 
-  var VERSION = "1.0.0";
+  var VERSION = "1.1.0";
   var DEFAULT_TIMEOUT_MS = 8000;
   var SOURCE = "CMS QPP MIPS";
   var DISCLAIMER =
@@ -29,13 +29,26 @@
     meeting_threshold: "Meeting threshold",
     below_threshold: "Below threshold"
   };
+  // name, label, and how CMS states the score (improvement activities are published as points out of 40)
   var CATEGORIES = [
-    ["quality", "Quality"],
-    ["promoting_interoperability", "Promoting interoperability"],
-    ["improvement_activities", "Improvement activities"],
-    ["cost", "Cost"]
+    ["quality", "Quality", ""],
+    ["promoting_interoperability", "Promoting interoperability", ""],
+    ["improvement_activities", "Improvement activities", " of 40 points"],
+    ["cost", "Cost", ""]
   ];
   var NPI_PATTERN = /^[0-9]{10}$/;
+  // How the score was earned (participation_option), and whose performance it covers (CMS's own caveat).
+  var EARNED_BY = {
+    "Individual": null,
+    "Group": "A group score: it covers the practice (TIN), not this clinician's own performance.",
+    "Subgroup": "A subgroup score: it covers the subgroup, not this clinician's own performance.",
+    "Virtual Group": "A virtual group score: it covers the virtual group, not this clinician's own performance.",
+    "APM Entity": "An APM Entity score: it covers the whole APM Entity, not this clinician's own performance.",
+    "MIPS APM": "An APM Entity score: it covers the whole APM Entity, not this clinician's own performance."
+  };
+  var NOT_COMPARABLE =
+    "Scores of different performance years are not directly comparable: CMS changes measures, weights and " +
+    "thresholds from year to year.";
 
   var STYLE =
     ":host{all:initial;display:block;font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif}" +
@@ -52,7 +65,8 @@
     "dl{display:grid;grid-template-columns:1fr auto;gap:4px 12px;margin:0 0 12px}" +
     "dt{color:#475467}dd{margin:0;text-align:right;font-variant-numeric:tabular-nums;font-weight:600}" +
     ".categories{border-top:1px solid #eaecf0;padding-top:10px}" +
-    ".attribution,.disclaimer,.note{margin:0;font-size:12px;color:#475467}" +
+    ".attribution,.disclaimer,.note,.caveat{margin:0;font-size:12px;color:#475467}" +
+    ".caveat{margin:0 0 10px}.history{margin:0 0 10px;padding:0;list-style:none;font-size:13px}" +
     ".disclaimer{margin-top:4px}.muted{color:#667085;font-weight:400}";
 
   function text(doc, tag, className, content) {
@@ -188,22 +202,58 @@
     facts.appendChild(text(d, "dt", null, "Medicare payment adjustment in " + latest.payment_year));
     facts.appendChild(field(text(d, "dd", adjustment ? null : "muted", adjustment || "None published"),
       "payment-adjustment"));
+    var option = typeof latest.participation_option === "string" ? latest.participation_option : null;
+    if (option) {
+      facts.appendChild(text(d, "dt", null, "Score earned as"));
+      facts.appendChild(field(text(d, "dd", null, option), "participation"));
+    }
     card.appendChild(facts);
+    if (option && EARNED_BY[option]) {
+      card.appendChild(field(text(d, "p", "caveat", EARNED_BY[option]), "participation-caveat"));
+    }
 
     var categories = text(d, "dl", "categories");
     var cats = latest.category_scores || {};
     var statuses = latest.category_status || {};
     CATEGORIES.forEach(function (pair) {
+      // the score as CMS published it, and whether it counted toward the final score (never a hidden score)
       var value = formatScore(cats[pair[0]]);
-      // CMS reweighted the category to 0%: the clinician is exempt from a score for it (never show a 0)
-      var exempt = statuses[pair[0]] === "reweighted";
-      var shown = exempt ? "Exempt (reweighted)" : (value || "Not scored");
+      if (value) value += pair[2];
+      var status = typeof statuses[pair[0]] === "string" ? statuses[pair[0]] : (value ? "scored" : "not_scored");
+      var shown;
+      if (status === "reweighted") {
+        shown = value ? value + " (did not count toward the final score: CMS reweighted it)" : "Exempt (reweighted)";
+      } else if (status === "unknown") {
+        shown = (value || "Not scored") + " (whether it counted is not known)";
+      } else {
+        shown = value || "Not scored";
+      }
       categories.appendChild(text(d, "dt", null, pair[1]));
-      var dd = field(text(d, "dd", exempt || !value ? "muted" : null, shown), "category-" + pair[0]);
-      dd.setAttribute("data-status", exempt ? "reweighted" : (value ? "scored" : "not_scored"));
+      var dd = field(text(d, "dd", status === "scored" && value ? null : "muted", shown), "category-" + pair[0]);
+      dd.setAttribute("data-status", status);
       categories.appendChild(dd);
     });
     card.appendChild(categories);
+    if (latest.final_score_reproduced === false) {
+      card.appendChild(field(text(d, "p", "caveat",
+        "These category scores do not add up to the final score: CMS scored it in a way its public file " +
+        "does not show (for example an APM Entity's scoring)."), "parts-caveat"));
+    }
+    var history = Array.isArray(doc.history) ? doc.history.filter(function (entry) {
+      return entry && typeof entry.performance_year === "number" && entry.performance_year !== year;
+    }) : [];
+    if (history.length) {
+      var list = field(text(d, "ul", "history"), "history");
+      list.setAttribute("aria-label", "Earlier performance years");
+      history.forEach(function (entry) {
+        var line = "Performance Year " + entry.performance_year + ": " +
+          (isScore(entry.final_score) && entry.final_score !== null ? formatScore(entry.final_score) : "Not scored");
+        if (entry.comparable_to_prior_year === false) line += " (threshold or weights differ from the year before)";
+        list.appendChild(text(d, "li", null, line));
+      });
+      card.appendChild(list);
+      card.appendChild(field(text(d, "p", "caveat", NOT_COMPARABLE), "comparability"));
+    }
 
     var checked = lastChecked(manifest, year);
     var attribution = (latest.attribution || ("Source: " + SOURCE + " \u00b7 Performance Year " + year)) +

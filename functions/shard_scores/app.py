@@ -77,6 +77,13 @@ def _emit(action: str, result: Mapping[str, Any]) -> None:
                 "columns the display contract does not know (kept in the audit record, not published)",
                 extra={"performance_year": result["performance_year"], "unknown_columns": unknown},
             )
+    if result.get("status") == "published":
+        check = result.get("final_score_check") or {}
+        if check.get("share") is not None:  # the fidelity self-check of the release
+            metrics.add_metric(name="FinalScoresReproduced", unit=MetricUnit.Percent, value=100 * check["share"])
+        for warning in result.get("warnings") or []:
+            metrics.add_metric(name="FinalScoreCheckDropped", unit=MetricUnit.Count, value=1)
+            logger.warning(warning, extra={"performance_year": result["performance_year"]})
     summary = result.get(RECONCILIATION_KEY)
     if summary:
         metrics.add_metric(name="CmsProfileMismatches", unit=MetricUnit.Count, value=summary["mismatches"])

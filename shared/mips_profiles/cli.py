@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from .adapters.terminal_progress import for_cli
 from .errors import ConfigurationError, MipsProfilesError
-from .orchestration.local import print_outcomes, refresh_tree, run_lock, store_for, stores, warn_unknown
+from .orchestration.local import print_outcomes, refresh_tree, run_lock, store_for, stores, warn_published
 from .orchestration.refresh import RefreshReport
 from .ports import BlobStore
 from .publishing.publish import Publisher, PublishResult, ReleaseInfo
@@ -42,6 +42,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
                     "release_id": result.release_id,
                     **result.counts(),
                     "unknown_columns": result.unknown_columns,
+                    "final_score_check": result.final_score_check,
+                    "warnings": result.warnings,
                 }
             )
         )
@@ -60,7 +62,14 @@ def _report(result: PublishResult, public: BlobStore, private: BlobStore) -> Non
     print(f"  audit:        {private.describe()}/{result.audit_key}", file=out)
     if result.quarantine_key:
         print(f"  quarantine:   {private.describe()}/{result.quarantine_key}", file=out)
-    warn_unknown(f"PY{result.performance_year}", result.unknown_columns)
+    check = result.final_score_check or {}
+    if check.get("share") is not None:
+        print(
+            f"  final-score check: {check['reproduced']:,} of {check['entries_with_final_score']:,} final scores "
+            f"({check['share']:.1%}) reproduced by the category scores and weights the documents show",
+            file=out,
+        )
+    warn_published(f"PY{result.performance_year}", result)
 
 
 def cmd_repair(args: argparse.Namespace) -> int:

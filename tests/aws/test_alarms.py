@@ -140,3 +140,27 @@ def test_an_unknown_column_reaches_its_alarm_and_the_manifest(stack, tmp_path, r
     assert [r["value"] for r in records if r["name"] == "UnknownColumns"] in ([1.0], [[1.0]])
     manifest = json.loads(stack.public_objects()["v1/manifest.json"])
     assert manifest["releases"][0]["unknown_columns"] == ["a column cms added"]
+
+
+def test_a_sharp_drop_of_the_final_score_check_reaches_its_alarm_and_publishes_all_the_same(
+    stack, tmp_path, resources, capsys
+):
+    """PY2023 adds up; PY2024's final scores all moved off their parts (a misread layout would look so): the
+    year is published, the share is a metric, and the drop reaches the alarm."""
+    import pyarrow as pa
+
+    stack.cms.publish_qpp(2023, csv_bytes(generate_table(2023, 300), tmp_path), "2024-07-28")
+    off = generate_table(2024, 300)
+    moved = [f"{float(v) + 5 if float(v) < 95 else float(v) - 5:g}" if v else v for v in off["final score"].to_pylist()]
+    off = off.set_column(off.column_names.index("final score"), "final score", pa.array(moved))
+    stack.cms.publish_qpp(2024, csv_bytes(off, tmp_path), "2025-07-28")
+    capsys.readouterr()
+    run = stack.run(scheduled(22))
+    assert run.status == "SUCCEEDED"
+    records = emitted(capsys)
+    shares = [r["value"] for r in records if r["name"] == "FinalScoresReproduced"]
+    assert len(shares) == 2 and min(v if isinstance(v, float) else v[0] for v in shares) < 5
+    assert watched_and_emitted(resources, records, "FinalScoreCheckDropped")
+    published = {o["performance_year"]: o for o in run.output["published"]}
+    assert published[2024]["status"] == "published" and published[2024]["warnings"]
+    assert published[2023]["warnings"] == []

@@ -121,7 +121,13 @@ def test_a_correction_rewrites_only_the_changed_objects(stack, tables, tmp_path)
     changed_docs = {k for k in after if k.startswith("v1/npi/") and before.get(k) != after[k]}
     expected = {f"v1/npi/{n}.json" for n in fix.changed + fix.added}
     assert changed_docs == expected
-    assert {k for k in before if k not in after} == {f"v1/npi/{n}.json" for n in fix.removed}
+    gone = {k for k in before if k not in after}
+    assert {k for k in gone if k.startswith("v1/npi/")} == {f"v1/npi/{n}.json" for n in fix.removed}
+    # and the aggregates of groups the withdrawn NPIs left under the small-cell minimum, which the national
+    # document no longer lists
+    national = json.loads(after["v1/stats/2024/national.json"])
+    listed = {g["url"] for kind in ("specialty", "state") for g in national["breakdowns"][kind]}
+    assert all(k.startswith("v1/stats/2024/") and k not in listed for k in gone if not k.startswith("v1/npi/"))
     # PUTs: the changed documents, the aggregates whose numbers moved, the year's two bulk files, one change
     # object and the manifest; nothing else
     changed_stats = {k for k in after if k.startswith("v1/stats/") and before.get(k) != after[k]}

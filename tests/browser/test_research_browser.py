@@ -81,6 +81,19 @@ def test_specialties_are_ranked_by_exceptional_share_with_the_published_numbers(
     assert page.errors == []
 
 
+def test_whether_each_category_counted_is_said_in_plain_words_with_the_published_counts(page, host_origin, api, tree):
+    open_research(page, host_origin, api)
+    header = page.inner_text("#categories thead")
+    assert "Counted" in header and "Did not count (CMS reweighted it)" in header
+    counts = json.loads((tree / "v1" / "stats" / "2024" / "national.json").read_text())["categories"]["counts"]
+    shown = {key: cells[2:] for key, *cells in rows(page, "categories")}
+    assert set(shown) == set(counts)
+    for key, numbers in shown.items():
+        expected = [counts[key][s] for s in ("scored", "reweighted", "not_scored", "unknown")]
+        assert numbers == ["withheld" if n is None else f"{n:,}" for n in expected], key
+    assert page.errors == []
+
+
 def test_the_state_view_and_the_provenance(page, host_origin, api, tree):
     open_research(page, host_origin, api)
     assert {r[0] for r in rows(page, "states")} == set(published(tree, 2024, "state"))

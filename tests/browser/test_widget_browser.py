@@ -56,7 +56,8 @@ def test_a_scored_npi_shows_the_published_numbers_and_attribution(page, api, hos
     assert field(card, "payment-adjustment") == expected_adjustment
     assert f"payment adjustment in {latest['payment_year']}" in card.inner_text()
     for name, value in latest["category_scores"].items():
-        assert field(card, f"category-{name}") == str(value).removesuffix(".0"), name
+        unit = " of 40 points" if name == "improvement_activities" else ""  # as CMS publishes it: points
+        assert field(card, f"category-{name}") == str(value).removesuffix(".0") + unit, name
     year = latest["performance_year"]
     assert field(card, "attribution") == (
         f"Source: CMS QPP MIPS · Performance Year {year} · Last checked {manifest_date(published_tree, year)}"
@@ -131,10 +132,89 @@ def test_a_reweighted_category_shows_exempt_never_zero(page, api, host_origin, p
         elif status == "not_scored":
             assert shown == "Not scored", name
         else:
-            assert shown == str(latest["category_scores"][name]).removesuffix(".0"), name
+            unit = " of 40 points" if name == "improvement_activities" else ""
+            assert shown == str(latest["category_scores"][name]).removesuffix(".0") + unit, name
         assert card.locator(f"[data-field='category-{name}']").get_attribute("data-status") == status
     assert field(card, "category-promoting_interoperability") == "Exempt (reweighted)"
     assert page.errors == []
+
+
+def test_a_group_earned_score_is_labelled_as_such(page, api, host_origin, published_tree):
+    """CMS's caveat: a group's score covers the practice, not the clinician's own performance."""
+    doc = pick_documents(published_tree)["group"]
+    card, state = open_card(page, host_origin, doc["npi"], api)
+    assert state == "scored"
+    assert field(card, "participation") == "Group"
+    assert field(card, "participation-caveat") == (
+        "A group score: it covers the practice (TIN), not this clinician's own performance."
+    )
+    assert page.errors == []
+
+
+def test_history_shows_each_year_with_the_caveat_that_years_are_not_comparable(page, api, host_origin, published_tree):
+    doc = pick_documents(published_tree)["history"]
+    card, _ = open_card(page, host_origin, doc["npi"], api)
+    older = [e for e in doc["history"] if e["performance_year"] != doc["latest"]["performance_year"]]
+    lines = card.locator("[data-field='history'] li").all_inner_texts()
+    assert lines == [
+        f"Performance Year {e['performance_year']}: {str(e['final_score']).removesuffix('.0')}"
+        + ("" if e["comparable_to_prior_year"] else " (threshold or weights differ from the year before)")
+        for e in older
+    ]
+    assert field(card, "comparability").startswith("Scores of different performance years are not directly comparable")
+
+
+def test_a_published_score_that_did_not_count_is_shown_and_said_not_to_count(
+    page, published_tree, host_origin, tmp_path
+):
+    """The real PY2021 EUC row: quality 45 published, every category reweighted, the final score the threshold."""
+    doc = pick_documents(published_tree)["scored"]
+    latest = {
+        **doc["latest"],
+        "final_score": 60.0,
+        "category_scores": {
+            "quality": 45.0,
+            "promoting_interoperability": None,
+            "improvement_activities": None,
+            "cost": None,
+        },
+        "category_status": dict.fromkeys(doc["latest"]["category_status"], "reweighted"),
+        "final_score_reproduced": True,
+    }
+    body = {**doc, "latest": latest, "history": [latest]}
+    proc, base = start_serve(tree_with_document(published_tree, tmp_path / "euc", doc["npi"], body), host_origin)
+    try:
+        card, state = open_card(page, host_origin, doc["npi"], base)
+        quality, pi = field(card, "category-quality"), field(card, "category-promoting_interoperability")
+        caveats = card.locator("[data-field='parts-caveat']").count()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert state == "scored"
+    assert quality == "45 (did not count toward the final score: CMS reweighted it)"
+    assert pi == "Exempt (reweighted)"
+    assert caveats == 0
+
+
+def test_parts_that_do_not_add_up_are_said_so(page, published_tree, host_origin, tmp_path):
+    doc = pick_documents(published_tree)["scored"]
+    latest = {
+        **doc["latest"],
+        "final_score_reproduced": False,
+        "category_status": dict.fromkeys(doc["latest"]["category_status"], "unknown"),
+    }
+    body = {**doc, "latest": latest, "history": [latest]}
+    proc, base = start_serve(tree_with_document(published_tree, tmp_path / "off", doc["npi"], body), host_origin)
+    try:
+        card, _ = open_card(page, host_origin, doc["npi"], base)
+        caveat, quality = field(card, "parts-caveat"), field(card, "category-quality")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert caveat.startswith("These category scores do not add up to the final score")
+    assert (
+        quality == str(latest["category_scores"]["quality"]).removesuffix(".0") + " (whether it counted is not known)"
+    )
 
 
 def test_an_unscored_npi_says_not_scored(page, api, host_origin, published_tree):

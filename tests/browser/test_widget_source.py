@@ -20,4 +20,4 @@ def test_the_widget_has_no_dependencies_and_calls_no_other_host():
     code = re.sub(r"/\*.*?\*/", "", source, flags=re.DOTALL)  # the usage comment shows example URLs
     assert not re.search(r"\b(import|require)\s*\(|^\s*import\s", code, re.MULTILINE)
     assert not re.findall(r"https?://", code)  # every URL comes from the page's data-mips-base
-    assert len(source.encode()) < 16_000  # one small script
+    assert len(source.encode()) < 20_000  # one small script

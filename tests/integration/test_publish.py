@@ -35,7 +35,14 @@ def test_publish_prints_counts_as_one_json_line_last(run_cli, sample_file, sampl
         "docs_unchanged": 0,
         "docs_deleted": 0,
         "unknown_columns": [],
+        "final_score_check": result.json["final_score_check"],
+        "warnings": [],
     }
+    check = result.json["final_score_check"]
+    table = sample_table(2024)
+    scored = {n for n, s in zip(table["npi"].to_pylist(), table["final score"].to_pylist(), strict=True) if s}
+    assert check["entries_with_final_score"] == len(scored)
+    assert 0.9 < check["share"] == round(check["reproduced"] / len(scored), 4) < 1  # the generator's 2% made off
     assert len(documents(tree)) == npis
     assert (tree / "v1" / "manifest.json").exists() and (tree / "v1" / "schema" / "profile.schema.json").exists()
 
@@ -472,3 +479,35 @@ def test_a_first_publish_that_dies_leaves_no_half_tree_and_a_rerun_converges(dyi
 
     assert docs(tree) == docs(clean)
     assert not [p for p in (tree / "v1").iterdir() if p.name.startswith(".")]  # no hidden leftovers
+
+
+def test_a_sharp_drop_of_the_final_score_check_is_named_but_does_not_block(run_cli, tmp_path, tree):
+    """The alarm for the next misreading of a real file: PY2024 read so that no final score adds up (here every
+    final score moved by 5 points) is published all the same, and named on stderr, in --json and the manifest."""
+    from mips_profiles.sandbox.generator import generate_table, write_csv
+
+    write_csv(generate_table(2023, 300, seed=2), tmp_path / "py2023.csv")
+    off = generate_table(2024, 300, seed=2)
+    moved = [
+        f"{min(100.0, float(v) + 5) if float(v) < 95 else float(v) - 5:g}" if v else v
+        for v in off["final score"].to_pylist()
+    ]
+    off = off.set_column(off.column_names.index("final score"), "final score", pa.array(moved))
+    write_csv(off, tmp_path / "py2024.csv")
+    assert run_cli("publish", "--performance-year", 2023, "--source", tmp_path / "py2023.csv", "--out", tree).code == 0
+
+    result = run_cli(
+        "publish", "--performance-year", 2024, "--source", tmp_path / "py2024.csv", "--out", tree, "--json"
+    )
+
+    assert result.code == 0, result.err
+    assert result.json["final_score_check"]["share"] < 0.05
+    (warning,) = result.json["warnings"]
+    assert warning.startswith("PY2024: the shown category scores and weights reproduce the published final score")
+    assert "down from 9" in warning and "PY2023" in warning
+    assert f"warning: {warning}" in result.err
+    manifest = json.loads((tree / "v1" / "manifest.json").read_text())
+    shares = {r["performance_year"]: r["final_score_check"]["share"] for r in manifest["releases"]}
+    assert shares[2023] > 0.9 > 0.05 > shares[2024]
+    entry = json.loads(next((tree / "v1" / "npi").glob("*.json")).read_text())["latest"]
+    assert entry["performance_year"] == 2024 and entry["final_score_reproduced"] in (False, None)

@@ -82,7 +82,8 @@ def test_an_unscored_npi_has_no_band_and_no_outcome():
     latest = headline([{"final_score": None, "payment_adjustment_pct": None}])
     assert latest["score_band"] is None and latest["payment_outcome"] is None
     assert latest["provenance"].endswith(
-        "Display rule: single TIN/NPI record; reweighted categories shown as exempt, not as 0"
+        "Display rule: single TIN/NPI record; category scores as published, each marked whether it counted "
+        "toward the final score"
     )
 
 
@@ -91,7 +92,7 @@ def test_the_document_has_the_agreed_shape():
         records(
             [
                 {
-                    "final_score": 100.0,
+                    "final_score": 96.21,  # 0.55 x 93.1 + 0.30 x 100 + 15: cost had too few cases, reweighted
                     "payment_adjustment_pct": 1.05,
                     "quality_category_score": 93.1,
                     "pi_category_score": 100.0,
@@ -112,7 +113,7 @@ def test_the_document_has_the_agreed_shape():
             {
                 "performance_year": 2024,
                 "payment_year": 2026,
-                "final_score": 100.0,
+                "final_score": 96.21,
                 "payment_adjustment_pct": 1.05,
                 "payment_outcome": "positive",
                 "score_band": "exceptional",
@@ -127,25 +128,28 @@ def test_the_document_has_the_agreed_shape():
                     "quality": "scored",
                     "promoting_interoperability": "scored",
                     "improvement_activities": "scored",
-                    "cost": "not_scored",
+                    "cost": "reweighted",
                 },
                 "category_weights": {
-                    "quality": None,
-                    "promoting_interoperability": None,
-                    "improvement_activities": None,
-                    "cost": None,
+                    "quality": 0.55,
+                    "promoting_interoperability": 0.3,
+                    "improvement_activities": 0.15,
+                    "cost": 0.0,
                 },
+                "category_weights_basis": "reproduces_final_score",
+                "final_score_reproduced": True,
                 "scored_practices": 2,
+                "comparable_to_prior_year": True,
                 "attribution": "Source: CMS QPP MIPS · Performance Year 2024",
-                "provenance": "Source: CMS QPP MIPS · Performance Year 2024 · Methodology cms-qpp-mips/v2 · "
-                "Display rule: highest final score of 2 TIN/NPI records; reweighted categories shown as "
-                "exempt, not as 0",
+                "provenance": "Source: CMS QPP MIPS · Performance Year 2024 · Methodology cms-qpp-mips/v3 · "
+                "Display rule: highest final score of 2 TIN/NPI records; category scores as published, each "
+                "marked whether it counted toward the final score",
             }
         ],
         "source": {
             "name": "CMS QPP MIPS",
             "license": "U.S. government public-domain work (17 U.S.C. § 105)",
-            "methodology_version": "cms-qpp-mips/v2",
+            "methodology_version": "cms-qpp-mips/v3",
             "disclaimer": "A MIPS score is a Medicare payment-program measure used to set payment adjustments; "
             "it is not a rating of clinical quality.",
         },

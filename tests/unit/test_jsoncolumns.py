@@ -188,3 +188,19 @@ def test_texts_by_key_names_each_distinct_key_once():
     column = jc.texts_by_key(np.array([2024, 2023, 2024]), label)
     assert jc.pylist(column) == ["PY2024", "PY2023", "PY2024"] and sorted(calls) == [2023, 2024]
     assert jc.to_arrow(jc.texts_by_key(np.array([], dtype=np.int64), label)).type == pa.string()
+
+
+@given(st.lists(st.sampled_from([True, False, None]), max_size=30))
+def test_booleans_render_as_json_true_false_and_null_in_every_form(values):
+    """``final_score_reproduced`` and ``comparable_to_prior_year``: -1 is null, as a numpy bool array is never."""
+    codes = np.array([-1 if v is None else int(v) for v in values], dtype=np.int8)
+    column = jc.Bools(codes)
+    assert jc.render(column).to_pylist() == [orjson.dumps(v) for v in values]
+    assert jc.pylist(column) == values
+    arrow = jc.to_arrow(column)
+    assert arrow.type == pa.bool_() and arrow.to_pylist() == values
+    assert jc.cells(column) == ["" if v is None else orjson.dumps(v).decode() for v in values]
+    plain = [bool(v) for v in values]  # a bool array: never null
+    assert jc.pylist(jc.Bools(np.array(plain, dtype=bool))) == plain
+    assert jc.render(jc.Bools(np.array(plain, dtype=bool))).to_pylist() == [orjson.dumps(v) for v in plain]
+    assert len(jc.Bools(codes)) == len(values)

@@ -134,9 +134,31 @@ DERIVED_PAIRS = [
             "cost_category_weight",
         )
     ],
+    ("category_status", "final_score"),  # the final score decides which weighting counted
     *[
-        ("category_weights", f)
-        for f in ("quality_category_weight", "pi_category_weight", "ia_category_weight", "cost_category_weight")
+        (derived, f)
+        for derived in ("category_weights", "final_score_reproduced")
+        for f in (
+            "final_score",
+            "quality_category_score",
+            "pi_category_score",
+            "ia_category_score",
+            "cost_category_score",
+            "quality_category_weight",
+            "pi_category_weight",
+            "ia_category_weight",
+            "cost_category_weight",
+        )
+    ],
+    *[
+        ("category_weights_basis", f)
+        for f in (
+            "final_score",
+            "quality_category_weight",
+            "pi_category_weight",
+            "ia_category_weight",
+            "cost_category_weight",
+        )
     ],
 ]
 

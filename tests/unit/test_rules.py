@@ -185,7 +185,7 @@ def test_an_unsupported_year_names_the_supported_range():
     with pytest.raises(
         ConfigurationError,
         match=r"performance year 2016 is not supported by methodology "
-        r"cms-qpp-mips/v2 \(supported: 2017-2025\)",
+        r"cms-qpp-mips/v3 \(supported: 2017-2025\)",
     ):
         load_methodology().parameters(2016)
 

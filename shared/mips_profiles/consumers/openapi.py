@@ -12,6 +12,7 @@ import copy
 import sys
 from typing import Any
 
+from ..core.categories import CATEGORIES, STATUSES
 from ..core.documents import DISCLAIMER, NOT_FOUND, SCHEMA_VERSION, DocumentBuilder
 from ..core.stats import BIN_WIDTH, MIN_CELL, SUPPRESSION_NOTE
 from ..keys import CACHE_DOCUMENT, CACHE_MANIFEST, CHANGE_KEY_PATTERN, NPI_KEY_PATTERN
@@ -180,6 +181,19 @@ RELEASE_SCHEMA: dict[str, Any] = {
             "properties": {fmt: _BULK_FILE for fmt in BULK_FORMATS},
         },
         "cms_profile_reconciliation": {"type": "object"},
+        "final_score_check": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["entries_with_final_score", "reproduced", "share"],
+            "description": "The release's fidelity self-check: of its entries with a final score, how many the "
+            "category scores and weights their documents show (with the bonuses CMS's file carries) add up to, "
+            "within 0.01. A share far below the year before's means a layout or a rule may be misread.",
+            "properties": {
+                "entries_with_final_score": {"type": "integer", "minimum": 0},
+                "reproduced": {"type": "integer", "minimum": 0},
+                "share": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+            },
+        },
         "unknown_columns": {
             "type": "array",
             "items": {"type": "string"},
@@ -262,6 +276,29 @@ AGGREGATE_SCHEMA: dict[str, Any] = {
                             "max": {"type": "integer"},
                             "count": _NULLABLE_COUNT,
                         },
+                    },
+                },
+            },
+        },
+        "categories": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["note", "counts"],
+            "description": "National document only: whether each category counted toward the final scores.",
+            "properties": {
+                "note": {"type": "string"},
+                "counts": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": [c.name for c in CATEGORIES],
+                    "properties": {
+                        c.name: {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": list(STATUSES),
+                            "properties": {status: _NULLABLE_COUNT for status in STATUSES},
+                        }
+                        for c in CATEGORIES
                     },
                 },
             },

@@ -81,6 +81,7 @@ class Contract:
     fields: tuple[Field, ...]
     layouts: tuple[Layout, ...]
     derived_public_fields: tuple[str, ...] = field(default=())
+    derived_descriptions: tuple[tuple[str, str], ...] = field(default=())  # (name, description), hashable
 
     # -- layouts ---------------------------------------------------------------------------
     def layout_for_year(self, year: int) -> Layout:
@@ -113,6 +114,10 @@ class Contract:
         return {
             f.name: f.public_path for f in self.fields if f.display_allowed and f.public_path and not f.is_slot_pattern
         }
+
+    def derived_description(self, name: str) -> str:
+        """What a derived public field means, as the contract says it."""
+        return dict(self.derived_descriptions).get(name, "")
 
     def write_locked_fields(self) -> list[Field]:
         return [f for f in self.fields if not f.display_allowed]
@@ -180,6 +185,7 @@ def _parse(raw: dict[str, Any]) -> Contract:
             fields=tuple(fields),
             layouts=layouts,
             derived_public_fields=tuple(d["name"] for d in raw.get("derived_public_fields", [])),
+            derived_descriptions=tuple((d["name"], d["description"]) for d in raw.get("derived_public_fields", [])),
         )
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise ConfigurationError(f"display contract is malformed: {exc!r}") from exc

@@ -12,6 +12,7 @@ derived from is write-locked.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import jsoncolumns as jc
-from .categories import CATEGORIES, STATUSES, display
+from .categories import CATEGORIES, STATUSES, WEIGHTS_BASES, CategoryDisplay, display
 from .contract import Contract, load_contract
 from .methodology import Methodology, load_methodology
 
@@ -46,6 +47,9 @@ ENTRY_SCHEMA = pa.schema(
         ("cost_category_score", pa.float64()),
         *[(c.weight, pa.float64()) for c in CATEGORIES],
         *[(c.flag, pa.bool_()) for c in CATEGORIES],
+        *[(c.euc, pa.bool_()) for c in CATEGORIES],
+        ("complex_patient_bonus", pa.float64()),
+        ("small_practice", pa.bool_()),
         ("scored_practices", pa.int32()),
     ]
 )
@@ -58,15 +62,24 @@ DERIVED_INPUTS = {
     "scored_practices": (),
     "attribution": ("performance_year",),
     "provenance": ("performance_year",),
-    "category_status": (*(c.score for c in CATEGORIES), *(c.weight for c in CATEGORIES)),
-    "category_weights": tuple(c.weight for c in CATEGORIES),
+    "category_status": ("final_score", *(c.score for c in CATEGORIES), *(c.weight for c in CATEGORIES)),
+    "category_weights": ("final_score", *(c.score for c in CATEGORIES), *(c.weight for c in CATEGORIES)),
+    "category_weights_basis": ("final_score", *(c.weight for c in CATEGORIES)),
+    "final_score_reproduced": ("final_score", *(c.score for c in CATEGORIES), *(c.weight for c in CATEGORIES)),
+    "comparable_to_prior_year": ("performance_year",),
 }
-# Write-locked inputs a derived field may use, reduced to what it shows: the status says only *whether*
-# CMS reweighted a category, never why (the flags name hardships and special statuses).
-REDUCED_WRITE_LOCKED_INPUTS = {"category_status": ("the reweighting flags of methodology.reweighting_flags",)}
+# Write-locked inputs a derived field may use, reduced to what it shows: the status says only *whether* a
+# category counted toward the final score, never why (the flags name hardships and special statuses); the
+# check says only whether the parts add up (the bonus and the small-practice status stay private).
+REDUCED_WRITE_LOCKED_INPUTS = {
+    "category_status": ("the reweighting flags of methodology.reweighting_flags",),
+    "category_weights": ("the reweighting flags", "complex_patient_bonus", "small_practice_status"),
+    "final_score_reproduced": ("the reweighting flags", "complex_patient_bonus", "small_practice_status"),
+}
 
 
 STATUS_LABELS = pa.array(STATUSES, pa.string())
+BASIS_LABELS = pa.array(WEIGHTS_BASES, pa.string())
 DOCUMENT_CHUNK_ROWS = 32_768
 """Entries per chunk of documents built at once: about 70 MB of document bytes at a time."""
 
@@ -84,6 +97,31 @@ def dumps(obj: Any) -> bytes:
 
 def attribution(year: int) -> str:
     return f"Source: {SOURCE_NAME} · Performance Year {year}"
+
+
+@dataclass(frozen=True)
+class FinalScoreCheck:
+    """A release's fidelity self-check: of its entries with a final score, how many are reproduced by the
+    category scores and weights their documents show (with the bonuses CMS's file carries)."""
+
+    entries_with_final_score: int
+    reproduced: int
+
+    @property
+    def share(self) -> float | None:
+        return None if not self.entries_with_final_score else self.reproduced / self.entries_with_final_score
+
+    @classmethod
+    def of(cls, shown: CategoryDisplay) -> FinalScoreCheck:
+        return cls(int((shown.reproduced >= 0).sum()), int((shown.reproduced == 1).sum()))
+
+    def as_dict(self) -> dict[str, Any]:
+        share = self.share
+        return {
+            "entries_with_final_score": self.entries_with_final_score,
+            "reproduced": self.reproduced,
+            "share": None if share is None else round(share, 4),
+        }
 
 
 # -- year entries ----------------------------------------------------------------------------
@@ -170,7 +208,7 @@ class DocumentBuilder:
     def provenance(self, year: int, practices: int) -> str:
         rule = f"highest final score of {practices} TIN/NPI records" if practices > 1 else "single TIN/NPI record"
         if "category_status" in self.derived:
-            rule += "; reweighted categories shown as exempt, not as 0"
+            rule += "; category scores as published, each marked whether it counted toward the final score"
         return f"{attribution(year)} · Methodology {self.methodology.version} · Display rule: {rule}"
 
     def entry_columns(self, ordered: pa.Table) -> list[tuple[str, jc.Column]]:
@@ -203,7 +241,7 @@ class DocumentBuilder:
         if "participation_option" in pub:
             cols.append(("participation_option", jc.Texts(ordered.column("participation_option").combine_chunks())))
         if self._category_paths:
-            shown = display(ordered, years, self._years_with_weights(years), self.methodology)
+            shown = self.display(ordered, years)
             allowed = {p for _, p in self._category_paths}
             names = [c.name for c in CATEGORIES if c.name in allowed]  # a write-locked category is left out
             cols.append(("category_scores", jc.Struct(tuple((n, jc.Floats(shown.scores[n])) for n in names))))
@@ -216,13 +254,26 @@ class DocumentBuilder:
             if "category_weights" in derived:
                 weights = tuple((c.name, jc.Floats(shown.weights[c.name])) for c in CATEGORIES)
                 cols.append(("category_weights", jc.Struct(weights)))
+            if "category_weights_basis" in derived:
+                basis = pa.DictionaryArray.from_arrays(pa.array(shown.basis), BASIS_LABELS)
+                cols.append(("category_weights_basis", jc.Texts(basis)))
+            if "final_score_reproduced" in derived:
+                cols.append(("final_score_reproduced", jc.Bools(shown.reproduced)))
         if "scored_practices" in derived:
             cols.append(("scored_practices", jc.Ints(practices)))
+        if "comparable_to_prior_year" in derived:
+            cols.append(("comparable_to_prior_year", jc.Bools(self.methodology.comparable_to_prior_year(years))))
         if "attribution" in derived:
             cols.append(("attribution", jc.texts_by_key(years, attribution)))
         if "provenance" in derived:
             cols.append(("provenance", jc.texts_by_key(years << 32 | practices, self._provenance_of_key)))
         return cols
+
+    def display(self, entries: pa.Table, years: np.ndarray | None = None) -> CategoryDisplay:
+        """How each entry's categories are shown, and whether its final score is reproduced (``categories``)."""
+        if years is None:
+            years = entries.column("performance_year").to_numpy(zero_copy_only=False).astype(np.int64)
+        return display(entries, years, self._years_with_weights(years), self.methodology)
 
     def _provenance_of_key(self, key: int) -> str:
         return self.provenance(key >> 32, key & 0xFFFFFFFF)
@@ -309,14 +360,14 @@ class DocumentBuilder:
                 "required": [p for _, p in self._category_paths],
                 "properties": {p: {**score, "description": described[f]} for f, p in self._category_paths},
             }
+        derived_text = {d: self.contract.derived_description(d) for d in self.derived}
         if "category_status" in self.derived:
             props["category_status"] = {
                 "type": "object",
                 "additionalProperties": False,
                 "required": [c.name for c in CATEGORIES],
-                "description": "scored, reweighted (CMS reweighted the category to 0%: the clinician is exempt "
-                "from a score for it; its score is null) or not_scored (no score published).",
-                "properties": {c.name: {"enum": ["scored", "reweighted", "not_scored"]} for c in CATEGORIES},
+                "description": derived_text["category_status"],
+                "properties": {c.name: {"enum": list(STATUSES)} for c in CATEGORIES},
             }
         if "category_weights" in self.derived:
             weight = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
@@ -324,13 +375,26 @@ class DocumentBuilder:
                 "type": "object",
                 "additionalProperties": False,
                 "required": [c.name for c in CATEGORIES],
-                "description": "Weight of each category in the final score, a fraction: as CMS published it "
-                "(PY2023+), else the year's standard weight when nothing was redistributed; "
-                "0 when reweighted; null when unknown.",
+                "description": derived_text["category_weights"],
                 "properties": {c.name: weight for c in CATEGORIES},
+            }
+        if "category_weights_basis" in self.derived:
+            props["category_weights_basis"] = {
+                "enum": list(WEIGHTS_BASES),
+                "description": derived_text["category_weights_basis"],
+            }
+        if "final_score_reproduced" in self.derived:
+            props["final_score_reproduced"] = {
+                "type": ["boolean", "null"],
+                "description": derived_text["final_score_reproduced"],
             }
         if "scored_practices" in self.derived:
             props["scored_practices"] = {"type": "integer", "minimum": 1}
+        if "comparable_to_prior_year" in self.derived:
+            props["comparable_to_prior_year"] = {
+                "type": "boolean",
+                "description": derived_text["comparable_to_prior_year"],
+            }
         if "attribution" in self.derived:
             props["attribution"] = {"type": "string", "pattern": "^Source: CMS QPP MIPS · Performance Year [0-9]{4}$"}
         if "provenance" in self.derived:

@@ -6,11 +6,12 @@ orjson stays the one serialiser (``documents.dumps``): every token here is ``orj
 objects are assembled with the same compact separators and key order, and tests hold whole documents built
 here byte-for-byte equal to ``dumps`` of the same dicts (:func:`pylist` gives those dicts' values).
 
-A column is one of four shapes:
+A column is one of five shapes:
 
 - :class:`Floats`: float64, NaN is JSON ``null`` (every distinct bit pattern is rendered once, so ``-0.0``
   stays ``-0.0``);
 - :class:`Ints`: int64, never null;
+- :class:`Bools`: ``true``/``false``, or ``null`` (a negative value);
 - :class:`Texts`: an Arrow string (or dictionary of strings) array, null is ``null``;
 - :class:`Struct`: named columns rendered as one JSON object per row, keys in the given order.
 
@@ -18,6 +19,8 @@ A column is one of four shapes:
 [b'85.5', b'null', b'85.5']
 >>> render(Struct((("a", Ints(np.array([1, 2]))), ("b", Texts(pa.array(["x", None])))))).to_pylist()
 [b'{"a":1,"b":"x"}', b'{"a":2,"b":null}']
+>>> render(Bools(np.array([1, 0, -1]))).to_pylist()
+[b'true', b'false', b'null']
 >>> join_groups(pa.array([b"1", b"2", b"3"]), np.array([0, 2])).to_pylist()
 [b'[1,2]', b'[3]']
 """
@@ -54,6 +57,22 @@ class Ints:
 
 
 @dataclass(frozen=True)
+class Bools:
+    values: np.ndarray  # 1 (or True) is true, 0 (or False) false, -1 null
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+_BOOL_TOKENS = {1: b"true", 0: b"false", -1: b"null"}
+
+
+def _bool_codes(values: np.ndarray) -> np.ndarray:
+    codes: np.ndarray = np.asarray(values).astype(np.int8)
+    return codes
+
+
+@dataclass(frozen=True)
 class Texts:
     values: pa.Array  # string or dictionary<string>; null = null
 
@@ -69,7 +88,7 @@ class Struct:
         return len(self.fields[0][1]) if self.fields else 0
 
 
-Column = Union[Floats, Ints, Texts, Struct]  # noqa: UP007 (a runtime alias, used before 3.12's `type`)
+Column = Union[Floats, Ints, Bools, Texts, Struct]  # noqa: UP007 (a runtime alias, used before 3.12's `type`)
 
 
 def texts_by_key(keys: np.ndarray, text: Any) -> Texts:
@@ -90,6 +109,8 @@ def pylist(column: Column) -> list[Any]:
     if isinstance(column, Ints):
         ints: list[Any] = column.values.tolist()
         return ints
+    if isinstance(column, Bools):
+        return [None if c < 0 else bool(c) for c in _bool_codes(column.values).tolist()]
     if isinstance(column, Texts):
         texts: list[Any] = column.values.to_pylist()
         return texts
@@ -103,6 +124,9 @@ def to_arrow(column: Column) -> pa.Array:
         return pa.array(column.values, pa.float64(), from_pandas=True)
     if isinstance(column, Ints):
         return pa.array(column.values, pa.int64())
+    if isinstance(column, Bools):
+        codes = _bool_codes(column.values)
+        return pa.array(codes > 0, pa.bool_(), mask=codes < 0)
     if isinstance(column, Texts):
         values = column.values.combine_chunks() if isinstance(column.values, pa.ChunkedArray) else column.values
         return values.cast(pa.string()) if pa.types.is_dictionary(values.type) else values
@@ -142,6 +166,8 @@ def render(column: Column) -> pa.Array:
         return _floats(column.values)
     if isinstance(column, Ints):
         return _by_distinct(np.asarray(column.values, dtype=np.int64), lambda v: str(v).encode())
+    if isinstance(column, Bools):
+        return _by_distinct(_bool_codes(column.values), _BOOL_TOKENS.__getitem__)
     if isinstance(column, Texts):
         return _texts(column.values)
     return concat(*parts(column))

@@ -70,10 +70,20 @@ def _category_columns() -> list[tuple[str, pa.DataType, str]]:
             (
                 f"{c.name}_score",
                 pa.float64(),
-                f"The {c.name.replace('_', ' ')} category score as shown (null when reweighted or not scored).",
+                f"The {c.name.replace('_', ' ')} category score as published (null when none was published, or "
+                "when CMS published 0 for a category it reweighted: exempt).",
             ),
-            (f"{c.name}_status", pa.string(), "scored, reweighted (exempt: not a 0) or not_scored."),
-            (f"{c.name}_weight", pa.float64(), "The category's weight in the final score (0 when reweighted)."),
+            (
+                f"{c.name}_status",
+                pa.string(),
+                "Whether it counted toward the final score: scored, reweighted (0%: did not count), not_scored or "
+                "unknown.",
+            ),
+            (
+                f"{c.name}_weight",
+                pa.float64(),
+                "The category's weight in the final score (0 when reweighted; null when unknown).",
+            ),
         ]
     return out
 
@@ -87,7 +97,23 @@ HEADLINE_SCHEMA = [
     ("score_band", pa.string(), "exceptional, above_average, meeting_threshold or below_threshold."),
     ("participation_option", pa.string(), "Individual, Group, Virtual Group, APM Entity..."),
     *_category_columns(),
+    (
+        "category_weights_basis",
+        pa.string(),
+        "Where the weights come from: published, reproduces_final_score, performance_threshold, "
+        "final_score_not_reproduced or no_final_score.",
+    ),
+    (
+        "final_score_reproduced",
+        pa.bool_(),
+        "Whether the shown category scores and weights add up to the published final score (null: none published).",
+    ),
     ("scored_practices", pa.int32(), "How many TIN/NPI rows of the NPI were scored that year."),
+    (
+        "comparable_to_prior_year",
+        pa.bool_(),
+        "Whether the year before used the same performance threshold and standard weights (measures still change).",
+    ),
     ("attribution", pa.string(), "Source: CMS QPP MIPS · Performance Year {YYYY}."),
 ]
 

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..keys import national_key, specialty_key, state_key
+from .categories import CATEGORIES, STATUSES, CategoryDisplay
 from .documents import DISCLAIMER, SCHEMA_VERSION, attribution, group_starts
 from .methodology import Methodology
 
@@ -87,6 +88,22 @@ def clinicians(records: pa.Table, text: pa.Table) -> pa.Table:
     return ordered.take(pa.array(group_starts(ordered.column("npi").combine_chunks())))
 
 
+CATEGORY_NOTE = (
+    "Per category, how many scored clinicians' headline scores it counted toward (scored), did not count toward "
+    "(reweighted: 0% of the final score), had no score for (not_scored), or where that is not known (unknown: no "
+    "weighting of the year's rules reproduces the published final score); small counts withheld as above."
+)
+
+
+def category_counts(shown: CategoryDisplay, scored: pa.Array | pa.ChunkedArray) -> dict[str, dict[str, int]]:
+    """Per category, how many of the entries with a final score (``scored``) have each status."""
+    mask = np.asarray(pc.fill_null(scored, False).to_numpy(zero_copy_only=False), dtype=bool)
+    return {
+        c.name: {status: int(np.count_nonzero(shown.status[c.name][mask] == i)) for i, status in enumerate(STATUSES)}
+        for c in CATEGORIES
+    }
+
+
 @dataclass(frozen=True)
 class Scope:
     kind: str  # national | specialty | state
@@ -98,8 +115,16 @@ class StatsBuilder:
     def __init__(self, methodology: Methodology) -> None:
         self.methodology = methodology
 
-    def build(self, table: pa.Table, year: int, release_id: str) -> dict[str, dict[str, Any]]:
-        """Every aggregate document of the year, by key (national last, as it indexes the others)."""
+    def build(
+        self,
+        table: pa.Table,
+        year: int,
+        release_id: str,
+        *,
+        categories: dict[str, dict[str, int]] | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """Every aggregate document of the year, by key (national last, as it indexes the others). ``categories``
+        (:func:`category_counts`): whether each category counted, national only."""
         scores = table.column("final_score").to_numpy(zero_copy_only=False).astype(float)
         out: dict[str, dict[str, Any]] = {}
         index: dict[str, Any] = {"specialty": [], "state": [], "groups_withheld": {"specialty": 0, "state": 0}}
@@ -124,6 +149,14 @@ class StatsBuilder:
                 index[kind].append({"key": slug, "name": label, "clinicians": body["clinicians"], "url": key})
         national = self._summary(Scope("national", "US", "National"), scores, year, release_id)
         national["breakdowns"] = index
+        if categories is not None:
+            national["categories"] = {
+                "note": CATEGORY_NOTE,
+                "counts": {
+                    name: dict(zip(counts, suppress(list(counts.values())), strict=True))
+                    for name, counts in categories.items()
+                },
+            }
         out[national_key(year)] = national
         return out
 

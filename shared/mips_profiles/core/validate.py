@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import SourceFileError
-from .categories import CATEGORIES, reweighted_flags
+from .categories import CATEGORIES, any_true, reweighting_flags
 from .gates import too_many_rejected
 from .methodology import Methodology, load_methodology
 from .npi import valid_check_digits
@@ -39,7 +39,7 @@ SCORE_FIELDS = (
 )
 DECIMAL_FIELDS = (*SCORE_FIELDS, "payment_adjustment_pct")
 WEIGHT_FIELDS = tuple(c.weight for c in CATEGORIES)
-FLAG_COLUMNS = tuple(c.flag for c in CATEGORIES)
+FLAG_COLUMNS = tuple(name for c in CATEGORIES for name in (c.flag, c.euc))
 
 # Human names for messages: the CMS column wording users will search for.
 LABELS = {
@@ -67,6 +67,9 @@ RECORD_SCHEMA = pa.schema(
         ("participation_option", pa.string()),
         *[(name, pa.float64()) for name in WEIGHT_FIELDS],
         *[(name, pa.bool_()) for name in FLAG_COLUMNS],
+        # write-locked inputs of the final-score check (categories.display), reduced to what it needs
+        ("complex_patient_bonus", pa.float64()),
+        ("small_practice", pa.bool_()),
         (LINE_COLUMN, pa.int64()),
     ]
 )
@@ -172,6 +175,14 @@ def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
 
 def _text(col: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.utf8_trim_whitespace(pc.fill_null(col, ""))
+
+
+def _lenient_decimals(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A write-locked number the rules only read (a bonus): a plain decimal, else null (never a reject: the row's
+    published scores stand; the final-score check then cannot use the bonus and says so)."""
+    text = _text(column)
+    number, ok = _decimals(text, _mask(pc.equal(text, "")))
+    return pc.if_else(pa.array(ok), number, pa.scalar(None, pa.float64()))
 
 
 def validate(
@@ -283,7 +294,7 @@ def validate(
             **{name: typed[name] for name in DECIMAL_FIELDS},
             "participation_option": canonical_option,
             **{name: typed[name] for name in WEIGHT_FIELDS},
-            **reweighted_flags(
+            **reweighting_flags(
                 {
                     name: _text(_column(table, name))
                     for flags in methodology.reweighting_flags.values()
@@ -291,6 +302,8 @@ def validate(
                 },
                 methodology,
             ),
+            "complex_patient_bonus": _lenient_decimals(_column(table, "complex_patient_bonus")),
+            "small_practice": any_true({"s": _text(_column(table, "small_practice_status"))}, ("s",)),
             LINE_COLUMN: lines,
         },
         schema=RECORD_SCHEMA,

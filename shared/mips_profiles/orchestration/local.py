@@ -16,7 +16,7 @@ from ..adapters.terminal_progress import for_cli
 from ..core.catalog import DEFAULT_CATALOG_URL, DEFAULT_PDC_URL
 from ..errors import ConfigurationError
 from ..ports import NO_PROGRESS, BlobStore
-from ..publishing.publish import Publisher
+from ..publishing.publish import Publisher, PublishResult
 from .refresh import RefreshReport
 
 
@@ -83,6 +83,9 @@ def print_outcomes(report: RefreshReport) -> None:
                 f": {p.rows_read} rows, {p.rows_rejected} rejected; documents {p.docs_written} written, "
                 f"{p.docs_unchanged} unchanged, {p.docs_deleted} deleted"
             )
+            share = (p.final_score_check or {}).get("share")
+            if share is not None:
+                line += f"; final scores reproduced by their parts: {share:.1%}"
         recon = o.extra.get("cms_profile_reconciliation")
         if recon:
             line += (
@@ -91,9 +94,17 @@ def print_outcomes(report: RefreshReport) -> None:
             )
         print(line)
         if o.publish:
-            warn_unknown(label, o.publish.unknown_columns)
+            warn_published(label, o.publish)
         if o.error:
             print(f"error: {label}: {o.error}", file=sys.stderr)
+
+
+def warn_published(label: str, result: PublishResult) -> None:
+    """What a publish asks a person to look at (stderr): columns nobody mapped, a sharp drop of the final-score
+    check. Neither stopped it."""
+    warn_unknown(label, result.unknown_columns)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def warn_unknown(label: str, columns: list[str]) -> None:

@@ -55,7 +55,8 @@ class StepOutcome(TypedDict, total=False):
 
     - ``staged``: ``run_id``, ``groups`` (the partition groups the state machine fans out over),
       ``rows_rejected``, ``unknown_columns``;
-    - ``published``: ``run_id``, ``release_id`` and the document counts of the finalize;
+    - ``published``: ``run_id``, ``release_id``, the document counts of the finalize, the final-score check and
+      its ``warnings``;
     - ``reconciled``: ``rows_read`` and the reconciliation summary of the PDC file;
     - ``refused``: ``error`` (the file was refused before anything public was written).
     """
@@ -74,6 +75,8 @@ class StepOutcome(TypedDict, total=False):
     docs_deleted: int
     bytes_written: int
     unknown_columns: list[str]
+    final_score_check: dict[str, Any] | None  # core.documents.FinalScoreCheck.as_dict()
+    warnings: list[str]
     cms_profile_reconciliation: dict[str, Any] | None  # publishing.reconcile.RECONCILIATION_KEY
 
 

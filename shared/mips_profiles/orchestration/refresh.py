@@ -39,6 +39,9 @@ class YearOutcome:
             out.update(self.publish.counts())
             out["release_id"] = self.publish.release_id
             out["unknown_columns"] = self.publish.unknown_columns
+            out["final_score_check"] = self.publish.final_score_check
+            if self.publish.warnings:
+                out["warnings"] = self.publish.warnings
         if self.error:
             out["error"] = self.error
         out.update(self.extra)

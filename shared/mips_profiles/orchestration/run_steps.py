@@ -139,6 +139,8 @@ class RunSteps:
             "docs_deleted": result.docs_deleted,
             "bytes_written": result.bytes_written,
             "unknown_columns": result.unknown_columns,
+            "final_score_check": result.final_score_check,
+            "warnings": result.warnings,
             "cms_profile_reconciliation": summary,
         }
 

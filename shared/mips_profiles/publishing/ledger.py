@@ -91,6 +91,7 @@ class StagedRun:
     quarantine_key: str | None
     groups: list[list[int]]
     unknown_columns: list[str] = field(default_factory=list)
+    final_score_check: dict[str, Any] | None = None  # documents.FinalScoreCheck.as_dict() of the staged entries
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self))

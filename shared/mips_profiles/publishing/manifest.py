@@ -47,6 +47,12 @@ class PublishedRelease:
     rows_rejected: int
     npis: int
     unknown_columns: list[str]
+    final_score_check: dict[str, Any] | None = None
+
+
+FINAL_SCORE_CHECK_DROP = 0.10
+"""A release whose share of reproduced final scores is this much (absolute) below the performance year before's
+is named in the output and in a metric: the alarm for the next misreading of a real file. It never blocks."""
 
 
 class Manifest:
@@ -73,6 +79,26 @@ class Manifest:
 
     def release_entry(self, manifest: dict[str, Any], year: int) -> dict[str, Any] | None:
         return next((r for r in manifest.get("releases", []) if int(r["performance_year"]) == year), None)
+
+    def final_score_check_drop(self, manifest: dict[str, Any], year: int, check: dict[str, Any] | None) -> list[str]:
+        """A warning when ``year``'s share of reproduced final scores fell sharply below the nearest earlier
+        published year's (``FINAL_SCORE_CHECK_DROP``); none otherwise."""
+        share = (check or {}).get("share")
+        earlier = sorted(
+            (int(r["performance_year"]), r["final_score_check"]["share"])
+            for r in manifest.get("releases", [])
+            if int(r["performance_year"]) < year and (r.get("final_score_check") or {}).get("share") is not None
+        )
+        if share is None or not earlier:
+            return []
+        before_year, before = earlier[-1]
+        if before - share <= FINAL_SCORE_CHECK_DROP:
+            return []
+        return [
+            f"PY{year}: the shown category scores and weights reproduce the published final score for {share:.1%} "
+            f"of entries, down from {before:.1%} for PY{before_year}: a layout or a scoring rule may be misread "
+            "(published all the same; see final_score_check in the manifest)"
+        ]
 
     def publish_release(
         self,
@@ -109,6 +135,8 @@ class Manifest:
             "attribution": attribution(year),
             "stats": national_key(year),
         }
+        if published.final_score_check is not None:  # the fidelity self-check (documents.FinalScoreCheck)
+            releases[year]["final_score_check"] = published.final_score_check
         if published.unknown_columns:  # drift: columns the contract does not know, kept privately in the audit
             releases[year]["unknown_columns"] = list(published.unknown_columns)
         for y, files in bulk.items():

@@ -40,6 +40,7 @@ from ..core.documents import (
     ENTRY_SCHEMA,
     NOT_FOUND,
     DocumentBuilder,
+    FinalScoreCheck,
     concat_entries,
     dumps,
     year_entries,
@@ -47,7 +48,7 @@ from ..core.documents import (
 from ..core.gates import GateLimits, enforce_gates
 from ..core.methodology import Methodology, load_methodology
 from ..core.reader import LINE_COLUMN, read_source
-from ..core.stats import StatsBuilder, clinicians
+from ..core.stats import StatsBuilder, category_counts, clinicians
 from ..core.validate import Validated, validate
 from ..errors import PublishError, StaleRelease
 from ..keys import (
@@ -84,6 +85,8 @@ class PublishResult:
     quarantine_key: str | None
     unknown_columns: list[str] = field(default_factory=list)
     bytes_written: int = 0
+    final_score_check: dict[str, Any] | None = None  # documents.FinalScoreCheck.as_dict()
+    warnings: list[str] = field(default_factory=list)  # said, never blocking: a sharp drop of the check's share
 
     def counts(self) -> dict[str, int]:
         return {
@@ -176,9 +179,16 @@ class Publisher:
         self.ledger.stage_mart(run_id, typed)
         del audit, typed
         q_key = self.ledger.write_quarantine(year, release_id, validated.rejected) if validated.rows_rejected else None
-        aggregates = self.stats.build(clinicians(validated.records, validated.accepted_text), year, release_id)
-        self.ledger.stage_stats(run_id, aggregates)
         entries = year_entries(validated.records, year)
+        shown = self.builder.display(entries)
+        check = FinalScoreCheck.of(shown)
+        aggregates = self.stats.build(
+            clinicians(validated.records, validated.accepted_text),
+            year,
+            release_id,
+            categories=category_counts(shown, pc.is_valid(entries.column("final_score"))),
+        )
+        self.ledger.stage_stats(run_id, aggregates)
         shards = shard_of(entries.column("npi"))
         for shard in np.unique(shards).tolist():  # an absent shard file reads as empty
             self.ledger.write_staged(run_id, int(shard), entries.filter(pa.array(shards == shard)))
@@ -196,6 +206,7 @@ class Publisher:
             quarantine_key=q_key,
             groups=shard_groups(partitions),
             unknown_columns=source.unknown_columns,
+            final_score_check=check.as_dict(),
         )
         self.ledger.write_run(run)
         return run
@@ -377,9 +388,11 @@ class Publisher:
             quarantine_key=run.quarantine_key,
             unknown_columns=run.unknown_columns,
             bytes_written=sum(r.bytes_written for r in results),
+            final_score_check=run.final_score_check,
         )
         release = ReleaseInfo(**run.release)
         manifest = self.manifest.read()
+        result.warnings += self.manifest.final_score_check_drop(manifest, run.performance_year, run.final_score_check)
         # documents first (the partitions), then the bulk files and the change object, the manifest last
         years = {run.performance_year} | (
             {int(r["performance_year"]) for r in manifest.get("releases", [])} if rebuilt else set()
@@ -395,6 +408,7 @@ class Publisher:
             result.rows_rejected,
             result.npis,
             result.unknown_columns,
+            run.final_score_check,
         )
         documents = sum(r.documents for r in results)
         self.manifest.publish_release(manifest, release, published, documents, self.clock(), bulk=bulk, changes=changes)

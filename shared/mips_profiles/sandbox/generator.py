@@ -5,12 +5,21 @@ columns). The same ``seed`` gives the same bytes. Clinician ``i`` has the same N
 several years build real histories; about 13% of NPIs bill under several TINs (2-4 rows). Final scores
 follow the published distribution: about 40% >= 90, 46% 75-89, 10% 50-74, 4% < 50.
 
+Final scores are made of their parts, as CMS makes them: the category scores (improvement activities as
+points out of 40) times the year's weights for the categories reweighted on the row (the standard weights
+or a redistribution of ``methodology.category_weighting``), plus the complex patient bonus (and PY2018's small
+practice bonus), capped at 100. So ``categories.display`` reproduces them, but for three kinds of row made
+on purpose: about 2% scored in a way the file does not show (the final score moved off its parts, as an APM
+Entity's or a bonus the file does not carry would), which the check must call not reproduced; clinicians who
+*qualified* for reweighting but submitted (a flag True beside a published score, about a tenth of rows); and,
+in PY2020-2021, about 1% with every EUC flag True whose final score is the performance threshold although a
+quality score was published.
+
 Values are written as CMS writes them: ``True``/``False`` flags, empty strings for missing, trimmed
 numbers (``64.9``, ``60``), zero-padded provider keys, inconsistently padded measure ids (``014``, ``1``).
 Categories are reweighted at realistic rates (promoting interoperability for about a fifth of rows, cost
 for about a third, quality and improvement activities rarely): the flag of the reason is ``True``, the
-score is empty or ``0`` as CMS leaves it, and PY2023+ weights follow the redistribution table of the
-PY2024 feedback FAQ (Appendix B, Table 1).
+score is empty or ``0`` as CMS leaves it, and PY2023+ files carry the weights used.
 
 Everything is vectorised (numpy + pyarrow compute): 500k rows x 200+ columns take seconds.
 """
@@ -109,21 +118,18 @@ TOP_ADJUSTMENT = {
     2025: 1.2,
 }
 
-# Category weights (quality, PI, IA, cost) by the set of categories reweighted to 0%: CMS PY2024 performance
-# feedback FAQ, Appendix B, Table 1 (excluding small practices). Key: bit 1 quality, 2 PI, 4 IA, 8 cost.
-_REDISTRIBUTION = {
-    0: (0.30, 0.25, 0.15, 0.30),
-    8: (0.55, 0.30, 0.15, 0.0),
-    2: (0.55, 0.0, 0.15, 0.30),
-    1: (0.0, 0.55, 0.15, 0.30),
-    4: (0.45, 0.25, 0.0, 0.30),
-    10: (0.85, 0.0, 0.15, 0.0),
-    9: (0.0, 0.85, 0.15, 0.0),
-    12: (0.70, 0.30, 0.0, 0.0),
-    3: (0.0, 0.0, 0.50, 0.50),
-    6: (0.70, 0.0, 0.0, 0.30),
-    5: (0.0, 0.70, 0.0, 0.30),
-}
+_CATEGORY_BITS = (1, 2, 4, 8)  # quality, promoting interoperability, improvement activities, cost
+
+
+def _weights_by_reweighted_set(methodology: Methodology, year: int) -> dict[int, np.ndarray]:
+    """The year's weights (fractions, category order) by the bitmask of categories weighted 0%: the standard
+    weights and the redistributions of ``methodology.category_weighting`` (not small-practice-only ones)."""
+    out: dict[int, np.ndarray] = {}
+    for w in methodology.weightings(year):
+        if w.kind in ("standard", "redistribution") and not w.small_practice:
+            mask = sum(bit for bit, weight in zip(_CATEGORY_BITS, w.weights, strict=True) if weight == 0)
+            out.setdefault(mask, np.array(w.weights) / 100.0)
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -197,13 +203,63 @@ def generate_table(
     n = len(row_clinician)
     npi = npi_for(row_clinician, seed)
 
-    # Scores.
+    # Scores: the parts first, then the final score made of them (the module docstring).
     band = rng.choice(4, size=n, p=[0.40, 0.46, 0.10, 0.04])
     lo = np.array([90.0, 75.0, 50.0, 0.0])[band]
     hi = np.array([100.0, 89.99, 74.99, 49.99])[band]
-    final = np.round(lo + rng.random(n) * (hi - lo), 2)
-    final[(band == 0) & (rng.random(n) < 0.3)] = 100.0
+    target = np.round(lo + rng.random(n) * (hi - lo), 2)
+    target[(band == 0) & (rng.random(n) < 0.3)] = 100.0
     unscored = rng.random(n) < 0.003
+    pi = np.round(np.where(rng.random(n) < 0.6, 100.0, rng.uniform(40, 100, n)), 2)
+    ia = np.array([40.0, 40.0, 30.0, 20.0, 15.0])[rng.integers(0, 5, n)]  # points out of 40
+    cost = np.round(rng.uniform(20, 100, n), 4)
+    bonus = np.where(rng.random(n) < 0.3, np.round(rng.uniform(0, 5, n), 2), 0.0) if performance_year > 2017 else 0.0
+    small = rng.random(n) < 0.15
+
+    # Reweighting: which categories CMS reweighted to 0% for each row, and for what reason.
+    pi_reason = rng.choice(4, size=n, p=[0.79, 0.17, 0.03, 0.01])  # none, special status, hardship, EUC
+    cost_rw = rng.random(n) < 0.33  # mostly too few cases (no flag); a few under the EUC policy
+    cost_euc = cost_rw & (rng.random(n) < 0.05)
+    quality_rw = rng.random(n) < 0.01
+    ia_rw = (rng.random(n) < 0.01) & ~quality_rw
+    pi_rw = pi_reason > 0
+    two_at_most = (quality_rw.astype(int) + pi_rw + ia_rw + cost_rw) <= 2
+    quality_rw &= two_at_most
+    ia_rw &= two_at_most
+    by_set = _weights_by_reweighted_set(methodology, performance_year)
+    standard_zero = min(by_set)  # the standard weights' zeros (PY2017: cost)
+    mask = quality_rw * 1 + pi_rw * 2 + ia_rw * 4 + cost_rw * 8 | standard_zero
+    for m in np.unique(mask).tolist():  # a set the year's rules do not list: keep cost and PI reweightings only
+        if m not in by_set:
+            keep = m & (2 | 8 | standard_zero)
+            mask[mask == m] = keep if keep in by_set else standard_zero
+    quality_rw, pi_rw, ia_rw = (mask & 1) > 0, (mask & 2) > 0, (mask & 4) > 0
+    cost_rw, cost_euc = (mask & 8) > 0, cost_euc & ((mask & 8) > 0)
+    pi_reason = np.where(pi_rw, np.maximum(pi_reason, 1), 0)
+    row_weights = np.zeros((n, 4))
+    for m, vector in by_set.items():
+        row_weights[mask == m] = vector
+    pi_zero = rng.random(n) < 0.5  # CMS leaves a reweighted PI score empty or writes 0
+    # qualified for reweighting, but submitted: CMS scored the category (a flag True beside a published score)
+    pi_qualified = ~pi_rw & (rng.random(n) < 0.1)
+    # PY2020-2021: an approved EUC application overrode submitted data; the final score is the threshold
+    euc_all = (
+        (rng.random(n) < 0.01) & ~unscored
+        if performance_year in methodology.weighting.euc_overrides_data_years
+        else np.zeros(n, dtype=bool)
+    )
+
+    # quality solves for the target final score, within [0, 100]; the final score is then made of the parts
+    others = row_weights[:, 1] * pi + row_weights[:, 2] * ia * 2.5 + row_weights[:, 3] * cost
+    extra = bonus + np.where(small, methodology.weighting.small_practice_final_score_bonus.get(performance_year, 0), 0)
+    safe_weight = np.where(row_weights[:, 0] > 0, row_weights[:, 0], 1.0)
+    quality = np.round(np.clip((target - extra - others) / safe_weight, 0, 100), 2)
+    quality = np.where(row_weights[:, 0] > 0, quality, np.round(np.clip(target + rng.normal(0, 6, n), 0, 100), 2))
+    final = np.round(np.minimum(row_weights[:, 0] * quality + others + extra, 100.0), 2)
+    final[euc_all] = params.performance_threshold
+    off = ~euc_all & (rng.random(n) < 0.02)  # scored in a way the file does not show
+    shift = rng.choice([-1, 1], int(off.sum())) * rng.uniform(0.5, 3, int(off.sum()))
+    final[off] = np.round(np.clip(final[off] + shift, 0, 100), 2)
     thr, maxneg = params.performance_threshold, params.max_negative_adjustment_pct
     top = TOP_ADJUSTMENT.get(performance_year, 1.0)
     floor_score = thr / 4
@@ -218,26 +274,14 @@ def generate_table(
     )
     adj = np.round(adj, 2)
     adj[final == thr] = 0.0
-    quality = np.clip(final + rng.normal(0, 6, n), 0, 100)
-    pi = np.where(rng.random(n) < 0.6, 100.0, rng.uniform(40, 100, n))
-    ia = np.array([100.0, 100.0, 80.0, 50.0, 40.0])[rng.integers(0, 5, n)]
-    cost = rng.uniform(20, 100, n)
-
-    # Reweighting: which categories CMS reweighted to 0% for each row, and for what reason.
-    pi_reason = rng.choice(4, size=n, p=[0.79, 0.17, 0.03, 0.01])  # none, special status, hardship, EUC
-    cost_rw = rng.random(n) < 0.33  # mostly too few cases (no flag); a few under the EUC policy
-    cost_euc = cost_rw & (rng.random(n) < 0.05)
-    quality_rw = rng.random(n) < 0.01
-    ia_rw = (rng.random(n) < 0.01) & ~quality_rw
-    pi_rw = pi_reason > 0
-    two_at_most = (quality_rw.astype(int) + pi_rw + ia_rw + cost_rw) <= 2
-    quality_rw &= two_at_most
-    ia_rw &= two_at_most
-    mask = quality_rw * 1 + pi_rw * 2 + ia_rw * 4 + cost_rw * 8
-    weights = np.array([_REDISTRIBUTION[int(m)] for m in range(16) if m in _REDISTRIBUTION])
-    index_of = {m: i for i, m in enumerate(k for k in range(16) if k in _REDISTRIBUTION)}
-    row_weights = weights[np.array([index_of[int(m)] for m in mask])]
-    pi_zero = rng.random(n) < 0.5  # CMS leaves a reweighted PI score empty or writes 0
+    euc_columns = (
+        "extreme_hardship",
+        "extreme_hardship_quality",
+        "extreme_hardship_pi",
+        "extreme_hardship_ia",
+        "extreme_hardship_cost",
+    )
+    quality_empty = unscored | (quality_rw & ~euc_all)
 
     columns: dict[str, pa.Array] = {}
     candidates = contract.candidate_columns(performance_year)
@@ -259,10 +303,10 @@ def generate_table(
         return pc.take(pa.array(["False", "True"], pa.string()), pa.array(values.astype(np.int64)))
 
     reasons = {
-        "pi_reweighting_special_status": pi_reason == 1,
+        "pi_reweighting_special_status": (pi_reason == 1) | pi_qualified,
         "pi_reweighting_hardship": pi_reason == 2,
         "pi_reweighting_euc": pi_reason == 3,
-        "pi_reweighting": pi_rw,
+        "pi_reweighting": pi_rw | pi_qualified,
         "pi_hardship": pi_reason == 2,
         "extreme_hardship_pi": pi_reason == 3,
         "quality_reweighting_euc": quality_rw,
@@ -292,21 +336,28 @@ def generate_table(
         elif name == "payment_adjustment_pct":
             arr = _blank_where(_fmt(adj), unscored)
         elif name == "quality_category_score":
-            arr = _blank_where(_fmt(quality), unscored | quality_rw)
+            arr = _blank_where(_fmt(quality), quality_empty)
         elif name == "pi_category_score":
             arr = pc.if_else(
-                pa.array(pi_rw & pi_zero),
+                pa.array(pi_rw & pi_zero & ~euc_all),
                 pa.scalar("0", pa.string()),
-                _blank_where(_fmt(pi), unscored | (pi_rw & ~pi_zero)),
+                _blank_where(_fmt(pi), unscored | euc_all | (pi_rw & ~pi_zero)),
             )
         elif name == "ia_category_score":
-            arr = _blank_where(_fmt(ia), unscored | ia_rw)
+            arr = _blank_where(_fmt(ia), unscored | euc_all | ia_rw)
         elif name == "cost_category_score":
-            arr = _blank_where(_fmt(cost), unscored | cost_rw)
+            arr = _blank_where(_fmt(cost, 4), unscored | euc_all | cost_rw)
         elif name in weight_columns:
-            arr = _blank_where(_fmt(row_weights[:, weight_columns[name]], 4), unscored)
+            weights = np.where(euc_all, 0.0, row_weights[:, weight_columns[name]])
+            arr = _blank_where(_fmt(weights, 4), unscored)
+        elif name == "complex_patient_bonus":
+            arr = _blank_where(_fmt(np.broadcast_to(bonus, (n,))), unscored)
+        elif name == "small_practice_status":
+            arr = flag(small)
+        elif name in euc_columns and euc_all.any():
+            arr = flag(euc_all | reasons.get(name, np.zeros(n, dtype=bool)))
         elif name in reasons:
-            arr = flag(reasons[name])
+            arr = flag(reasons[name] | (euc_all & name.endswith("_euc")))
         elif name == "participation_option":
             arr = _choice(rng, options, n, list(option_weights / option_weights.sum()))
         elif name == "practice_state":
@@ -415,12 +466,22 @@ def make_correction(
     gone = picked[n_changed : n_changed + removed]
 
     scores = table.column(score_col).to_numpy(zero_copy_only=False).astype(object)
+    bonus_col = names.get("complex patient bonus")
+    bonuses = table.column(bonus_col).to_numpy(zero_copy_only=False).astype(object) if bonus_col else None
     is_changed = np.isin(npis, changed)
     for i in np.flatnonzero(is_changed):
-        old = float(scores[i]) if scores[i] else 50.0
-        new = round(old - 2.5, 2) if old >= 2.5 else round(old + 2.5, 2)
-        scores[i] = f"{new:g}"
+        was_scored = bool(scores[i])
+        old = float(scores[i]) if was_scored else 50.0
+        bonus = float(bonuses[i]) if bonuses is not None and bonuses[i] else 0.0
+        # CMS revises a score with its parts: here the complex patient bonus moves with the final score, where it
+        # can (a row whose bonus cannot fall far enough no longer adds up, as a revision the file does not show)
+        delta = -2.5 if old >= 2.5 and (bonus >= 2.5 or old > 97.5) else 2.5
+        scores[i] = f"{round(old + delta, 2):g}"
+        if bonuses is not None and was_scored and bonus + delta >= 0:
+            bonuses[i] = f"{round(bonus + delta, 2):g}"
     table = table.set_column(table.column_names.index(score_col), score_col, pa.array(scores.astype(str), pa.string()))
+    if bonus_col and bonuses is not None:
+        table = table.set_column(table.column_names.index(bonus_col), bonus_col, pa.array(bonuses.astype(str)))
     table = table.filter(pa.array(~np.isin(npis, gone)))
 
     new_npis = [str(v) for v in npi_for(np.arange(90_000_000, 90_000_000 + added), 0)]
