@@ -7,40 +7,169 @@ the change objects newer than its marker, fetching only the documents they name.
     python sync_mirror.py https://mips.example.org mirror/
 
 The mirror holds ``v1/npi/{npi}.json`` byte for byte as published, and ``.sync.json`` (the marker).
+
+The origin is not trusted, whoever runs it (a compromised origin, a CDN serving the wrong bytes): what it
+sends is checked before anything is written. An NPI is 10 digits with a valid check digit before a path is
+built from it; bodies and their decompression are bounded; the change feed must move forward; a change
+object's key is built here, never from the manifest's pattern; nothing is written or deleted outside
+``MIRROR/v1/npi/``, and no symbolic link is followed there. Anything malformed stops the run with one line
+``error: ...`` and exit status 1, the mirror as it was after the last change object applied.
 """
 
 from __future__ import annotations
 
-import gzip
+import contextlib
 import json
 import os
+import re
 import sys
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 
 MARKER = ".sync.json"
+MAX_JSON_BYTES = 16 << 20  # a manifest, a document or a change object (the real ones are KB)
+MAX_BULK_BYTES = 2 << 30  # one year's NDJSON, decompressed (the national one is a few hundred MB)
+MAX_CHANGES_PER_RUN = 100_000  # a mirror away for years walks a few hundred; more is a broken feed
+_NPI = re.compile(r"^[12][0-9]{9}$")
 
 
-def fetch(base: str, key: str) -> bytes | None:
-    """The object at ``key``, decompressed if served gzip-encoded (bulk files are); None on 404."""
+class SyncError(Exception):
+    """What the origin sent cannot be trusted, or the mirror cannot be written: one line, exit 1."""
+
+
+def valid_npi(value: object) -> str:
+    """``value`` if it is an NPI (10 digits, first 1 or 2, Luhn check digit with the 80840 prefix), else an error.
+
+    >>> valid_npi("1376745471")
+    '1376745471'
+    """
+    if not isinstance(value, str) or not _NPI.match(value):
+        raise SyncError(f"not an NPI: {value!r:.40}")
+    total = 24  # the prefix 80840, as the NPI standard adds it
+    for i, ch in enumerate(reversed(value[:9])):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    if (10 - total % 10) % 10 != int(value[9]):
+        raise SyncError(f"not an NPI (check digit): {value!r}")
+    return value
+
+
+def _read_bounded(response: object, limit: int, what: str) -> bytes:
+    body = response.read(limit + 1)  # type: ignore[attr-defined]
+    if len(body) > limit:
+        raise SyncError(f"{what}: more than {limit:,} bytes")
+    return body
+
+
+def _gunzip_bounded(body: bytes, limit: int, what: str) -> bytes:
+    """gzip with a ceiling on what it inflates to (a small body must not ask for gigabytes)."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise SyncError(f"{what}: not valid gzip ({exc})") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise SyncError(f"{what}: inflates to more than {limit:,} bytes")
+    return out
+
+
+def fetch(base: str, key: str, limit: int | None = None) -> bytes | None:
+    """The object at ``key``, decompressed if served gzip-encoded (bulk files are); None on 404. At most
+    ``limit`` bytes, sent and inflated (``MAX_JSON_BYTES`` unless said)."""
+    limit = MAX_JSON_BYTES if limit is None else limit
     request = urllib.request.Request(f"{base.rstrip('/')}/{key}", headers={"Accept-Encoding": "gzip"})
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
-            body = response.read()
-            return gzip.decompress(body) if response.headers.get("Content-Encoding") == "gzip" else body
+            encoding = response.headers.get("Content-Encoding")
+            body = _read_bounded(response, limit, key)
+            if encoding == "gzip":
+                return _gunzip_bounded(body, limit, key)
+            if encoding not in (None, "", "identity"):
+                raise SyncError(f"{key}: unexpected Content-Encoding {encoding!r:.40}")
+            return body
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             return None
-        raise
+        raise SyncError(f"{key}: HTTP {exc.code}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise SyncError(f"{key}: {exc}") from None
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
-        tmp.write(data)
-    os.replace(tmp.name, path)
+def fetch_json(base: str, key: str) -> object | None:
+    data = fetch(base, key)
+    if data is None:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise SyncError(f"{key}: not JSON ({exc})") from None
+
+
+class Mirror:
+    """The mirror's directory: documents under ``v1/npi/`` only, written atomically, no symlink followed."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.documents = root / "v1" / "npi"
+
+    def prepare(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)  # the operator's own path
+        for directory in (self.root / "v1", self.documents):
+            if directory.is_symlink():
+                raise SyncError(f"{directory} is a symbolic link: refused")
+            directory.mkdir(exist_ok=True)
+
+    def path(self, npi: str) -> Path:
+        return self.documents / f"{valid_npi(npi)}.json"
+
+    def write(self, path: Path, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # unique, exclusive, no symlink followed
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)  # replaces a symlink itself, never its target
+        except BaseException:
+            with_missing_ok(tmp)
+            raise
+
+    def delete(self, npi: str) -> None:
+        with_missing_ok(self.path(npi))  # unlink removes a link itself, never what it points at
+
+    def marker(self) -> int | None:
+        path = self.root / MARKER
+        if path.is_symlink():
+            raise SyncError(f"{path} is a symbolic link: refused")
+        if not path.exists():
+            return None
+        try:
+            sequence = json.loads(path.read_text())["sequence"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SyncError(f"{path}: not a marker this script wrote ({exc})") from None
+        return _sequence(sequence, "the marker")
+
+    def set_marker(self, sequence: int) -> None:
+        self.write(self.root / MARKER, json.dumps({"sequence": sequence}).encode())
+
+
+def with_missing_ok(path: str | Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _sequence(value: object, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise SyncError(f"{what} is not a sequence number: {value!r:.40}")
+    return value
+
+
+def _npis(change: dict, field: str, sequence: int) -> list[str]:
+    values = change.get(field)
+    if not isinstance(values, list):
+        raise SyncError(f"change object {sequence}: {field!r} is not a list")
+    return [valid_npi(v) for v in values]
 
 
 def document(manifest: dict, npi: str, history: list[dict]) -> bytes:
@@ -56,55 +185,91 @@ def document(manifest: dict, npi: str, history: list[dict]) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def bootstrap(base: str, mirror: Path, manifest: dict) -> int:
+def bootstrap(base: str, mirror: Mirror, manifest: dict) -> int:
     entries: dict[str, list[dict]] = {}
     for release in manifest["releases"]:
-        data = fetch(base, release["bulk"]["ndjson"]["key"])
+        year = release.get("performance_year")
+        data = fetch(base, f"v1/bulk/{_sequence(year, 'a performance year')}/scores.ndjson", limit=MAX_BULK_BYTES)
         if data is None:
-            raise RuntimeError(f"bulk file of PY{release['performance_year']} is missing")
-        for line in data.splitlines():
-            entry = json.loads(line)
-            entries.setdefault(entry.pop("npi"), []).append(entry)
+            raise SyncError(f"bulk file of PY{year} is missing")
+        for number, line in enumerate(data.splitlines(), 1):
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                raise SyncError(f"bulk file of PY{year}, line {number}: not JSON") from None
+            if not isinstance(entry, dict) or not isinstance(entry.get("performance_year"), int):
+                raise SyncError(f"bulk file of PY{year}, line {number}: not an entry")
+            entries.setdefault(valid_npi(entry.pop("npi", None)), []).append(entry)
     for npi, history in entries.items():
-        write_atomic(mirror / "v1" / "npi" / f"{npi}.json", document(manifest, npi, history))
+        mirror.write(mirror.path(npi), document(manifest, npi, history))
     return len(entries)
 
 
-def apply(base: str, mirror: Path, change: dict) -> None:
-    for npi in change["added"] + change["changed"]:
+def apply(base: str, mirror: Mirror, change: dict, sequence: int) -> None:
+    for npi in _npis(change, "added", sequence) + _npis(change, "changed", sequence):
         data = fetch(base, f"v1/npi/{npi}.json")
-        path = mirror / "v1" / "npi" / f"{npi}.json"
         if data is None:  # removed again by a later publish: that change object says so too
-            path.unlink(missing_ok=True)
-        else:
-            write_atomic(path, data)
-    for npi in change["removed"]:
-        (mirror / "v1" / "npi" / f"{npi}.json").unlink(missing_ok=True)
+            mirror.delete(npi)
+            continue
+        try:
+            published = json.loads(data)
+        except ValueError:
+            raise SyncError(f"v1/npi/{npi}.json: not JSON") from None
+        if not isinstance(published, dict) or published.get("npi") != npi:
+            raise SyncError(f"v1/npi/{npi}.json: not the document of NPI {npi}")
+        mirror.write(mirror.path(npi), data)
+    for npi in _npis(change, "removed", sequence):
+        mirror.delete(npi)
 
 
-def sync(base: str, mirror: Path) -> dict:
-    """Bring ``mirror`` up to the published state; returns what was done."""
-    manifest = json.loads(fetch(base, "v1/manifest.json") or b"null")
-    if manifest is None:
-        raise RuntimeError(f"{base}: no manifest")
-    latest = manifest["changes"]["latest"]
-    marker_path = mirror / MARKER
-    if not marker_path.exists():
+def sync(base: str, root: Path) -> dict:
+    """Bring the mirror at ``root`` up to the published state; returns what was done."""
+    manifest = fetch_json(base, "v1/manifest.json")
+    if not isinstance(manifest, dict):
+        raise SyncError(f"{base}: no manifest")
+    feed = manifest.get("changes")
+    releases = manifest.get("releases")
+    if not isinstance(feed, dict) or not isinstance(releases, list) or not all(isinstance(r, dict) for r in releases):
+        raise SyncError("the manifest has no change feed or no list of releases")
+    latest = _sequence(feed.get("latest"), "the manifest's changes.latest")
+    mirror = Mirror(root)
+    mirror.prepare()
+    marker = mirror.marker()
+    if marker is None:
         documents = bootstrap(base, mirror, manifest)
-        write_atomic(marker_path, json.dumps({"sequence": latest}).encode())
+        mirror.set_marker(latest)
         return {"bootstrapped": documents, "sequence": latest}
+    if latest < marker:
+        raise SyncError(f"the change feed went backwards: the origin says {latest}, this mirror is at {marker}")
+    if latest - marker > MAX_CHANGES_PER_RUN:
+        raise SyncError(f"the change feed jumped from {marker} to {latest}: more than {MAX_CHANGES_PER_RUN:,} changes")
     applied = []
-    for sequence in range(json.loads(marker_path.read_text())["sequence"] + 1, latest + 1):
-        change = json.loads(fetch(base, manifest["changes"]["key_pattern"].format(sequence=sequence)) or b"null")
+    for sequence in range(marker + 1, latest + 1):
+        change = fetch_json(base, f"v1/changes/{sequence:08d}.json")  # built here, not from the manifest
         if change is None:
-            raise RuntimeError(f"change object {sequence} is missing")
-        apply(base, mirror, change)
-        write_atomic(marker_path, json.dumps({"sequence": sequence}).encode())  # after each: resumable
+            raise SyncError(f"change object {sequence} is missing")
+        if not isinstance(change, dict) or change.get("sequence") != sequence:
+            raise SyncError(f"change object {sequence}: not the change object of sequence {sequence}")
+        apply(base, mirror, change, sequence)
+        mirror.set_marker(sequence)  # after each: resumable
         applied.append(sequence)
     return {"applied": applied, "sequence": latest}
 
 
+def main(argv: list[str]) -> int:
+    if len(argv) != 3:
+        print("usage: sync_mirror.py BASE_URL MIRROR_DIR", file=sys.stderr)
+        return 2
+    try:
+        print(json.dumps(sync(argv[1], Path(argv[2]))))
+    except SyncError as exc:
+        print(f"error: {exc}".encode("ascii", "backslashreplace").decode(), file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: the mirror cannot be written: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: sync_mirror.py BASE_URL MIRROR_DIR")
-    print(json.dumps(sync(sys.argv[1], Path(sys.argv[2]))))
+    sys.exit(main(sys.argv))

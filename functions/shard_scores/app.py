@@ -26,6 +26,7 @@ from mips_profiles.adapters.cloudfront import CloudFrontCdn, NoCdn
 from mips_profiles.adapters.dynamo import DynamoStateStore, RunLock
 from mips_profiles.adapters.s3 import S3Store, is_transient
 from mips_profiles.errors import Transient
+from mips_profiles.orchestration.messages import parse_step_event
 from mips_profiles.orchestration.operations import repair, self_test
 from mips_profiles.orchestration.run_steps import INVALIDATION_PATHS, RunSteps
 from mips_profiles.publishing.publish import Publisher
@@ -55,7 +56,7 @@ def steps() -> RunSteps:
 
 STEPS: dict[str, Callable[[dict[str, Any]], Mapping[str, Any]]] = {
     "stage": lambda e: steps().stage(e["item"]),
-    "publish_partition": lambda e: steps().publish_partition(e["run_id"], int(e["group"])),
+    "publish_partition": lambda e: steps().publish_partition(e["run_id"], e["group"]),
     "finalize": lambda e: steps().finalize(e["run_id"], e["item"]),
     "ingest_pdc": lambda e: steps().ingest_pdc(e["item"]),
     "record_check_dates": lambda e: steps().record_check_dates(e["checked"], e["outcomes"]),
@@ -103,7 +104,8 @@ def _emit(action: str, result: Mapping[str, Any]) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
-    action = event.get("action")
+    event = parse_step_event(event)  # every field of its type, no unknown one: refused by name otherwise
+    action = event["action"]
     if action == "selftest":
         s = steps()
         return self_test(s.publisher, raw=s.raw, lock=RunLock(settings.state_table))
@@ -120,9 +122,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
         metrics.add_metric(name="ObjectsRepaired", unit=MetricUnit.Count, value=len(repaired.get("restored", [])))
         logger.info("repair", extra={k: v for k, v in repaired.items() if k not in ("restored", "deleted")})
         return repaired
-    step = STEPS.get(str(action))
-    if step is None:
-        raise ValueError(f"unknown action {action!r}: expected one of {', '.join([*STEPS, 'selftest', 'repair'])}")
+    step = STEPS[action]
     try:
         result = step(event)
     except Exception as exc:

@@ -36,3 +36,13 @@ class StaleRelease(PublishError):
 class Transient(MipsProfilesError):
     """A failure worth retrying as it is (throttling, a 5xx, a reset connection): the state machine retries
     steps that fail with this error name, with backoff and jitter, and no other."""
+
+
+class InvalidInput(MipsProfilesError):
+    """Input that crossed a trust boundary (a Lambda event, a run request, a catalog, a state document) is not
+    of the shape it must have. The message names the field; nothing was done."""
+
+
+class StoreError(MipsProfilesError):
+    """A store could not be read or written as asked (a full disk, a read-only file, a symbolic link where the
+    tree must have a directory). What was published before stays in place."""

@@ -74,7 +74,7 @@ def run_every_kind_of_work(stack, tables, tmp_path) -> None:
     fix = make_correction(tables[2024], changed_share=0.02, removed=2, added=2)
     stack.cms.publish_qpp(2024, csv_bytes(fix.table, tmp_path), "2025-09-15")
     run(stack, scheduled(24))
-    failed = run(stack, {"performance_year": 2031, "reason": "a year CMS has not published"}, expect="FAILED")
+    failed = run(stack, {"performance_year": 2019, "reason": "a year this catalog does not list"}, expect="FAILED")
     assert failed.error == "CatalogError" and len(stack.alarm_messages()) == 1
 
 

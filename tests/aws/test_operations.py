@@ -76,7 +76,9 @@ def test_repair_is_refused_while_an_execution_holds_the_lock(stack):
 
 
 def test_an_unknown_action_is_an_error(stack):
-    with pytest.raises(ValueError, match="unknown action 'reapir'"):
+    from mips_profiles.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="unknown action 'reapir'"):
         stack.invoke_shard({"action": "reapir"})
 
 

@@ -18,7 +18,13 @@ from mips_profiles import keys
 
 PACKAGE = Path(keys.__file__).parent
 ROOT = PACKAGE.parent.parent
-BASE = {"mips_profiles.errors", "mips_profiles.clock", "mips_profiles.keys", "mips_profiles.ports"}
+BASE = {
+    "mips_profiles.errors",
+    "mips_profiles.clock",
+    "mips_profiles.keys",
+    "mips_profiles.ports",
+    "mips_profiles.text",
+}
 
 # layer -> the layers it may import (besides itself and the base modules)
 ALLOWED = {

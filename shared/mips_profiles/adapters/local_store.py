@@ -8,20 +8,29 @@ incremental publishing possible). Locally both are directories; on AWS they are 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import secrets
 import shutil
+import stat
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from ..errors import StoreError
 from ..keys import check_key
 
 
 class LocalDirStore:
     """A directory as a blob store: atomic writes (temp file + rename), so readers never see half a file.
+
+    The tree under the root is not trusted (anyone who can write there could plant a link): no symbolic link
+    below the root is followed (each directory on a path is checked once with ``lstat``; files are opened with
+    ``O_NOFOLLOW``), temp files have unique names and are created exclusively, and an OS error (a full disk,
+    a read-only file, a file where a directory should be) is one ``StoreError`` naming the key.
 
     :meth:`publish_together` gives a first publish the cheaper way to the same guarantee: every file is
     written once, straight into a hidden directory (by a worker thread, while the caller builds the next
@@ -29,8 +38,10 @@ class LocalDirStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        self._root = os.fspath(self.root)
         self._together: tuple[str, str] | None = None  # (key prefix, hidden directory) while a block is open
         self._writer: _BackgroundWriter | None = None  # the block's worker
+        self._checked: set[str] = set()  # directories found to be real directories (not links) below the root
 
     def _staged(self, key: str) -> str | None:
         """The hidden path of ``key`` while a publish-together block holds its prefix, else None."""
@@ -41,19 +52,54 @@ class LocalDirStore:
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key).split("/"))
 
+    def _no_links(self, directory: str) -> None:
+        """Refuse ``directory`` (below the root) if it or a directory between it and the root is a symbolic link
+        or not a directory. Missing ones are fine: they are made as directories."""
+        if directory in self._checked or directory == self._root:
+            return
+        relative = os.path.relpath(directory, self._root)
+        current = self._root
+        for part in relative.split(os.sep):
+            current = os.path.join(current, part)
+            if current in self._checked:
+                continue
+            try:
+                info = os.lstat(current)
+            except FileNotFoundError:
+                return
+            if stat.S_ISLNK(info.st_mode):
+                raise StoreError(f"{current} is a symbolic link: refused (nothing is read or written through a link)")
+            if not stat.S_ISDIR(info.st_mode):
+                raise StoreError(f"{current} is not a directory: refused")
+            self._checked.add(current)
+
+    def _parent(self, path: str) -> str:
+        """The directory of ``path``, checked and made (as real directories)."""
+        parent = os.path.dirname(path)
+        if parent not in self._checked:
+            self._no_links(parent)
+            os.makedirs(parent, exist_ok=True)
+            self._no_links(parent)  # made just now: a link planted meanwhile is refused all the same
+        return parent
+
     def read(self, key: str) -> bytes | None:
         if self._staged(key):
             return None  # not visible before the block ends
-        try:
-            return self._path(key).read_bytes()
-        except FileNotFoundError:
-            return None
+        path = os.fspath(self._path(key))
+        with _store_errors("read", key):
+            self._no_links(os.path.dirname(path))
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except FileNotFoundError:
+                return None
+            with os.fdopen(fd, "rb") as fh:
+                return fh.read()
 
-    @staticmethod
-    def _atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
-        """Temp file beside the target, then rename: a reader sees the old bytes or the new ones."""
-        head, name = os.path.split(os.fspath(path))
-        tmp = os.path.join(head, f".tmp-{name}")
+    def _atomic_write(self, path: str, data: bytes) -> None:
+        """Temp file beside the target (a unique name, created exclusively), then rename: a reader sees the old
+        bytes or the new ones; the rename replaces a link planted at the target, never what it points at."""
+        head, name = os.path.split(path)
+        tmp = os.path.join(head, f".tmp-{name}.{secrets.token_hex(8)}")
         try:
             _write_file(tmp, data)
             os.replace(tmp, path)
@@ -71,35 +117,36 @@ class LocalDirStore:
         cache_control: str = "",
         content_encoding: str | None = None,
     ) -> None:
-        staged = self._staged(key)
-        if staged:
-            os.makedirs(os.path.dirname(staged), exist_ok=True)
-            _write_file(staged, data)
-            return
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._atomic_write(path, data)
+        with _store_errors("write", key):
+            staged = self._staged(key)
+            if staged:
+                self._parent(staged)
+                _write_file(staged, data)
+                return
+            path = os.fspath(self._path(key))
+            self._parent(path)
+            self._atomic_write(path, data)
 
     def write_many(self, items: Iterable[tuple[str, bytes]], *, content_type: str = "", cache_control: str = "") -> int:
-        root = os.fspath(self.root)
+        root = self._root
         count = 0
-        made: set[str] = set()
         hidden: list[tuple[str, bytes]] = []  # invisible until the block ends: no temp file needed
-        for key, data in items:
-            staged = self._staged(key)
-            path = staged or os.path.join(root, check_key(key))  # string paths: a first publish writes ~500k
-            parent = path.rpartition("/")[0]
-            if parent not in made:
-                os.makedirs(parent, exist_ok=True)
-                made.add(parent)
-            if staged:
-                hidden.append((path, data))
-            else:
-                self._atomic_write(path, data)
+        for key, data in items:  # the caller's own errors pass through as they are
+            try:
+                staged = self._staged(key)
+                path = staged or os.path.join(root, check_key(key))  # string paths: a first publish writes ~500k
+                self._parent(path)
+                if staged:
+                    hidden.append((path, data))
+                else:
+                    self._atomic_write(path, data)
+            except OSError as exc:
+                raise _store_error("write", key, exc) from None
             count += 1
         if hidden:
             assert self._writer is not None
-            self._writer.submit(hidden)
+            with _store_errors("write", "documents"):
+                self._writer.submit(hidden)
         return count
 
     @contextlib.contextmanager
@@ -108,73 +155,120 @@ class LocalDirStore:
         rename that into place when the block ends: one rename instead of one per file. Elsewhere (or in a
         block already open) writes go one by one, each atomic."""
         target = self._path(prefix.rstrip("/"))
-        if self._together is not None or target.exists():
-            yield False
-            return
-        hidden = target.with_name(f".{target.name}.together")
-        shutil.rmtree(hidden, ignore_errors=True)  # left by a run that died inside its block
-        hidden.mkdir(parents=True)
+        with _store_errors("write", prefix):
+            self._no_links(os.fspath(target.parent))
+            if self._together is not None or os.path.lexists(target):
+                yield False
+                return
+            hidden = target.with_name(f".{target.name}.together")
+            if hidden.is_symlink():
+                hidden.unlink()
+            shutil.rmtree(hidden, ignore_errors=True)  # left by a run that died inside its block
+            hidden.mkdir(parents=True)
         self._together = (prefix if prefix.endswith("/") else prefix + "/", os.fspath(hidden))
         self._writer = _BackgroundWriter()
         try:
             yield True
-            self._writer.finish()
+            with _store_errors("write", prefix):  # the worker's own error (a full disk), as one line
+                self._writer.finish()
         except BaseException:
             self._writer.abandon()
             shutil.rmtree(hidden, ignore_errors=True)
             raise
         finally:
             self._together = self._writer = None
-        try:
-            os.rename(hidden, target)  # replaces nothing but an empty directory
-        except OSError:  # something appeared at the target meanwhile: move file by file, each atomic
-            for path in sorted(hidden.rglob("*")):
-                if path.is_file():
-                    dest = target / path.relative_to(hidden)
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(path, dest)
-            shutil.rmtree(hidden, ignore_errors=True)
+            self._checked = {d for d in self._checked if not d.startswith(os.fspath(hidden))}
+        with _store_errors("write", prefix):
+            try:
+                os.rename(hidden, target)  # replaces nothing but an empty directory
+            except OSError:  # something appeared at the target meanwhile: move file by file, each atomic
+                for path in sorted(hidden.rglob("*")):
+                    if path.is_file():
+                        dest = os.fspath(target / path.relative_to(hidden))
+                        self._parent(dest)
+                        os.replace(path, dest)
+                shutil.rmtree(hidden, ignore_errors=True)
 
     def delete_many(self, keys: Iterable[str]) -> int:
         if self._writer is not None:
-            self._writer.drain()  # a key deleted after it was written stays deleted
+            with _store_errors("write", "documents"):
+                self._writer.drain()  # a key deleted after it was written stays deleted
         count = 0
         for key in keys:
-            try:
-                os.unlink(self._staged(key) or self._path(key))
-                count += 1
-            except FileNotFoundError:
-                pass
+            path = self._staged(key) or os.fspath(self._path(key))
+            with _store_errors("delete", key):
+                self._no_links(os.path.dirname(path))
+                try:
+                    os.unlink(path)  # a link planted here is removed itself, never what it points at
+                    count += 1
+                except FileNotFoundError:
+                    pass
         return count
 
     def put_file(self, key: str, path: str | os.PathLike[str]) -> None:
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(os.fspath(path), target)
+        target = os.fspath(self._path(key))
+        with _store_errors("write", key):
+            self._parent(target)
+            shutil.move(os.fspath(path), target)
 
     def get_file(self, key: str, path: str | os.PathLike[str]) -> bool:
-        try:
-            shutil.copyfile(self._path(key), path)
-        except FileNotFoundError:
-            return False
+        source = os.fspath(self._path(key))
+        with _store_errors("read", key):
+            self._no_links(os.path.dirname(source))
+            try:
+                fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except FileNotFoundError:
+                return False
+            with os.fdopen(fd, "rb") as src, open(path, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
         return True
 
     def describe(self) -> str:
         return str(self.root)
 
     def md5_listing(self, prefix: str) -> dict[str, str | None]:
-        base = self._path(prefix.rstrip("/"))
-        if not base.is_dir():
-            return {}
-        return {
-            path.relative_to(self.root).as_posix(): hashlib.md5(path.read_bytes()).hexdigest()
-            for path in base.rglob("*")
-            if path.is_file() and not path.name.startswith(".")
-        }
+        """Every regular file under ``prefix`` (links and hidden files are not listed, nor followed)."""
+        base = os.fspath(self._path(prefix.rstrip("/")))
+        with _store_errors("list", prefix):
+            self._no_links(base)
+            if not os.path.isdir(base) or os.path.islink(base):
+                return {}
+            out: dict[str, str | None] = {}
+            stack = [base]
+            while stack:
+                with os.scandir(stack.pop()) as entries:
+                    for entry in entries:
+                        if entry.name.startswith("."):
+                            continue
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        elif entry.is_file(follow_symlinks=False):
+                            key = os.path.relpath(entry.path, self._root).replace(os.sep, "/")
+                            with open(entry.path, "rb") as fh:
+                                out[key] = hashlib.md5(fh.read()).hexdigest()
+            return out
+
+
+def _store_error(action: str, key: str, exc: OSError) -> StoreError:
+    """An OS error as one line naming the key (a full disk, a read-only file, a file where a directory is)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno == errno.ELOOP:
+        reason = "a symbolic link is in the way (nothing is written through a link)"
+    return StoreError(f"cannot {action} {key}: {reason}")
+
+
+@contextlib.contextmanager
+def _store_errors(action: str, key: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise _store_error(action, key, exc) from None
 
 
 def _write_file(path: str, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    """Create ``path`` and write ``data``: exclusively (a file or a link already there is an error), never
+    through a link."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
     try:
         view = memoryview(data)
         while view:
@@ -286,7 +380,12 @@ class LocalRunLock:
         from ..errors import PublishRefused
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+")
+        try:  # never through a link (a planted .run.lock link would have its target truncated)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            reason = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
+            raise StoreError(f"cannot take the run lock {self.path}: {reason}") from None
+        fh = os.fdopen(fd, "r+")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

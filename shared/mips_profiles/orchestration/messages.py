@@ -9,7 +9,13 @@ The ASL reads these names (``$.check.plan``, ``$.item.source``, ``$.staged.statu
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+import re
+from typing import Any, Literal, TypedDict, cast
+
+from ..core.years import SUPPORTED_YEARS
+from ..errors import InvalidInput
+from ..keys import raw_key
+from ..text import printable
 
 
 class DownloadInfo(TypedDict):
@@ -93,3 +99,149 @@ class PartitionOutcome(TypedDict):
 
 class CheckDates(TypedDict):
     touched: list[int]
+
+
+# -- parsing what crosses the boundary: anyone allowed to start an execution or invoke a function sends these -----
+
+RUN_ID = re.compile(r"^20[0-9]{2}-[0-9a-f]{16}-[0-9]{8}T[0-9]{6}-[0-9a-f]{8}$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+MAX_TEXT = 1000  # a reason, a title, a CMS date: a sentence at most
+PUBLISHABLE = ("new", "corrected", "forced")
+STEP_FIELDS: dict[str, tuple[str, ...]] = {
+    "stage": ("item",),
+    "publish_partition": ("run_id", "group"),
+    "finalize": ("run_id", "item"),
+    "ingest_pdc": ("item",),
+    "record_check_dates": ("checked", "outcomes"),
+    "selftest": (),
+    "repair": (),
+}
+MAX_GROUPS = 64  # template.yaml's Partitions allows 1-64
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{where} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _only(obj: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    unknown = sorted(set(obj) - set(allowed))
+    if unknown:
+        raise InvalidInput(
+            f"unknown field {printable(unknown[0], 60)!r} in {where} (expected {', '.join(allowed) or 'none'})"
+        )
+
+
+def _int(value: Any, where: str, lo: int, hi: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise InvalidInput(f"{where} must be a whole number from {lo} to {hi}, got {printable(repr(value), 60)}")
+    return value
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{where} must be true or false, got {printable(repr(value), 60)}")
+    return value
+
+
+def _text(value: Any, where: str, *, optional: bool = False, pattern: re.Pattern[str] | None = None) -> Any:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_TEXT or printable(value) != value:
+        raise InvalidInput(
+            f"{where} must be text of at most {MAX_TEXT} printable characters, got {printable(repr(value), 60)}"
+        )
+    if pattern is not None and not pattern.match(value):
+        raise InvalidInput(f"{where} is not of the expected form: {printable(repr(value), 80)}")
+    return value
+
+
+def year_of(value: Any, where: str = "performance_year") -> int:
+    """A performance year the methodology supports."""
+    return _int(value, where, SUPPORTED_YEARS[0], SUPPORTED_YEARS[-1])
+
+
+def parse_run_request(event: Any) -> tuple[int | None, bool, str | None]:
+    """The execution input: the schedule's (``source: schedule``) or a manual request
+    ``{"performance_year": YYYY, "force": true, "reason": "..."}``; (year, force, reason)."""
+    request = _object(event, "the run request")
+    if request.get("source") == "schedule":
+        _only(request, ("source", "scheduled_time", "execution_id", "reason"), "the scheduled run request")
+        for name in ("scheduled_time", "execution_id"):
+            _text(request.get(name), name, optional=True)
+        return None, False, _text(request.get("reason"), "reason", optional=True)
+    _only(request, ("performance_year", "force", "reason"), "the run request")
+    year = None if request.get("performance_year") is None else year_of(request["performance_year"])
+    force = _bool(request.get("force", False), "force")
+    if force and year is None:
+        raise InvalidInput("force needs performance_year: a forced re-run is for one named year")
+    return year, force, _text(request.get("reason"), "reason", optional=True)
+
+
+def parse_plan_item(value: Any, where: str = "item") -> PlanItem:
+    """A plan item as the Check step makes it; its raw key must be the one its source, year and SHA-256 name."""
+    item = _object(value, where)
+    _only(item, ("source", "raw_key", "decision", "reason", "release", "download"), where)
+    source = item.get("source")
+    if source not in ("qpp", "pdc"):
+        raise InvalidInput(f"{where}.source must be qpp or pdc, got {printable(repr(source), 40)}")
+    release = _object(item.get("release"), f"{where}.release")
+    _only(release, ("source", "performance_year", "modified", "download_url", "api_uuid", "title"), f"{where}.release")
+    year = year_of(release.get("performance_year"), f"{where}.release.performance_year")
+    if release.get("source", source) != source:
+        raise InvalidInput(f"{where}.release.source is not {where}.source")
+    for name in ("modified", "api_uuid", "title"):
+        _text(release.get(name), f"{where}.release.{name}", optional=True)
+    _text(release.get("download_url"), f"{where}.release.download_url")
+    download = _object(item.get("download"), f"{where}.download")
+    _only(download, ("sha256", "size", "etag", "last_modified"), f"{where}.download")
+    sha256 = _text(download.get("sha256"), f"{where}.download.sha256", pattern=SHA256)
+    _int(download.get("size"), f"{where}.download.size", 0, 1 << 40)
+    for name in ("etag", "last_modified"):
+        _text(download.get(name), f"{where}.download.{name}", optional=True)
+    if item.get("decision") not in PUBLISHABLE:
+        raise InvalidInput(f"{where}.decision must be one of {', '.join(PUBLISHABLE)}")
+    _text(item.get("reason"), f"{where}.reason")
+    if item.get("raw_key") != raw_key(source, year, sha256):
+        raise InvalidInput(
+            f"{where}.raw_key must be {raw_key(source, year, sha256)!r} (its source, year and SHA-256), "
+            f"got {printable(repr(item.get('raw_key')), 120)}"
+        )
+    return cast(PlanItem, item)
+
+
+def parse_step_event(event: Any) -> dict[str, Any]:
+    """A shard-function event: its ``action`` and exactly that action's fields, each of its type."""
+    body = _object(event, "the event")
+    action = body.get("action")
+    if action not in STEP_FIELDS:
+        raise InvalidInput(f"unknown action {printable(repr(action), 60)}: expected one of {', '.join(STEP_FIELDS)}")
+    _only(body, ("action", *STEP_FIELDS[action]), f"the {action} event")
+    out: dict[str, Any] = {"action": action}
+    if "item" in STEP_FIELDS[action]:
+        out["item"] = parse_plan_item(body.get("item"))
+    if "run_id" in STEP_FIELDS[action]:
+        out["run_id"] = _text(body.get("run_id"), "run_id", pattern=RUN_ID)
+    if "group" in STEP_FIELDS[action]:
+        out["group"] = _int(body.get("group"), "group", 0, MAX_GROUPS - 1)
+    if action == "record_check_dates":
+        checked = body.get("checked")
+        if not isinstance(checked, list) or len(checked) > len(SUPPORTED_YEARS):
+            raise InvalidInput(f"checked must be a list of at most {len(SUPPORTED_YEARS)} performance years")
+        out["checked"] = [year_of(y, "checked[]") for y in checked]
+        outcomes = body.get("outcomes")
+        if not isinstance(outcomes, list) or len(outcomes) > 2 * len(SUPPORTED_YEARS):
+            raise InvalidInput("outcomes must be a list of the plan's step outcomes")
+        out["outcomes"] = [_outcome(o) for o in outcomes]
+    return out
+
+
+def _outcome(value: Any) -> StepOutcome:
+    outcome = _object(value, "an outcome")
+    if outcome.get("source") not in ("qpp", "pdc"):
+        raise InvalidInput("an outcome's source must be qpp or pdc")
+    if outcome.get("status") not in ("staged", "published", "reconciled", "refused"):
+        raise InvalidInput("an outcome's status must be staged, published, reconciled or refused")
+    year_of(outcome.get("performance_year"), "an outcome's performance_year")
+    return cast(StepOutcome, outcome)

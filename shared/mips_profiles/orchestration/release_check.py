@@ -18,7 +18,7 @@ from ..errors import MipsProfilesError
 from ..keys import raw_key
 from ..ports import BlobStore, StateStore
 from .checker import CheckResult, check_release, checked_record, discard
-from .messages import CheckAnswer, PlanItem, YearDecision
+from .messages import CheckAnswer, PlanItem, YearDecision, parse_run_request
 
 
 @dataclass(frozen=True)
@@ -30,14 +30,11 @@ class CheckRequest:
     reason: str = "scheduled check"
 
     @classmethod
-    def from_event(cls, event: dict[str, Any]) -> CheckRequest:
-        year = event.get("performance_year")
-        force = bool(event.get("force", False))
-        if year is not None and (not isinstance(year, int) or isinstance(year, bool)):
-            raise MipsProfilesError(f"performance_year must be a whole number, got {year!r}")
-        if force and year is None:
-            raise MipsProfilesError("force needs performance_year: a forced re-run is for one named year")
-        return cls(year, force, str(event.get("reason") or ("manual re-run" if year else "scheduled check")))
+    def from_event(cls, event: Any) -> CheckRequest:
+        """Parsed, never coerced (``messages.parse_run_request``): ``force`` is a JSON boolean, the year a whole
+        number the methodology supports, and an unknown field (``performanceYear``) is refused by name."""
+        year, force, reason = parse_run_request(event)
+        return cls(year, force, reason or ("manual re-run" if year else "scheduled check"))
 
 
 def check_for_releases(

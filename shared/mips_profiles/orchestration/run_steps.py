@@ -26,12 +26,13 @@ from typing import Literal
 from ..adapters.http import Download
 from ..clock import iso
 from ..core.catalog import Release
-from ..errors import MipsProfilesError
+from ..core.reader import sha256_file
+from ..errors import InvalidInput, MipsProfilesError
 from ..ports import BlobStore, Cdn, StateStore
 from ..publishing.publish import Publisher, ReleaseInfo
 from ..publishing.reconcile import ProfileReconciler
 from .checker import published_record
-from .messages import CheckDates, PartitionOutcome, PlanItem, StepOutcome
+from .messages import CheckDates, PartitionOutcome, PlanItem, StepOutcome, parse_plan_item
 
 INVALIDATION_PATHS = ["/v1/*"]
 
@@ -57,23 +58,34 @@ class RunSteps:
 
     @contextmanager
     def _raw_file(self, item: PlanItem, name: str) -> Iterator[str | None]:
-        """The plan item's raw file in a scratch directory (None if the raw store lost it), removed after."""
+        """The plan item's raw file in a scratch directory (None if the raw store lost it), removed after. The
+        item is parsed first: its raw key is the one its source, year and SHA-256 name (under ``raw/``), and the
+        file's bytes must hash to that SHA-256, or the step refuses it: a step never takes an item's word."""
         with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="mips-step-") as tmp:
             path = os.path.join(tmp, name)
-            yield path if self.raw.get_file(item["raw_key"], path) else None
+            if not self.raw.get_file(item["raw_key"], path):
+                yield None
+                return
+            actual, claimed = sha256_file(path), item["download"]["sha256"]
+            if actual != claimed:
+                raise InvalidInput(
+                    f"raw file {item['raw_key']}: its bytes hash to {actual}, not to the plan's {claimed}: refused"
+                )
+            yield path
 
     def stage(self, item: PlanItem) -> StepOutcome:
+        item = parse_plan_item(item)
         release = Release.from_dict(item["release"])
         year = release.performance_year
-        with self._raw_file(item, "source.csv") as path:
-            if path is None:
-                return _refused(year, f"raw file {item['raw_key']} is missing")
-            try:
+        try:
+            with self._raw_file(item, "source.csv") as path:
+                if path is None:
+                    return _refused(year, f"raw file {item['raw_key']} is missing")
                 validated = self.publisher.read_and_check(
                     path, year, sha256=item["download"]["sha256"], force=item["decision"] == "forced"
                 )
-            except MipsProfilesError as exc:
-                return _refused(year, str(exc))
+        except MipsProfilesError as exc:
+            return _refused(year, str(exc))
         run = self.publisher.stage(
             validated,
             ReleaseInfo(
@@ -107,7 +119,15 @@ class RunSteps:
         }
 
     def finalize(self, run_id: str, item: PlanItem) -> StepOutcome:
+        item = parse_plan_item(item)
         run = self.publisher.load_run(run_id)
+        staged = (run.performance_year, run.source_sha256)
+        claimed = (int(item["release"]["performance_year"]), item["download"]["sha256"])
+        if claimed != staged or item["source"] != "qpp":
+            raise InvalidInput(
+                f"finalize of run {run_id}: the item (PY{claimed[0]}, {claimed[1]}) is not what the run staged "
+                f"(PY{staged[0]}, {staged[1]}): refused, nothing written"
+            )
         results = []
         for g in range(len(run.groups)):
             recorded = self.publisher.ledger.partition_result(run_id, g)
@@ -145,15 +165,16 @@ class RunSteps:
         }
 
     def ingest_pdc(self, item: PlanItem) -> StepOutcome:
+        item = parse_plan_item(item)
         release = Release.from_dict(item["release"])
         year = release.performance_year
-        with self._raw_file(item, "ec_score_file.csv") as path:
-            if path is None:
-                return _refused(year, f"raw file {item['raw_key']} is missing", source="pdc")
-            try:
+        try:
+            with self._raw_file(item, "ec_score_file.csv") as path:
+                if path is None:
+                    return _refused(year, f"raw file {item['raw_key']} is missing", source="pdc")
                 ingested = self.reconciler.ingest(path, year, item["download"]["sha256"])
-            except MipsProfilesError as exc:  # the QPP years stand: only the PDC file was refused
-                return _refused(year, str(exc), source="pdc")
+        except MipsProfilesError as exc:  # the QPP years stand: only the PDC file was refused
+            return _refused(year, str(exc), source="pdc")
         self.state.put(
             "pdc",
             year,

@@ -14,6 +14,7 @@ version, or re-publish the year with ``force``).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -50,6 +51,9 @@ class RepairReport:
         return {**asdict(self), "restored_count": len(self.restored), "deleted_count": len(self.deleted)}
 
 
+DOCUMENT_KEY = re.compile(re.escape(DOCUMENT_PREFIX) + r"[12][0-9]{9}\.json")
+
+
 def _md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
@@ -78,7 +82,8 @@ class Repairer:
                         yield key, data
 
         publisher.public.write_many(to_restore(), content_type=CONTENT_TYPE, cache_control=CACHE_DOCUMENT)
-        stray = sorted(set(listing) - expected)
+        # only what repair would itself write: a document file of a well-formed NPI key, directly under v1/npi/
+        stray = sorted(k for k in set(listing) - expected if DOCUMENT_KEY.fullmatch(k))
         publisher.public.delete_many(stray)
         report.deleted.extend(stray)
         for key, body in ((SCHEMA_KEY, publisher.builder.json_schema()), (NOT_FOUND_KEY, NOT_FOUND)):

@@ -1,0 +1,244 @@
+"""The mirror example against a hostile origin (a compromised CDN, the wrong bytes served): it writes and
+deletes nothing outside ``MIRROR/v1/npi/``, inflates nothing without a bound, never walks a feed that goes
+backwards or jumps without end, and stops on anything malformed with one line and exit status 1."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+GOOD = "1376745471"
+ALSO_GOOD = "1234567893"
+
+
+def load_example():
+    spec = importlib.util.spec_from_file_location("sync_mirror_hostile", ROOT / "examples" / "sync_mirror.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Origin:
+    """A loopback origin answering whatever a test puts in ``objects`` (key -> bytes, or (bytes, headers))."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, object] = {}
+        self.requests: list[str] = []
+        origin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                key = self.path.lstrip("/")
+                origin.requests.append(key)
+                found = origin.objects.get(key)
+                if found is None:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                body, headers = found if isinstance(found, tuple) else (found, {})
+                self.send_response(200)
+                for name, value in {"Content-Length": str(len(body)), **headers}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def origin():
+    o = Origin()
+    yield o
+    o.close()
+
+
+def entry(year: int = 2024) -> dict:
+    return {"performance_year": year, "final_score": 90.0}
+
+
+def publish(origin: Origin, npis: list[object], *, latest: int = 1) -> None:
+    origin.objects["v1/manifest.json"] = json.dumps(
+        {
+            "schema_version": 1,
+            "documents": {"source": {"name": "CMS QPP MIPS"}},
+            "releases": [{"performance_year": 2024}],
+            "changes": {"latest": latest, "key_pattern": "v1/changes/{sequence:08d}.json"},
+        }
+    ).encode()
+    lines = "\n".join(json.dumps({"npi": n, **entry()}) for n in npis)
+    origin.objects["v1/bulk/2024/scores.ndjson"] = (gzip.compress(lines.encode()), {"Content-Encoding": "gzip"})
+
+
+def run(sync, origin: Origin, mirror: Path, capsys) -> tuple[int, str]:
+    code = sync.main(["sync_mirror.py", origin.base, str(mirror)])
+    err = capsys.readouterr().err
+    return code, err
+
+
+def files_under(path: Path) -> set[str]:
+    return {p.relative_to(path).as_posix() for p in path.rglob("*")}
+
+
+@pytest.mark.parametrize(
+    "npi",
+    ["../../escaped", "/tmp/absolute", "1234567890", None, 1376745471, "13767454710", "１３７６７４５４７１"],
+    ids=["dot-dot", "absolute", "check-digit", "null", "number", "eleven", "fullwidth"],
+)
+def test_a_bulk_file_with_a_hostile_npi_writes_nothing_and_exits_1(origin, tmp_path, capsys, npi):
+    sync = load_example()
+    publish(origin, [GOOD, npi])
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    code, err = run(sync, origin, tmp_path / "mirror" / "sub", capsys)
+    assert code == 1 and err.startswith("error: not an NPI") and err.count("\n") == 1
+    assert files_under(tmp_path / "mirror") <= {"sub", "sub/v1", "sub/v1/npi"}  # nothing written, no marker
+    assert files_under(outside) == set() and not Path("/tmp/absolute.json").exists()
+
+
+def test_a_change_feed_naming_a_path_outside_the_mirror_deletes_nothing(origin, tmp_path, capsys):
+    sync = load_example()
+    publish(origin, [GOOD])
+    mirror = tmp_path / "mirror"
+    assert run(sync, origin, mirror, capsys)[0] == 0
+    victim = tmp_path / "victim.json"
+    victim.write_text("keep me")
+    publish(origin, [GOOD], latest=2)
+    origin.objects["v1/changes/00000002.json"] = json.dumps(
+        {"sequence": 2, "added": [], "changed": [], "removed": ["../../../victim"]}
+    ).encode()
+    code, err = run(sync, origin, mirror, capsys)
+    assert code == 1 and "not an NPI" in err
+    assert victim.read_text() == "keep me"
+    assert json.loads((mirror / ".sync.json").read_text()) == {"sequence": 1}  # the marker did not move
+
+
+def test_a_gzip_bomb_is_refused_without_inflating_it(origin, tmp_path, capsys, monkeypatch):
+    sync = load_example()
+    monkeypatch.setattr(sync, "MAX_BULK_BYTES", 1 << 20)
+    publish(origin, [GOOD])
+    bomb = gzip.compress(b"\n" * (64 << 20))  # 64 MiB of newlines in about 64 KB
+    origin.objects["v1/bulk/2024/scores.ndjson"] = (bomb, {"Content-Encoding": "gzip"})
+    code, err = run(sync, origin, tmp_path / "mirror", capsys)
+    assert len(bomb) < 100_000
+    assert code == 1 and "inflates to more than 1,048,576 bytes" in err
+
+
+def test_an_oversized_plain_body_is_refused(origin, tmp_path, capsys, monkeypatch):
+    sync = load_example()
+    monkeypatch.setattr(sync, "MAX_JSON_BYTES", 1000)
+    origin.objects["v1/manifest.json"] = b" " * 5000
+    code, err = run(sync, origin, tmp_path / "mirror", capsys)
+    assert code == 1 and "v1/manifest.json: more than 1,000 bytes" in err
+
+
+def test_a_feed_that_goes_backwards_or_jumps_without_end_is_refused(origin, tmp_path, capsys):
+    sync = load_example()
+    publish(origin, [GOOD], latest=5)
+    mirror = tmp_path / "mirror"
+    assert run(sync, origin, mirror, capsys)[0] == 0
+    publish(origin, [GOOD], latest=3)
+    code, err = run(sync, origin, mirror, capsys)
+    assert code == 1 and "went backwards" in err
+    publish(origin, [GOOD], latest=10**18)
+    code, err = run(sync, origin, mirror, capsys)
+    assert code == 1 and "jumped from 5" in err
+    assert not any(r.startswith("v1/changes/") for r in origin.requests)  # nothing fetched, no endless loop
+
+
+def test_the_manifests_key_pattern_is_never_used_to_build_a_key(origin, tmp_path, capsys):
+    sync = load_example()
+    publish(origin, [GOOD])
+    mirror = tmp_path / "mirror"
+    assert run(sync, origin, mirror, capsys)[0] == 0
+    publish(origin, [GOOD], latest=2)
+    manifest = json.loads(origin.objects["v1/manifest.json"])
+    manifest["changes"]["key_pattern"] = "{sequence:>999999999}"  # a format spec that would ask for a gigabyte
+    origin.objects["v1/manifest.json"] = json.dumps(manifest).encode()
+    origin.objects["v1/changes/00000002.json"] = json.dumps(
+        {"sequence": 2, "added": [ALSO_GOOD], "changed": [], "removed": []}
+    ).encode()
+    origin.objects[f"v1/npi/{ALSO_GOOD}.json"] = json.dumps({"npi": ALSO_GOOD, "latest": entry()}).encode()
+    assert run(sync, origin, mirror, capsys) == (0, "")
+    assert (mirror / "v1" / "npi" / f"{ALSO_GOOD}.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "body", "message"),
+    [
+        ("v1/manifest.json", b"{not json", "v1/manifest.json: not JSON"),
+        ("v1/manifest.json", b"[]", "no manifest"),
+        ("v1/manifest.json", json.dumps({"changes": {"latest": -1}, "releases": []}).encode(), "not a sequence"),
+        ("v1/manifest.json", json.dumps({"changes": {"latest": True}, "releases": []}).encode(), "not a sequence"),
+        ("v1/manifest.json", json.dumps({"changes": [], "releases": []}).encode(), "no change feed"),
+        (
+            "v1/bulk/2024/scores.ndjson",
+            b'{"npi": "1376745471", "performance_year": 2024}\nnot json',
+            "line 2: not JSON",
+        ),
+    ],
+)
+def test_malformed_answers_stop_the_run_with_one_line(origin, tmp_path, capsys, key, body, message):
+    sync = load_example()
+    publish(origin, [GOOD])
+    origin.objects[key] = body
+    code, err = run(sync, origin, tmp_path / "mirror", capsys)
+    assert code == 1 and message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_change_object_or_document_that_is_not_what_was_asked_for_is_refused(origin, tmp_path, capsys):
+    sync = load_example()
+    publish(origin, [GOOD])
+    mirror = tmp_path / "mirror"
+    assert run(sync, origin, mirror, capsys)[0] == 0
+    publish(origin, [GOOD], latest=2)
+    origin.objects["v1/changes/00000002.json"] = json.dumps(
+        {"sequence": 7, "added": [], "changed": [], "removed": []}
+    ).encode()
+    assert "not the change object of sequence 2" in run(sync, origin, mirror, capsys)[1]
+    origin.objects["v1/changes/00000002.json"] = json.dumps(
+        {"sequence": 2, "added": [], "changed": [GOOD], "removed": []}
+    ).encode()
+    origin.objects[f"v1/npi/{GOOD}.json"] = json.dumps({"npi": ALSO_GOOD}).encode()
+    assert f"not the document of NPI {GOOD}" in run(sync, origin, mirror, capsys)[1]
+
+
+def test_a_symlink_in_the_mirror_is_not_followed(origin, tmp_path, capsys):
+    sync = load_example()
+    publish(origin, [GOOD])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    mirror = tmp_path / "mirror"
+    (mirror / "v1").mkdir(parents=True)
+    (mirror / "v1" / "npi").symlink_to(elsewhere)
+    code, err = run(sync, origin, mirror, capsys)
+    assert code == 1 and "is a symbolic link: refused" in err
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_planted_document_symlink_is_replaced_not_written_through(origin, tmp_path, capsys):
+    sync = load_example()
+    publish(origin, [GOOD])
+    target = tmp_path / "target.txt"
+    target.write_text("keep me")
+    documents = tmp_path / "mirror" / "v1" / "npi"
+    documents.mkdir(parents=True)
+    (documents / f"{GOOD}.json").symlink_to(target)
+    assert run(sync, origin, tmp_path / "mirror", capsys)[0] == 0
+    assert target.read_text() == "keep me"
+    assert not (documents / f"{GOOD}.json").is_symlink()
