@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mips_profiles.text import printable
+
 ROOT = Path(__file__).resolve().parents[1]
 WAREHOUSE = ROOT / "warehouse"
 
@@ -43,7 +45,7 @@ def run_dbt(dbt: str, args: list[str], env: dict[str, str]) -> subprocess.Comple
 
 
 def table(rows: list[tuple], header: list[str]) -> str:
-    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    cells = [[("" if v is None else printable(v, 60)) for v in row] for row in rows]  # CMS's text: escaped
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(header)]
 
     def line(values: list[str]) -> str:

@@ -21,6 +21,7 @@ from .orchestration.refresh import RefreshReport
 from .ports import BlobStore
 from .publishing.publish import Publisher, PublishResult, ReleaseInfo
 from .sandbox.generator import generate_file
+from .text import printable
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -346,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except MipsProfilesError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(exc, 2000)}", file=sys.stderr)  # a message may quote CMS's or a client's text
         return 1
 
 

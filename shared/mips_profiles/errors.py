@@ -46,3 +46,11 @@ class InvalidInput(MipsProfilesError):
 class StoreError(MipsProfilesError):
     """A store could not be read or written as asked (a full disk, a read-only file, a symbolic link where the
     tree must have a directory). What was published before stays in place."""
+
+
+class DownloadError(MipsProfilesError):
+    """A download failed or returned something that is not the file; nothing was kept."""
+
+
+class CatalogError(MipsProfilesError):
+    """The catalog does not have what we look for, or not in the expected shape."""

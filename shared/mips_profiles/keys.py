@@ -150,6 +150,16 @@ def staged_key(run_id: str, shard: int) -> str:
     return f"runs/{run_id}/entries/shard={shard:02d}.parquet"
 
 
+def parent_prefix(key: str) -> str:
+    """The folder a key is in (``audit/py=2024/release=x/``), for a listing of it."""
+    return key.rpartition("/")[0] + "/"
+
+
+def run_prefix(run_id: str) -> str:
+    """Every private object of one staged run."""
+    return f"runs/{run_id}/"
+
+
 def run_key(run_id: str) -> str:
     return f"runs/{run_id}/run.json"
 

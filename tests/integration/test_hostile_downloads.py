@@ -9,7 +9,8 @@ import time
 import pytest
 from hostile_http import HostileServer
 
-from mips_profiles.adapters.http import DownloadError, HttpClient, RetryPolicy, SizeLimits, UrlPolicy
+from mips_profiles.adapters.http import HttpClient, RetryPolicy, SizeLimits, UrlPolicy
+from mips_profiles.errors import DownloadError
 
 FAST = RetryPolicy(attempts=2, base_delay=0, timeout=2)
 

@@ -4,7 +4,10 @@ outside v1/. Every case is bounded in time."""
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import json
+import os
 import shutil
 import socket
 import threading
@@ -31,6 +34,7 @@ def tree(published_tree, tmp_path):
 def server(tree, monkeypatch):
     monkeypatch.setattr(serve_module.TreeHandler, "timeout", 1)
     monkeypatch.setattr(serve_module, "MAX_CONNECTIONS", 3)
+    monkeypatch.setattr(serve_module, "SLOT_WAIT_SECONDS", 0)  # no wait for a slot: the bound shows at once
     srv = make_server(tree, port=0, cors_origins=["http://127.0.0.1:8080"], quiet=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield srv
@@ -149,3 +153,56 @@ def test_preflight_answers_a_fixed_header_list(server, asked):
 def test_a_malformed_cors_origin_is_refused(tree, origin):
     with pytest.raises(ConfigurationError, match="is not an origin"):
         make_server(tree, port=0, cors_origins=[origin], quiet=True)
+
+
+def test_slow_drip_clients_are_cut_off_and_everyone_else_is_served(tree, monkeypatch):
+    """Every connection slot taken by a client sending one byte at a time: each is cut off at the request
+    deadline (however often it drips), and a normal request is answered after that, not never."""
+    monkeypatch.setattr(serve_module, "READ_TIMEOUT_SECONDS", 1)
+    monkeypatch.setattr(serve_module, "MAX_CONNECTIONS", 4)
+    monkeypatch.setattr(serve_module, "SLOT_WAIT_SECONDS", 0.2)
+    srv = make_server(tree, port=0, quiet=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    drips = [socket.create_connection(srv.server_address, timeout=5) for _ in range(4)]
+    try:
+        started = time.monotonic()
+        for _ in range(6):  # a byte every 0.3 s: each recv is quick, the whole request never ends
+            for sock in drips:
+                with contextlib.suppress(OSError):
+                    sock.send(b"G")
+            time.sleep(0.3)
+        cut = 0
+        for sock in drips:
+            try:
+                cut += sock.recv(10) == b""
+            except OSError:
+                cut += 1
+        assert cut == 4 and time.monotonic() - started < 5
+        reply = exchange(srv, b"GET /v1/manifest.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 200")
+    finally:
+        for sock in drips:
+            sock.close()
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_the_gzip_cache_is_bounded_in_bytes():
+    cache = serve_module._GzipCache(capacity=50_000)
+    bodies = [os.urandom(20_000) for _ in range(10)]  # random: gzip cannot shrink them
+    for body in bodies:
+        assert gzip.decompress(cache(body)) == body
+    assert cache.size <= 50_000 and len(cache._items) < 10
+    assert gzip.decompress(cache(bodies[-1])) == bodies[-1]  # the newest is still there
+
+
+def test_control_characters_in_a_request_never_reach_the_terminal_raw(tree, capfd):
+    srv = make_server(tree, port=0, quiet=False)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        exchange(srv, b"GET /v1/\x1b[2J\x1b]0;pwned\x07 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    err = capfd.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err and "\\x1b[2J" in err

@@ -168,3 +168,25 @@ def test_the_store_lists_reads_and_writes_no_link_out_of_the_tree(tmp_path):
     with pytest.raises(StoreError, match="a symbolic link is in the way"):
         store.get_file("v1/a.json", tmp_path / "copy")
     assert snapshot(outside) == {"secret.json": b"secret"}
+
+
+def test_a_stage_that_fails_after_the_audit_write_takes_it_back(sample_file, tmp_path, monkeypatch):
+    """Private data unchanged on refusal: a stage that fails after writing the audit record (here the aggregates'
+    write) leaves no audit, quarantine or staged run behind; an audit an earlier publish wrote stays."""
+    from mips_profiles.publishing.ledger import Ledger
+    from mips_profiles.publishing.publish import Publisher, ReleaseInfo
+
+    public, private = tmp_path / "tree", tmp_path / "private"
+    Publisher(LocalDirStore(public), LocalDirStore(private)).publish_file(sample_file(2023), ReleaseInfo(2023))
+    before = snapshot(private)
+
+    def fail(*args, **kwargs):
+        raise StoreError("cannot write runs/x/stats.json: No space left on device")
+
+    monkeypatch.setattr(Ledger, "stage_stats", fail)
+    with pytest.raises(StoreError):
+        Publisher(LocalDirStore(public), LocalDirStore(private)).publish_file(sample_file(2024), ReleaseInfo(2024))
+    assert snapshot(private) == before
+    with pytest.raises(StoreError):  # the same release again: its audit from before is kept
+        Publisher(LocalDirStore(public), LocalDirStore(private)).publish_file(sample_file(2023), ReleaseInfo(2023))
+    assert snapshot(private).keys() == before.keys()

@@ -417,9 +417,14 @@ def test_a_failed_write_on_the_worker_thread_publishes_nothing(tmp_path, monkeyp
     monkeypatch.setattr(local_store, "_write_file", disk_full)
     store = LocalDirStore(tmp_path / "tree")
     # When a file of the block fails to write on the worker thread
-    with pytest.raises(OSError, match="No space left"), store.publish_together("v1/npi/"):
+    from mips_profiles.errors import StoreError
+
+    with (
+        pytest.raises(StoreError, match=r"^cannot write v1/npi/: No space left on device$"),
+        store.publish_together("v1/npi/"),
+    ):
         store.write_many([("v1/npi/1376745471.json", b"{}"), ("v1/npi/1234567893.json", b"[]")])
-    # Then the error reaches the caller and nothing is visible, nor left hidden
+    # Then the error reaches the caller as one line and nothing is visible, nor left hidden
     assert not (tmp_path / "tree" / "v1" / "npi").exists()
     assert not list((tmp_path / "tree" / "v1").iterdir())
 

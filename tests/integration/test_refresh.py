@@ -11,7 +11,8 @@ import pytest
 from mips_profiles.adapters.http import HttpClient, RetryPolicy, UrlPolicy
 from mips_profiles.adapters.local_state import LocalStateStore
 from mips_profiles.adapters.local_store import LocalDirStore
-from mips_profiles.core.catalog import CatalogError, qpp_releases
+from mips_profiles.core.catalog import qpp_releases
+from mips_profiles.errors import CatalogError
 from mips_profiles.orchestration.refresh import Refresher
 from mips_profiles.publishing.publish import Publisher
 from mips_profiles.sandbox.cms_standin import CmsStandIn

@@ -40,17 +40,14 @@ from typing import Any
 
 from .. import __version__
 from ..core.sniff import non_csv_kind
-from ..errors import MipsProfilesError
+from ..errors import DownloadError, MipsProfilesError
 from ..ports import NO_PROGRESS, Progress
+from ..text import printable
 
 USER_AGENT = (
     f"mips-profiles/{__version__} (CMS MIPS public-data ingester; +https://github.com/mips-profiles/mips-profiles)"
 )
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-class DownloadError(MipsProfilesError):
-    """A download failed or returned something that is not the file; nothing was kept."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +100,9 @@ class UrlPolicy:
     def check(self, url: str) -> str:
         """The URL to open (CMS ``http`` upgraded to ``https``), or DownloadError naming why it is refused."""
         url = normalise_url(url)
+        if any(ord(ch) <= 32 or ord(ch) == 127 for ch in url) or not url.isascii():
+            # http.client would refuse to send it on every attempt: refused once, here, not retried
+            raise DownloadError(f"refused URL {printable(repr(url), 200)}: spaces, control or non-ASCII characters")
         try:
             parts = urllib.parse.urlsplit(url)
             host = (parts.hostname or "").lower()
@@ -141,9 +141,11 @@ MiB = 1 << 20
 @dataclass(frozen=True)
 class SizeLimits:
     """Upper bounds from the real sizes (the DCAT catalog is tens of MB, a metastore item a few KB, a year's
-    QPP file about 300 MB, the PDC file about 40 MB), with room to grow; each configurable."""
+    QPP file about 300 MB, the PDC file about 40 MB), with room to grow; each configurable. The catalog's is
+    sized to where it is parsed, the checker Lambda's 512 MB: a JSON document takes about 5 times its bytes
+    once parsed (``tests/integration/test_bounds.py`` measures the checker's code path at this limit)."""
 
-    catalog_bytes: int = 128 * MiB
+    catalog_bytes: int = 48 * MiB
     item_bytes: int = 4 * MiB
     file_bytes: int = 2048 * MiB
     json_seconds: float = 300.0
@@ -278,13 +280,22 @@ class HttpClient:
         limit = limit or self.limits.catalog_bytes
         with contextlib.closing(self._open(url, {"Accept": "application/json"}, limit)) as response:
             ctype = response.headers.get("Content-Type", "")
-            body = b"".join(self._blocks(response, url, limit, self.limits.json_seconds))
-        if "html" in ctype.lower() or body.lstrip()[:1] == b"<":
+            blocks = list(self._blocks(response, url, limit, self.limits.json_seconds))
+        # One copy at a time, each let go before the next: blocks -> text -> objects (the objects are the large
+        # part, about 4x the bytes; SizeLimits.catalog_bytes is sized to that)
+        try:
+            text = b"".join(blocks).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise DownloadError(f"invalid JSON from {normalise_url(url)}: not UTF-8") from None
+        del blocks
+        if "html" in ctype.lower() or text.lstrip()[:1] == "<":
             raise DownloadError(f"HTML page instead of JSON from {normalise_url(url)}")
         try:
-            return json.loads(body)
+            return json.loads(text)
+        except RecursionError:
+            raise DownloadError(f"invalid JSON from {normalise_url(url)}: nested too deeply") from None
         except ValueError as exc:
-            raise DownloadError(f"invalid JSON from {normalise_url(url)}: {exc}") from None
+            raise DownloadError(f"invalid JSON from {normalise_url(url)}: {printable(exc, 200)}") from None
 
     def get_item(self, url: str) -> Any:
         """A small JSON document (a metastore item): the item limit."""

@@ -11,6 +11,7 @@ that is not there a 404 carrying ``v1/not-found.json`` (the distribution's custo
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import mimetypes
@@ -19,8 +20,8 @@ import re
 import socket
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from functools import lru_cache
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,6 +31,7 @@ from ..core.documents import CONTENT_TYPE, NOT_FOUND, dumps
 from ..errors import ConfigurationError
 from ..keys import MANIFEST_KEY, NOT_FOUND_KEY, PUBLIC_ROOT, cache_control_for, check_key
 from ..publishing.bulk import stored_headers
+from ..text import printable
 
 GZIP_MIN_BYTES = 1000
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
@@ -69,6 +71,7 @@ MAX_PATH_BYTES = 1024
 MAX_DISCARDED_BODY = 64 * 1024
 READ_TIMEOUT_SECONDS = 10
 MAX_CONNECTIONS = 64
+SLOT_WAIT_SECONDS = 2
 
 
 class TreeHandler(BaseHTTPRequestHandler):
@@ -78,10 +81,29 @@ class TreeHandler(BaseHTTPRequestHandler):
     cors_origins: frozenset[str]
     quiet: bool
 
+    def handle_one_request(self) -> None:
+        """A request (line and headers) must arrive whole within READ_TIMEOUT_SECONDS: a client dripping one
+        byte at a time is cut off then, instead of holding a connection (and a thread) for ever."""
+        watchdog = threading.Timer(READ_TIMEOUT_SECONDS, self._cut_off)
+        watchdog.daemon = True
+        self._watchdog = watchdog
+        watchdog.start()
+        try:
+            super().handle_one_request()
+        finally:
+            watchdog.cancel()
+
+    def _cut_off(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
     def parse_request(self) -> bool:
         """http.server never reads a request body; left on a keep-alive connection it would be parsed as the
         next request (smuggling). Read and discard a small declared body; close on anything else."""
-        if not super().parse_request():
+        ok = super().parse_request()
+        self._watchdog.cancel()  # the request arrived in time: answering it is not limited
+        if not ok:
             return False
         length = self.headers.get("Content-Length")
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
@@ -199,7 +221,8 @@ class TreeHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         if not self.quiet:
-            sys.stderr.write(f"{self.address_string()} {format % args}\n")
+            # the request line is the client's text: escaped, so it cannot rewrite the operator's terminal
+            sys.stderr.write(f"{self.address_string()} {printable(format % args, 2000)}\n")
 
 
 class _BoundedServer(ThreadingHTTPServer):
@@ -210,7 +233,7 @@ class _BoundedServer(ThreadingHTTPServer):
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
 
     def process_request(self, request: socket.socket | tuple[bytes, socket.socket], client_address: object) -> None:
-        if not self._slots.acquire(blocking=False):
+        if not self._slots.acquire(timeout=SLOT_WAIT_SECONDS):  # a slot frees within a request's deadline
             self.shutdown_request(request)
             return
         super().process_request(request, client_address)
@@ -224,9 +247,40 @@ class _BoundedServer(ThreadingHTTPServer):
             self._slots.release()
 
 
-@lru_cache(maxsize=4096)
-def _gzip(data: bytes) -> bytes:
-    return gzip.compress(data, compresslevel=6, mtime=0)
+GZIP_CACHE_BYTES = 64 << 20  # the compressed bodies kept, in all
+GZIP_CACHE_MAX_ITEM = 4 << 20  # a body larger than this is compressed each time, never kept
+
+
+class _GzipCache:
+    """Compressed bodies by their bytes' digest, least recently used out first, bounded in bytes (a client
+    asking for every document of a national tree must not grow the server without end)."""
+
+    def __init__(self, capacity: int = GZIP_CACHE_BYTES) -> None:
+        self.capacity = capacity
+        self.size = 0
+        self._items: OrderedDict[bytes, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, data: bytes) -> bytes:
+        key = hashlib.sha256(data).digest()
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                return hit
+        encoded = gzip.compress(data, compresslevel=6, mtime=0)
+        if len(encoded) <= GZIP_CACHE_MAX_ITEM:
+            with self._lock:
+                if key not in self._items:
+                    self._items[key] = encoded
+                    self.size += len(encoded)
+                while self.size > self.capacity:
+                    _, dropped = self._items.popitem(last=False)
+                    self.size -= len(dropped)
+        return encoded
+
+
+_gzip = _GzipCache()
 
 
 def make_server(

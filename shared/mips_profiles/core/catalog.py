@@ -16,7 +16,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import MipsProfilesError
+from ..errors import CatalogError
+from ..text import printable
+from .years import SUPPORTED_YEARS
 
 QPP_DATASET_TITLE = "Quality Payment Program Experience"
 DEFAULT_CATALOG_URL = "https://data.cms.gov/data.json"
@@ -26,10 +28,6 @@ DEFAULT_PDC_URL = f"https://data.cms.gov/provider-data/api/1/metastore/schemas/d
 _TEMPORAL = re.compile(r"^\s*(\d{4})-01-01\s*/\s*(\d{4})-12-31\s*$")
 _UUID = re.compile(r"/dataset/([0-9a-fA-F-]{36})(?:/|$)")
 _PDC_YEAR = re.compile(r"\bPY\s*(\d{4})\b", re.IGNORECASE)
-
-
-class CatalogError(MipsProfilesError):
-    """The catalog does not have what we look for, or not in the expected shape."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +56,23 @@ class Release:
         )
 
 
-def year_from_temporal(temporal: str | None) -> int | None:
-    match = _TEMPORAL.match(temporal or "")
+MAX_YEARS = 50
+"""A catalog listing more performance years than this for the dataset is refused: the real one lists one per
+year since 2017. Each listed year costs a download, and the Check step's answer must stay under 256 KiB."""
+
+
+def _optional_text(value: Any, where: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 2048:
+        raise CatalogError(f"catalog field {where} is not text: {printable(repr(value), 60)}")
+    return value
+
+
+def year_from_temporal(temporal: Any) -> int | None:
+    if not isinstance(temporal, str):
+        return None
+    match = _TEMPORAL.match(temporal)
     if not match or match.group(1) != match.group(2):
         return None
     return int(match.group(1))
@@ -77,7 +90,10 @@ def qpp_releases(catalog: Any, title: str = QPP_DATASET_TITLE) -> list[Release]:
     dataset = matches[0]
     csv: dict[int, dict[str, Any]] = {}
     api: dict[int, dict[str, Any]] = {}
-    for dist in dataset.get("distribution") or []:
+    distributions = dataset.get("distribution") or []
+    if not isinstance(distributions, list):
+        raise CatalogError(f"dataset {title!r}: 'distribution' is not a list")
+    for dist in distributions:
         if not isinstance(dist, dict):
             continue
         year = year_from_temporal(dist.get("temporal"))
@@ -89,18 +105,22 @@ def qpp_releases(catalog: Any, title: str = QPP_DATASET_TITLE) -> list[Release]:
             csv.setdefault(year, dist)  # newest first: the first one of a year wins
     if not csv:
         raise CatalogError(f"dataset {title!r} has no CSV distribution with a yearly temporal")
+    if len(csv) > MAX_YEARS:
+        raise CatalogError(f"dataset {title!r} lists {len(csv):,} performance years; at most {MAX_YEARS} are read")
     releases = []
     for year, dist in csv.items():
         api_dist = api.get(year, {})
-        uuid_match = _UUID.search(str(api_dist.get("accessURL", "")))
+        access = api_dist.get("accessURL")
+        uuid_match = _UUID.search(access) if isinstance(access, str) else None
+        modified = [_optional_text(d.get("modified"), f"modified of PY{year}") for d in (dist, api_dist, dataset)]
         releases.append(
             Release(
                 source="qpp",
                 performance_year=year,
-                modified=dist.get("modified") or api_dist.get("modified") or dataset.get("modified"),
-                download_url=str(dist["downloadURL"]),
+                modified=next((m for m in modified if m), None),
+                download_url=_text(dist["downloadURL"], f"downloadURL of PY{year}"),
                 api_uuid=uuid_match.group(1) if uuid_match else None,
-                title=dist.get("title"),
+                title=_optional_text(dist.get("title"), f"title of PY{year}"),
             )
         )
     return sorted(releases, key=lambda r: -r.performance_year)
@@ -110,13 +130,16 @@ def pdc_release(item: Any) -> Release:
     """The single current release of the PDC clinician score file."""
     if not isinstance(item, dict):
         raise CatalogError("PDC metastore item is not a JSON object")
-    title = str(item.get("title", ""))
+    title = _optional_text(item.get("title"), "title of the PDC item") or ""
     match = _PDC_YEAR.search(title)
     if not match:
         raise CatalogError(f"no performance year in the PDC dataset title {title!r}")
+    distributions = item.get("distribution") or []
+    if not isinstance(distributions, list):
+        raise CatalogError("PDC metastore item: 'distribution' is not a list")
     csvs = [
         d
-        for d in item.get("distribution") or []
+        for d in distributions
         if isinstance(d, dict) and d.get("downloadURL") and "csv" in str(d.get("mediaType", "csv")).lower()
     ]
     if not csvs:
@@ -124,7 +147,30 @@ def pdc_release(item: Any) -> Release:
     return Release(
         source="pdc",
         performance_year=int(match.group(1)),
-        modified=item.get("modified"),
-        download_url=str(csvs[0]["downloadURL"]),
+        modified=_optional_text(item.get("modified"), "modified of the PDC item"),
+        download_url=_text(csvs[0]["downloadURL"], "downloadURL of the PDC item"),
         title=title,
+    )
+
+
+def _text(value: Any, where: str) -> str:
+    text = _optional_text(value, where)
+    if text is None:
+        raise CatalogError(f"catalog field {where} is empty")
+    return text
+
+
+def split_supported(releases: list[Release]) -> tuple[list[Release], list[Release]]:
+    """The releases of performance years the methodology supports, and the others (refused before anything is
+    downloaded: a year nobody can publish costs no request)."""
+    return (
+        [r for r in releases if r.performance_year in SUPPORTED_YEARS],
+        [r for r in releases if r.performance_year not in SUPPORTED_YEARS],
+    )
+
+
+def unsupported_reason(year: int) -> str:
+    return (
+        f"performance year {year} is not supported by the methodology (supported: {SUPPORTED_YEARS[0]}-"
+        f"{SUPPORTED_YEARS[-1]}): not downloaded; add the year (docs/architecture.md)"
     )

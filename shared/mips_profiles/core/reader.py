@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ..errors import SourceFileError
+from ..text import printable
 from .contract import Contract, Layout, load_contract, normalise_column_name
 from .sniff import non_csv_kind
 
@@ -57,6 +58,12 @@ class SourceTable:
     @property
     def rows(self) -> int:
         return int(self.table.num_rows)
+
+
+MAX_COLUMNS = 1_000
+"""Columns a file may have: the real ones have at most 212, and each column costs memory for every row."""
+MAX_NAMED_UNKNOWN = 50
+"""Unknown columns named in the output and the manifest; the audit record keeps every one of them."""
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
@@ -143,6 +150,10 @@ def read_source(
         sniff(fh.read(_SNIFF_BYTES))
     _check_complete(path, size)
     header = read_header(path)
+    if len(header) > MAX_COLUMNS:
+        raise SourceFileError(
+            f"{len(header):,} columns in the header: at most {MAX_COLUMNS:,} are read (CMS's files have at most 212)"
+        )
     normalised = [normalise_column_name(h) for h in header]
     layout = _detect_layout(contract, performance_year, set(normalised))
 
@@ -175,6 +186,9 @@ def read_source(
 
     used = set(chosen.values())
     unknown = [header[i].strip() for i in range(len(header)) if i not in used]
+    named = [printable(name, 120) for name in unknown[:MAX_NAMED_UNKNOWN]]  # the audit keeps every one whole
+    if len(unknown) > MAX_NAMED_UNKNOWN:
+        named.append(f"... and {len(unknown) - MAX_NAMED_UNKNOWN:,} more")
     verbatim: dict[str, int] = {}  # kept in the audit record under their own header
     for i in range(len(header)):
         if i not in used:
@@ -190,14 +204,20 @@ def read_source(
     lines = pa.array(np.arange(2, table.num_rows + 2, dtype=np.int64))
     table = table.append_column(LINE_COLUMN, lines)
 
+    digest = sha256 or sha256_file(path)
+    after = os.stat(path)
+    if (after.st_size, after.st_mtime_ns, after.st_ino) != (size, info.st_mtime_ns, info.st_ino):
+        raise SourceFileError(
+            "the source file changed while it was read (it grew or was rewritten): refused; publish it complete"
+        )
     return SourceTable(
         performance_year=performance_year,
         layout=layout,
         table=table,
-        sha256=sha256 or sha256_file(path),
+        sha256=digest,
         size_bytes=size,
         header=header,
-        unknown_columns=unknown,
+        unknown_columns=named,
         absent_columns=absent,
     )
 

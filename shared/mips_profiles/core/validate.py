@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import SourceFileError
+from ..text import printable
 from .categories import CATEGORIES, any_true, reweighting_flags
 from .gates import too_many_rejected
 from .methodology import Methodology, load_methodology
@@ -160,10 +161,12 @@ def echo(value: str) -> str:
 
 def cell(value: str, limit: int) -> str:
     """A quarantine-report cell that a spreadsheet will not run (OWASP CSV injection: a cell starting with
-    = + - @ tab or CR gets a leading apostrophe), truncated to ``limit`` characters."""
+    = + - @ tab or CR gets a leading apostrophe), truncated to ``limit`` characters, control characters escaped."""
     if len(value) > limit:
         value = value[:limit] + "..."
-    return "'" + value if value.startswith(_FORMULA_LEADS) else value
+    if value.startswith(_FORMULA_LEADS):
+        value = "'" + value
+    return printable(value)  # a control character (an escape sequence) would reach whoever opens the report
 
 
 def _column(table: pa.Table, name: str) -> pa.ChunkedArray:

@@ -17,6 +17,7 @@ from ..core.catalog import DEFAULT_CATALOG_URL, DEFAULT_PDC_URL
 from ..errors import ConfigurationError
 from ..ports import NO_PROGRESS, BlobStore
 from ..publishing.publish import Publisher, PublishResult
+from ..text import printable
 from .refresh import RefreshReport
 
 
@@ -76,7 +77,7 @@ def print_outcomes(report: RefreshReport) -> None:
     """One line per year checked (stdout); warnings and errors on stderr."""
     for o in report.outcomes:
         label = f"{o.source.upper()} PY{o.performance_year}"
-        line = f"{label:<12} {o.decision:<10} ({o.reason})"
+        line = f"{label:<12} {o.decision:<10} ({printable(o.reason, 300)})"  # the reason quotes CMS's catalog
         if o.publish:
             p = o.publish
             line += (
@@ -96,7 +97,7 @@ def print_outcomes(report: RefreshReport) -> None:
         if o.publish:
             warn_published(label, o.publish)
         if o.error:
-            print(f"error: {label}: {o.error}", file=sys.stderr)
+            print(f"error: {label}: {printable(o.error, 500)}", file=sys.stderr)
 
 
 def warn_published(label: str, result: PublishResult) -> None:
@@ -104,14 +105,15 @@ def warn_published(label: str, result: PublishResult) -> None:
     check. Neither stopped it."""
     warn_unknown(label, result.unknown_columns)
     for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {printable(warning, 1000)}", file=sys.stderr)
 
 
 def warn_unknown(label: str, columns: list[str]) -> None:
     if columns:
         print(
             f"warning: {label}: {len(columns)} column(s) the display contract does not know, kept in the audit "
-            f"record and not published: {', '.join(repr(c) for c in columns)}",
+            f"record and not published: {printable(', '.join(repr(c) for c in columns[:20]), 2000)}"
+            + (f" and {len(columns) - 20:,} more" if len(columns) > 20 else ""),
             file=sys.stderr,
         )
 

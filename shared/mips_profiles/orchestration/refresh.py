@@ -12,8 +12,16 @@ from typing import Any
 
 from ..adapters.http import HttpClient
 from ..clock import iso
-from ..core.catalog import DEFAULT_CATALOG_URL, DEFAULT_PDC_URL, CatalogError, Release, pdc_release, qpp_releases
-from ..errors import MipsProfilesError
+from ..core.catalog import (
+    DEFAULT_CATALOG_URL,
+    DEFAULT_PDC_URL,
+    Release,
+    pdc_release,
+    qpp_releases,
+    split_supported,
+    unsupported_reason,
+)
+from ..errors import CatalogError, MipsProfilesError
 from ..keys import raw_key
 from ..ports import StateStore
 from ..publishing.publish import Publisher, PublishResult, ReleaseInfo
@@ -94,7 +102,13 @@ class Refresher:
             releases = [r for r in releases if r.performance_year == performance_year]
             if not releases:
                 raise CatalogError(f"performance year {performance_year} is not in the catalog")
-        outcomes = []
+        releases, unsupported = split_supported(releases)
+        outcomes = [
+            YearOutcome(
+                "qpp", r.performance_year, "failed", "not supported", error=unsupported_reason(r.performance_year)
+            )
+            for r in unsupported
+        ]
         with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="mips-refresh-") as tmp:
             for release in sorted(releases, key=lambda r: r.performance_year):
                 outcomes.append(self._year(release, tmp, force=force, publish=self._publish_qpp))

@@ -13,12 +13,17 @@ from typing import Any, Literal
 
 from ..adapters.http import HttpClient
 from ..clock import iso, utc_now
-from ..core.catalog import CatalogError, Release, pdc_release, qpp_releases
-from ..errors import MipsProfilesError
+from ..core.catalog import Release, pdc_release, qpp_releases, split_supported, unsupported_reason
+from ..errors import CatalogError, MipsProfilesError
 from ..keys import raw_key
 from ..ports import BlobStore, StateStore
+from ..text import printable
 from .checker import CheckResult, check_release, checked_record, discard
 from .messages import CheckAnswer, PlanItem, YearDecision, parse_run_request
+
+MAX_ERROR = 500
+"""Characters of an error kept in the Check step's answer (it carries CMS's text; the answer must stay far
+under Step Functions' 256 KiB, however many years fail)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,12 @@ def check_for_releases(
     plan: list[PlanItem] = []
     years: dict[str, YearDecision] = {}
     checked: list[int] = []
+    releases, unsupported = split_supported(releases)
+    for release in unsupported:
+        years[str(release.performance_year)] = {
+            "decision": "failed",
+            "error": unsupported_reason(release.performance_year),
+        }
     with tempfile.TemporaryDirectory(dir=work_dir, prefix="mips-check-") as tmp:
         for release in sorted(releases, key=lambda r: r.performance_year):
             year = release.performance_year
@@ -65,6 +76,7 @@ def check_for_releases(
                 item = _check_one(request, release, state, http, raw, tmp)
             except Exception as exc:  # that year's failure, named; the other years go on
                 error = str(exc) if isinstance(exc, MipsProfilesError) else f"unexpected {type(exc).__name__}: {exc}"
+                error = printable(error, MAX_ERROR)  # CMS's text inside: one line, and the answer stays small
                 years[str(year)] = {"decision": "failed", "error": error}
                 continue
             checked.append(year)
@@ -139,7 +151,7 @@ def _check_pdc(
     try:
         release = pdc_release(http.get_item(pdc_url))
     except MipsProfilesError as exc:
-        return {"decision": "failed", "error": str(exc)}
+        return {"decision": "failed", "error": printable(exc, MAX_ERROR)}
     year = release.performance_year
     if request.performance_year is not None and year != request.performance_year:
         return {"performance_year": year, "decision": "skipped", "reason": f"run is for PY{request.performance_year}"}
@@ -147,7 +159,7 @@ def _check_pdc(
     try:
         check = check_release(release, record, http, tmp, force=request.force)
     except MipsProfilesError as exc:
-        return {"performance_year": year, "decision": "failed", "error": str(exc)}
+        return {"performance_year": year, "decision": "failed", "error": printable(exc, MAX_ERROR)}
     try:
         if check.publishable:
             path, sha256 = check.fetched.file
@@ -157,7 +169,8 @@ def _check_pdc(
         elif record is not None:
             state.put("pdc", year, checked_record(record, iso(utc_now()), check.download))
     except Exception as exc:
-        return {"performance_year": year, "decision": "failed", "error": f"unexpected {type(exc).__name__}: {exc}"}
+        error = printable(f"unexpected {type(exc).__name__}: {exc}", MAX_ERROR)
+        return {"performance_year": year, "decision": "failed", "error": error}
     finally:
         discard(check.download)
     return {"performance_year": year, "decision": check.decision, "reason": check.reason}

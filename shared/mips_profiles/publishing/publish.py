@@ -57,9 +57,13 @@ from ..keys import (
     DOCUMENT_PREFIX,
     NOT_FOUND_KEY,
     SCHEMA_KEY,
+    audit_key,
     bulk_prefix,
     change_key,
     npi_keys,
+    parent_prefix,
+    quarantine_key,
+    run_prefix,
 )
 from ..keys import release_id as make_release_id
 from ..ports import NO_PROGRESS, BlobStore, Progress, content_hash
@@ -170,6 +174,20 @@ class Publisher:
         source = validated.source
         release_id = make_release_id(year, source.sha256)
         run_id = run_id or f"{release_id}-{self.clock().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        # a stage that fails half-way takes back what it wrote: the private data is as it was
+        # (listed, not read: the shard function may write the audit records but not read them back)
+        mine = (audit_key(year, release_id), quarantine_key(year, release_id))
+        fresh = [k for k in mine if k not in self.private.md5_listing(parent_prefix(k))]
+        try:
+            return self._stage(validated, release, partitions, run_id)
+        except BaseException:
+            self.private.delete_many([*fresh, *self.private.md5_listing(run_prefix(run_id))])
+            raise
+
+    def _stage(self, validated: Validated, release: ReleaseInfo, partitions: int, run_id: str) -> StagedRun:
+        year = release.performance_year
+        source = validated.source
+        release_id = make_release_id(year, source.sha256)
         audit = _audit_table(validated, release_id)
         # The audit's Parquet encoding (C++, without the GIL) overlaps the typing of the mart rows.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit") as pool:
