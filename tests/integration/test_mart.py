@@ -243,3 +243,10 @@ def test_make_mart_prints_where_things_are_and_a_leaderboard_and_a_distribution(
     out = done.stdout
     assert "database:" in out and "make-mart.duckdb" in out and "Leaderboard:" in out
     assert "Distribution by specialty" in out and "not a rating of clinical quality" in out
+
+
+def test_the_mart_tables_on_the_terminal_escape_what_cms_wrote():
+    from mart import table
+
+    shown = table([("Cardiology\x1b[2J", 1, None)], ["specialty", "n", "x"])
+    assert "\x1b" not in shown and "Cardiology\\x1b[2J" in shown
