@@ -280,14 +280,14 @@ class HttpClient:
         limit = limit or self.limits.catalog_bytes
         with contextlib.closing(self._open(url, {"Accept": "application/json"}, limit)) as response:
             ctype = response.headers.get("Content-Type", "")
-            blocks = list(self._blocks(response, url, limit, self.limits.json_seconds))
-        # One copy at a time, each let go before the next: blocks -> text -> objects (the objects are the large
+            body = self._body(response, url, limit, self.limits.json_seconds)
+        # One copy at a time, each let go before the next: bytes -> text -> objects (the objects are the large
         # part, about 4x the bytes; SizeLimits.catalog_bytes is sized to that)
         try:
-            text = b"".join(blocks).decode("utf-8-sig")
+            text = body.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise DownloadError(f"invalid JSON from {normalise_url(url)}: not UTF-8") from None
-        del blocks
+        del body
         if "html" in ctype.lower() or text.lstrip()[:1] == "<":
             raise DownloadError(f"HTML page instead of JSON from {normalise_url(url)}")
         try:
@@ -300,6 +300,26 @@ class HttpClient:
     def get_item(self, url: str) -> Any:
         """A small JSON document (a metastore item): the item limit."""
         return self.get_json(url, limit=self.limits.item_bytes)
+
+    def _body(self, response: Any, url: str, limit: int, seconds: float) -> bytearray:
+        """The whole body in one buffer: sized once from Content-Length where the server gives it (one
+        allocation, not thousands of blocks the allocator keeps after they are joined), else grown."""
+        length = response.headers.get("Content-Length")
+        if length and length.strip().isdigit() and int(length) <= limit:
+            body = bytearray(int(length))
+            filled = 0
+            for block in self._blocks(response, url, limit, seconds):
+                if filled + len(block) > len(body):
+                    body[filled:] = block  # longer than announced: grown (the limit still holds)
+                else:
+                    body[filled : filled + len(block)] = block
+                filled += len(block)
+            del body[filled:]  # shorter than announced: what arrived
+            return body
+        grown = bytearray()
+        for block in self._blocks(response, url, limit, seconds):
+            grown += block
+        return grown
 
     def _blocks(self, response: Any, url: str, limit: int, seconds: float, chunk: int = 1 << 20) -> Any:
         """The body in blocks as they arrive (``read1``: whatever the socket has, so a slow drip cannot hide
