@@ -16,13 +16,16 @@ from mips_profiles.adapters.http import SizeLimits
 
 ROOT = Path(__file__).parents[2]
 
+# The peak is VmHWM, the high-water mark of this process's own memory. Not ru_maxrss: Linux carries that across
+# execve, so a child started from a large pytest worker would report the worker's size (534 MiB in one CI run).
 CHECKER_PATH = r"""
-import json, resource, sys
+import json, sys
 import boto3, aws_lambda_powertools  # what the handler has loaded before it reads the catalog
 from mips_profiles.adapters.http import HttpClient, UrlPolicy
 from mips_profiles.core.catalog import qpp_releases
 releases = qpp_releases(HttpClient(urls=UrlPolicy(allow_loopback_http=True)).get_json(sys.argv[1]))
-print(json.dumps({"releases": len(releases), "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"releases": len(releases), "peak_mib": int(hwm.split()[1]) / 1024}))
 """
 
 
