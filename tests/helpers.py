@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from importlib import resources
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,6 +25,17 @@ def write(table: pa.Table, path: Path) -> Path:
     return path
 
 
+def _years_with_files() -> tuple[int, ...]:
+    raw = json.loads(resources.files("mips_profiles").joinpath("data/cms_headers.json").read_text("utf-8"))
+    return tuple(sorted(int(year) for year in raw["headers"]))
+
+
+YEARS_WITH_FILES = _years_with_files()
+"""The performance years CMS has published a file for (their real headers are recorded): a test that reads a file
+of every year reads these; one that checks every year the rules support reads ``core.years.SUPPORTED_YEARS``.
+Adding a year to the data adds it to every such test."""
+
+
 def snapshot(*roots: Path) -> dict[str, str]:
     """Every file under ``roots`` -> SHA-256 of its bytes (for 'nothing changed' assertions)."""
     out: dict[str, str] = {}
@@ -34,6 +46,18 @@ def snapshot(*roots: Path) -> dict[str, str]:
             if path.is_file():
                 out[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
+
+
+def archived_by_content(after: dict[str, str], before: dict[str, str]) -> dict[str, str]:
+    """What ``after`` has beyond ``before`` that is a file CMS served, archived under ``raw/`` by its SHA-256 (the
+    Check step keeps every download there, as the raw bucket on AWS, before any step reads it)."""
+    new = {k: v for k, v in after.items() if k not in before}
+    return {k: v for k, v in new.items() if "/raw/" in k and k.endswith(f"{v}.csv")}
+
+
+def changed_beyond_the_raw_archive(after: dict[str, str], before: dict[str, str]) -> bool:
+    archived = archived_by_content(after, before)
+    return {k: v for k, v in after.items() if k not in archived} != before
 
 
 def pick_documents(tree: Path) -> dict[str, dict]:

@@ -70,7 +70,7 @@ def _report(result: PublishResult, public: BlobStore, private: BlobStore) -> Non
             f"({check['share']:.1%}) reproduced by the category scores and weights the documents show",
             file=out,
         )
-    warn_published(f"PY{result.performance_year}", result)
+    warn_published(f"PY{result.performance_year}", result.unknown_columns, result.warnings)
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
@@ -180,7 +180,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def contract_markdown() -> str:
-    """The display contract as a Markdown table (the README embeds this output; a test keeps them equal)."""
+    """The display contract as a Markdown table (docs/display-contract.md embeds it; a test keeps them equal)."""
     from .core.contract import load_contract
 
     contract = load_contract()
@@ -343,7 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "force", False) and getattr(args, "performance_year", None) is None:
+        parser.error("--force needs --performance-year: a forced re-run is for one named year")
     try:
         return int(args.func(args))
     except MipsProfilesError as exc:

@@ -27,7 +27,7 @@ from mips_profiles.publishing.publish import Publisher
 from mips_profiles.sandbox.cms_standin import CmsStandIn
 from mips_profiles.sandbox.generator import generate_table, write_csv
 
-from helpers import set_cells, snapshot
+from helpers import changed_beyond_the_raw_archive, set_cells, snapshot
 
 ROWS = 400
 GOOD = generate_table(2024, ROWS)
@@ -195,16 +195,16 @@ def test_bad_input_corpus(case, tmp_path):
         assert expected.reason in outcome.error
         assert "\n" not in outcome.error
         after = snapshot(tree, private, state_path)
-        assert after == before, "a refused run changed something"
+        assert not changed_beyond_the_raw_archive(after, before), "a refused run changed something"
     elif isinstance(expected, Quarantined):
         assert outcome.decision == "corrected", outcome.error
-        assert outcome.publish.rows_rejected == expected.rows
-        report = (private / outcome.publish.quarantine_key).read_text()
+        assert outcome.publish["rows_rejected"] == expected.rows
+        report = (private / outcome.publish["quarantine_key"]).read_text()
         assert expected.reason in report
     else:
         assert outcome.decision == "corrected", outcome.error
-        assert outcome.publish.rows_rejected == 0
-        assert outcome.publish.rows_read == ROWS
+        assert outcome.publish["rows_rejected"] == 0
+        assert outcome.publish["rows_read"] == ROWS
 
 
 def test_the_corpus_has_at_least_25_cases_of_each_kind_named():

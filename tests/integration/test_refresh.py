@@ -8,17 +8,18 @@ from pathlib import Path
 
 import pytest
 
+from mips_profiles import cli
 from mips_profiles.adapters.http import HttpClient, RetryPolicy, UrlPolicy
 from mips_profiles.adapters.local_state import LocalStateStore
 from mips_profiles.adapters.local_store import LocalDirStore
 from mips_profiles.core.catalog import qpp_releases
-from mips_profiles.errors import CatalogError
+from mips_profiles.errors import CatalogError, InvalidInput
 from mips_profiles.orchestration.refresh import Refresher
 from mips_profiles.publishing.publish import Publisher
 from mips_profiles.sandbox.cms_standin import CmsStandIn
 from mips_profiles.sandbox.generator import generate_table, make_correction, make_pdc_table, write_csv
 
-from helpers import snapshot
+from helpers import archived_by_content, changed_beyond_the_raw_archive, snapshot
 
 ROWS = 400
 
@@ -149,15 +150,19 @@ def test_a_forced_rerun_republishes_a_year_the_catalog_shows_unchanged(env, tabl
     report = env.refresh(performance_year=2024, force=True)
     assert years(report) == {2024: "forced"}
     outcome = report.outcomes[0]
-    assert outcome.publish.docs_written == 0 and outcome.publish.docs_unchanged > 0
+    assert outcome.publish["docs_written"] == 0 and outcome.publish["docs_unchanged"] > 0
     fetched = [r["path"] for r in env.cms.state.requests[requests_before:]]
     assert env.cms.qpp_path(2024) in fetched and env.cms.qpp_path(2023) not in fetched
 
 
-def test_force_without_a_year_and_an_unknown_year_are_refused(env, tables, tmp_path):
+def test_force_without_a_year_and_an_unknown_year_are_refused(env, tables, tmp_path, capsys):
     env.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
-    with pytest.raises(Exception, match="--force needs --performance-year"):
+    with pytest.raises(InvalidInput, match="force needs performance_year"):
         env.refresh(force=True)
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["refresh", "--out", str(tmp_path / "t"), "--force", "--catalog-url", env.cms.catalog_url])
+    assert usage.value.code == 2 and "--force needs --performance-year" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()
     with pytest.raises(CatalogError, match="performance year 2019 is not in the catalog"):
         env.refresh(performance_year=2019)
 
@@ -220,7 +225,9 @@ def test_a_bad_file_from_cms_changes_nothing(env, tables, tmp_path):
     )
     report = env.refresh(pdc_url=None)
     assert "columns belong to the PY2017-2021 layout" in report.outcomes[0].error
-    assert env.snapshot() == before
+    after = env.snapshot()
+    assert len(archived_by_content(after, before)) == 1  # the refused file, kept for a person to look at
+    assert not changed_beyond_the_raw_archive(after, before)
 
 
 def test_a_catalog_without_the_dataset_is_a_clear_error_and_changes_nothing(env, tmp_path):

@@ -15,6 +15,7 @@ import pytest
 from mips_profiles.adapters.http import HttpClient, RetryPolicy, UrlPolicy
 from mips_profiles.core import catalog as catalog_module
 from mips_profiles.core.catalog import pdc_release, qpp_releases
+from mips_profiles.core.years import SUPPORTED_YEARS
 from mips_profiles.errors import CatalogError, DownloadError
 from mips_profiles.sandbox.cms_standin import CmsStandIn
 from mips_profiles.sandbox.generator import generate_table, write_csv
@@ -118,6 +119,8 @@ def csv_dist(year: object, **extra: object) -> dict:
         (dataset([csv_dist(2024, downloadURL={"x": 1})]), "downloadURL of PY2024 is not text"),
         (dataset([csv_dist(2024, modified=["2025"])]), "modified of PY2024 is not text"),
         (dataset([csv_dist(2024, title=12)]), "title of PY2024 is not text"),
+        (dataset([csv_dist(2024, title="t" * 1001)]), "title of PY2024 is not text of at most 1000"),
+        (dataset([csv_dist(2024, modified="2025-07-28\r\n")]), "modified of PY2024 has control characters"),
         (dataset([csv_dist(y) for y in range(1000, 4000)]), "lists 3,000 performance years; at most 50"),
         ({"dataset": "nope"}, "no 'dataset' list"),
         ([], "no 'dataset' list"),
@@ -194,8 +197,10 @@ def test_years_the_methodology_does_not_support_are_refused_without_a_download(r
     assert len(downloads) == 1 and "2031" not in downloads[0]
 
 
-def test_catalog_text_reaches_the_terminal_escaped(run_cli, tmp_path):
-    """CMS's modified date and download URL appear in the refresh lines: control characters are escaped."""
+def test_catalog_text_with_control_characters_is_refused_by_name_and_escaped(run_cli, tmp_path):
+    """CMS's modified date and download URL travel in the state machine's messages and appear in the refresh
+    lines: one with control characters is refused at the catalog, naming the field, shown escaped, and the
+    published tree does not change."""
     table = generate_table(2024, 40)
     with CmsStandIn() as cms:
         cms.publish_qpp(2024, csv_bytes(table, tmp_path), "2025-07-28")
@@ -206,18 +211,21 @@ def test_catalog_text_reaches_the_terminal_escaped(run_cli, tmp_path):
             ).code
             == 0
         )
+        before = {p: p.read_bytes() for p in sorted(tree.rglob("*.json")) if p.name != "manifest.json"}
         cms.publish_qpp(2024, csv_bytes(generate_table(2024, 41), tmp_path, "c.csv"), f"2025-09-15{ESC}")
         corrected = run_cli(
             "refresh", "--out", tree, "--catalog-url", cms.catalog_url, "--no-pdc", "--allow-loopback-http"
         )
+        cms.publish_qpp(2024, csv_bytes(generate_table(2024, 41), tmp_path, "c.csv"), "2025-09-15")
         cms.override_download_url(2024, f"https://data.cms.gov/x{ESC}.csv")
         refused = run_cli(
             "refresh", "--out", tree, "--catalog-url", cms.catalog_url, "--no-pdc", "--allow-loopback-http"
         )
     for run in (corrected, refused):
         assert "\x1b" not in run.out + run.err and "\x07" not in run.out + run.err
-    assert "\\x1b[2J" in corrected.out
-    assert refused.code == 1 and "\\x1b[2J" in refused.err
+        assert run.code == 1 and "\\x1b[2J" in run.err
+    assert "modified of PY2024" in corrected.err and "downloadURL of PY2024" in refused.err
+    assert {p: p.read_bytes() for p in sorted(tree.rglob("*.json")) if p.name != "manifest.json"} == before
 
 
 def test_a_url_that_can_never_be_sent_is_refused_once_without_retries():
@@ -239,9 +247,11 @@ def test_the_check_steps_answer_stays_small_for_the_worst_catalog_the_bounds_let
     years = range(1990, 1990 + catalog_module.MAX_YEARS)
     with CmsStandIn() as cms:
         for year in years:
-            cms.publish_qpp(year, b"npi\n", "2025-07-28", title="t" * 2000)
-        for year in range(2017, 2026):
-            cms.override_download_url(year, "https://elsewhere.example/" + "x" * 1900 + ".csv")  # refused, no request
+            cms.publish_qpp(year, b"npi\n", "2025-07-28", title="t" * catalog_module.MAX_TEXT)
+        for year in SUPPORTED_YEARS:
+            cms.override_download_url(
+                year, "https://elsewhere.example/" + "x" * (catalog_module.MAX_TEXT - 30) + ".csv"
+            )  # refused, no request
         answer = check_for_releases(
             CheckRequest(),
             http=HttpClient(urls=UrlPolicy(allow_loopback_http=True), sleep=lambda s: None),

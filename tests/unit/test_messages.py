@@ -19,10 +19,10 @@ ASL = json.loads((ROOT / "statemachine" / "refresh.asl.json").read_text())
 # the Lambda task -> the TypedDict its function answers
 ANSWERS = {
     "Check": messages.CheckAnswer,
-    "Stage": messages.StepOutcome,
+    "Stage": messages.StagedOutcome | messages.RefusedOutcome,
     "PublishPartition": messages.PartitionOutcome,
-    "Finalize": messages.StepOutcome,
-    "IngestPdcFile": messages.StepOutcome,
+    "Finalize": messages.PublishedOutcome,
+    "IngestPdcFile": messages.ReconciledOutcome | messages.RefusedOutcome,
     "RecordCheckDates": messages.CheckDates,
 }
 STEP_OF_ACTION = {
@@ -48,11 +48,22 @@ def test_every_lambda_task_of_the_state_machine_has_a_typed_answer():
     assert set(lambda_tasks()) == set(ANSWERS)
 
 
+def fields_of_every(answer: object) -> set[str]:
+    """The fields every kind of an answer has: a ResultSelector path missing from the payload fails the run."""
+    kinds = typing.get_args(answer) or (answer,)
+    return set.intersection(*(set(typing.get_type_hints(kind)) for kind in kinds))
+
+
 @pytest.mark.parametrize("task", sorted(ANSWERS))
 def test_what_a_task_selects_from_its_answer_is_a_field_of_its_type(task):
     selector = lambda_tasks()[task].get("ResultSelector") or {}
     selected = {path.removeprefix("$.Payload.").split(".")[0] for path in selector.values()}
-    assert selected <= set(typing.get_type_hints(ANSWERS[task])), selected - set(typing.get_type_hints(ANSWERS[task]))
+    assert selected <= fields_of_every(ANSWERS[task]), selected - fields_of_every(ANSWERS[task])
+
+
+def test_the_step_methods_answer_the_types_the_state_machine_selects_from():
+    for task, method in (("Stage", "stage"), ("Finalize", "finalize"), ("IngestPdcFile", "ingest_pdc")):
+        assert typing.get_type_hints(getattr(RunSteps, method))["return"] == ANSWERS[task], task
 
 
 @pytest.mark.parametrize("task", sorted(ANSWERS))
@@ -68,7 +79,7 @@ def test_the_plan_item_fields_the_state_machine_reads_exist():
     item_fields = {part.split(".")[2] for part in text.split('"') if part.startswith("$.item.")}
     assert item_fields and item_fields <= set(typing.get_type_hints(messages.PlanItem))
     staged_fields = {part.split(".")[2] for part in text.split('"') if part.startswith("$.staged.")}
-    assert staged_fields <= set(typing.get_type_hints(messages.StepOutcome))
+    assert staged_fields <= fields_of_every(ANSWERS["Stage"])
 
 
 def test_the_messages_are_json_values_only():

@@ -61,11 +61,20 @@ MAX_YEARS = 50
 year since 2017. Each listed year costs a download, and the Check step's answer must stay under 256 KiB."""
 
 
+MAX_TEXT = 1000
+"""A catalog's text field (a date, a title, a URL) is at most this long and printable, exactly what the state
+machine's messages carry: a value the Check step takes is one every later step takes too."""
+
+
 def _optional_text(value: Any, where: str) -> str | None:
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or len(value) > 2048:
-        raise CatalogError(f"catalog field {where} is not text: {printable(repr(value), 60)}")
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
+        raise CatalogError(
+            f"catalog field {where} is not text of at most {MAX_TEXT} characters: {printable(repr(value), 60)}"
+        )
+    if printable(value) != value:
+        raise CatalogError(f"catalog field {where} has control characters: {printable(repr(value), 60)}")
     return value
 
 

@@ -16,7 +16,8 @@ from ..adapters.terminal_progress import for_cli
 from ..core.catalog import DEFAULT_CATALOG_URL, DEFAULT_PDC_URL
 from ..errors import ConfigurationError
 from ..ports import NO_PROGRESS, BlobStore
-from ..publishing.publish import Publisher, PublishResult
+from ..publishing.publish import Publisher
+from ..settings import NetworkSettings
 from ..text import printable
 from .refresh import RefreshReport
 
@@ -78,13 +79,13 @@ def print_outcomes(report: RefreshReport) -> None:
     for o in report.outcomes:
         label = f"{o.source.upper()} PY{o.performance_year}"
         line = f"{label:<12} {o.decision:<10} ({printable(o.reason, 300)})"  # the reason quotes CMS's catalog
-        if o.publish:
-            p = o.publish
+        p = o.published
+        if p:
             line += (
-                f": {p.rows_read} rows, {p.rows_rejected} rejected; documents {p.docs_written} written, "
-                f"{p.docs_unchanged} unchanged, {p.docs_deleted} deleted"
+                f": {p['rows_read']} rows, {p['rows_rejected']} rejected; documents {p['docs_written']} written, "
+                f"{p['docs_unchanged']} unchanged, {p['docs_deleted']} deleted"
             )
-            share = (p.final_score_check or {}).get("share")
+            share = (p["final_score_check"] or {}).get("share")
             if share is not None:
                 line += f"; final scores reproduced by their parts: {share:.1%}"
         recon = o.extra.get("cms_profile_reconciliation")
@@ -94,17 +95,17 @@ def print_outcomes(report: RefreshReport) -> None:
                 f" (report: {recon['mismatch_report']})"
             )
         print(line)
-        if o.publish:
-            warn_published(label, o.publish)
+        if p:
+            warn_published(label, p["unknown_columns"], p["warnings"])
         if o.error:
             print(f"error: {label}: {printable(o.error, 500)}", file=sys.stderr)
 
 
-def warn_published(label: str, result: PublishResult) -> None:
+def warn_published(label: str, unknown_columns: list[str], warnings: list[str]) -> None:
     """What a publish asks a person to look at (stderr): columns nobody mapped, a sharp drop of the final-score
     check. Neither stopped it."""
-    warn_unknown(label, result.unknown_columns)
-    for warning in result.warnings:
+    warn_unknown(label, unknown_columns)
+    for warning in warnings:
         print(f"warning: {printable(warning, 1000)}", file=sys.stderr)
 
 
@@ -152,11 +153,11 @@ def refresh_tree(
         if isinstance(private_store, LocalDirStore) and os.path.isdir(private_store.describe())
         else None
     )
-    urls = UrlPolicy.from_env()
-    urls = UrlPolicy(
-        urls.allowed_hosts + tuple(h.lower() for h in allow_hosts), urls.allow_loopback_http or allow_loopback_http
+    network = NetworkSettings.from_env()  # the MIPS_* variables, parsed before anything is fetched
+    urls = UrlPolicy.allowing(
+        network.extra_hosts + tuple(allow_hosts), loopback_http=network.allow_loopback_http or allow_loopback_http
     )
-    http = HttpClient(progress=progress, urls=urls, limits=SizeLimits.from_env())
+    http = HttpClient(progress=progress, urls=urls, limits=SizeLimits().overridden(network.limits))
     refresher = Refresher(
         http,
         Publisher(public, private_store, progress=progress),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, TypedDict, cast
 
+from ..core.catalog import MAX_TEXT  # a reason, a title, a CMS date: a sentence at most
 from ..core.years import SUPPORTED_YEARS
 from ..errors import InvalidInput
 from ..keys import raw_key
@@ -27,11 +28,15 @@ class DownloadInfo(TypedDict):
     last_modified: str | None
 
 
+Source = Literal["qpp", "pdc"]
+"""Where a file comes from: the QPP Experience dataset (one file per performance year) or the PDC score file."""
+
+
 class PlanItem(TypedDict):
     """One file to publish, in the order of the plan: a QPP year (Stage, partitions, Finalize) or the PDC
     score file (IngestPdcFile)."""
 
-    source: Literal["qpp", "pdc"]
+    source: Source
     raw_key: str
     decision: str
     reason: str
@@ -56,23 +61,26 @@ class CheckAnswer(TypedDict):
     checked: list[int]
 
 
-class StepOutcome(TypedDict, total=False):
-    """What a Stage, Finalize or IngestPdcFile step answers; ``status`` says which fields are set:
+class StagedOutcome(TypedDict):
+    """Stage: the file was read, validated and staged; the state machine fans out over ``groups``."""
 
-    - ``staged``: ``run_id``, ``groups`` (the partition groups the state machine fans out over),
-      ``rows_rejected``, ``unknown_columns``;
-    - ``published``: ``run_id``, ``release_id``, the document counts of the finalize, the final-score check and
-      its ``warnings``;
-    - ``reconciled``: ``rows_read`` and the reconciliation summary of the PDC file;
-    - ``refused``: ``error`` (the file was refused before anything public was written).
-    """
-
-    status: Literal["staged", "published", "reconciled", "refused"]
-    source: Literal["qpp", "pdc"]
+    status: Literal["staged"]
+    source: Literal["qpp"]
     performance_year: int
-    run_id: str | None
+    run_id: str
     groups: list[int]
-    error: str | None
+    rows_rejected: int
+    unknown_columns: list[str]
+    error: None
+
+
+class PublishedOutcome(TypedDict):
+    """Finalize: the year is published; the document counts, the final-score check and its warnings."""
+
+    status: Literal["published"]
+    source: Literal["qpp"]
+    performance_year: int
+    run_id: str
     release_id: str
     rows_read: int
     rows_rejected: int
@@ -81,9 +89,36 @@ class StepOutcome(TypedDict, total=False):
     docs_deleted: int
     bytes_written: int
     unknown_columns: list[str]
+    quarantine_key: str | None  # the private quarantine report of the release, if a row was rejected
     final_score_check: dict[str, Any] | None  # core.documents.FinalScoreCheck.as_dict()
     warnings: list[str]
     cms_profile_reconciliation: dict[str, Any] | None  # publishing.reconcile.RECONCILIATION_KEY
+
+
+class ReconciledOutcome(TypedDict):
+    """IngestPdcFile: the PDC file is kept privately and its year reconciled."""
+
+    status: Literal["reconciled"]
+    source: Literal["pdc"]
+    performance_year: int
+    rows_read: int
+    rows_skipped: int  # rows without a valid NPI or score
+    cms_profile_reconciliation: dict[str, Any] | None
+
+
+class RefusedOutcome(TypedDict):
+    """Stage or IngestPdcFile: the file was refused before anything public was written."""
+
+    status: Literal["refused"]
+    source: Source
+    performance_year: int
+    run_id: None
+    groups: list[int]
+    error: str
+
+
+StepOutcome = StagedOutcome | PublishedOutcome | ReconciledOutcome | RefusedOutcome
+"""What a Stage, Finalize or IngestPdcFile step answers: ``status`` says which (a discriminated union)."""
 
 
 class PartitionOutcome(TypedDict):
@@ -105,7 +140,6 @@ class CheckDates(TypedDict):
 
 RUN_ID = re.compile(r"^20[0-9]{2}-[0-9a-f]{16}-[0-9]{8}T[0-9]{6}-[0-9a-f]{8}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
-MAX_TEXT = 1000  # a reason, a title, a CMS date: a sentence at most
 PUBLISHABLE = ("new", "corrected", "forced")
 STEP_FIELDS: dict[str, tuple[str, ...]] = {
     "stage": ("item",),

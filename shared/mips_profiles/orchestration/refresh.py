@@ -1,55 +1,64 @@
-"""Local orchestration of a refresh: check every year (``checker``), publish what is new or corrected
-(``publish``) and record it in the state store only after the publish succeeded. A year that fails
-(download or file refused) leaves its tree and state untouched; the other years go on.
+"""A refresh on one machine (the CLI's ``refresh`` and the demo): the state machine's own steps, in its order,
+through the local adapters. Nothing here checks, downloads, publishes or records: the Check step is
+``release_check.check_for_releases`` and every publishing step a ``RunSteps`` method, exactly as the two
+Lambdas run them; only the driving is local (``statemachine/refresh.asl.json`` drives them on AWS):
+
+    Check -> for each plan item, in order: Stage -> PublishPartition (each group) -> Finalize
+                                         or IngestPdcFile
+          -> RecordCheckDates
+
+A year whose download or file is refused leaves its tree and state untouched; the other years go on.
 """
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..adapters.cloudfront import NoCdn
 from ..adapters.http import HttpClient
-from ..clock import iso
-from ..core.catalog import (
-    DEFAULT_CATALOG_URL,
-    DEFAULT_PDC_URL,
-    Release,
-    pdc_release,
-    qpp_releases,
-    split_supported,
-    unsupported_reason,
-)
-from ..errors import CatalogError, MipsProfilesError
-from ..keys import raw_key
 from ..ports import StateStore
-from ..publishing.publish import Publisher, PublishResult, ReleaseInfo
-from ..publishing.reconcile import RECONCILIATION_KEY, ProfileReconciler
-from .checker import CheckResult, check_release, checked_record, discard, published_record
+from ..publishing.publish import Publisher
+from ..publishing.reconcile import RECONCILIATION_KEY
+from .messages import PlanItem, PublishedOutcome, StepOutcome, YearDecision
+from .release_check import CheckRequest, check_for_releases
+from .run_steps import RunSteps
 
 __all__ = ["RECONCILIATION_KEY", "RefreshReport", "Refresher", "YearOutcome"]
+
+COUNTS = ("rows_read", "rows_rejected", "docs_written", "docs_unchanged", "docs_deleted")
 
 
 @dataclass
 class YearOutcome:
+    """One year (or the PDC file) of a refresh: what the Check step decided and, if it was published, what the
+    Finalize (or IngestPdcFile) step answered."""
+
     source: str
     performance_year: int
     decision: str
     reason: str
-    publish: PublishResult | None = None
+    publish: StepOutcome | None = None
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def published(self) -> PublishedOutcome | None:
+        """The Finalize step's answer, if this year was published."""
+        if self.publish is not None and self.publish["status"] == "published":
+            return self.publish
+        return None
+
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"decision": self.decision, "reason": self.reason}
-        if self.publish:
-            out.update(self.publish.counts())
-            out["release_id"] = self.publish.release_id
-            out["unknown_columns"] = self.publish.unknown_columns
-            out["final_score_check"] = self.publish.final_score_check
-            if self.publish.warnings:
-                out["warnings"] = self.publish.warnings
+        p = self.published
+        if p is not None:
+            out.update({name: p[name] for name in COUNTS})  # type: ignore[literal-required]
+            out["release_id"] = p["release_id"]
+            out["unknown_columns"] = p["unknown_columns"]
+            out["final_score_check"] = p["final_score_check"]
+            if p["warnings"]:
+                out["warnings"] = p["warnings"]
         if self.error:
             out["error"] = self.error
         out.update(self.extra)
@@ -71,6 +80,8 @@ class RefreshReport:
 
 
 class Refresher:
+    """The state machine's run, driven locally: the raw store is the private store, one partition."""
+
     def __init__(
         self,
         http: HttpClient,
@@ -85,113 +96,73 @@ class Refresher:
         self.state = state
         self.hash_check = hash_check
         self.work_dir = work_dir
-        self.reconciler = ProfileReconciler(publisher)
+        self.steps = RunSteps(
+            publisher, raw=publisher.private, state=state, cdn=NoCdn(), partitions=1, work_dir=work_dir
+        )
 
     def run(
         self,
-        catalog_url: str = DEFAULT_CATALOG_URL,
-        pdc_url: str | None = DEFAULT_PDC_URL,
+        catalog_url: str,
+        pdc_url: str | None,
         *,
         performance_year: int | None = None,
         force: bool = False,
     ) -> RefreshReport:
-        if force and performance_year is None:
-            raise MipsProfilesError("--force needs --performance-year: a forced re-run is for one named year")
-        releases = qpp_releases(self.http.get_json(catalog_url))
-        if performance_year is not None:
-            releases = [r for r in releases if r.performance_year == performance_year]
-            if not releases:
-                raise CatalogError(f"performance year {performance_year} is not in the catalog")
-        releases, unsupported = split_supported(releases)
-        outcomes = [
-            YearOutcome(
-                "qpp", r.performance_year, "failed", "not supported", error=unsupported_reason(r.performance_year)
-            )
-            for r in unsupported
-        ]
-        with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="mips-refresh-") as tmp:
-            for release in sorted(releases, key=lambda r: r.performance_year):
-                outcomes.append(self._year(release, tmp, force=force, publish=self._publish_qpp))
-            if pdc_url:
-                try:
-                    pdc = pdc_release(self.http.get_item(pdc_url))
-                except MipsProfilesError as exc:
-                    outcomes.append(YearOutcome("pdc", performance_year or 0, "failed", "metastore", error=str(exc)))
-                else:
-                    if performance_year is not None and pdc.performance_year != performance_year:
-                        why = f"PDC file is PY{pdc.performance_year}, run is for PY{performance_year}"
-                        outcomes.append(YearOutcome("pdc", pdc.performance_year, "skipped", why))
-                    else:
-                        outcomes.append(self._year(pdc, tmp, force=force, publish=self._ingest_pdc))
-        checked = {o.performance_year for o in outcomes if o.source == "qpp" and o.decision != "failed"}
-        self.publisher.manifest.touch_last_checked(checked)
-        return RefreshReport(outcomes)
+        request = CheckRequest.from_event(
+            {"performance_year": performance_year, "force": force} if performance_year is not None else {"force": force}
+        )
+        answer = check_for_releases(
+            request,
+            http=self.http,
+            state=self.state,
+            raw=self.publisher.private,
+            catalog_url=catalog_url,
+            work_dir=self.work_dir,
+            pdc_url=pdc_url,
+            hash_check=self.hash_check,
+        )
+        published = [self._publish(item) for item in answer["plan"]]  # PublishPlan: one item at a time
+        self.steps.record_check_dates(answer["checked"], published)
+        return _report(answer["years"], answer["pdc"], answer["plan"], published)
 
-    def _year(
-        self, release: Release, tmp: str, *, force: bool, publish: Callable[[CheckResult], YearOutcome]
-    ) -> YearOutcome:
-        year, source = release.performance_year, release.source
-        record = self.state.get(source, year)
-        check: CheckResult | None = None
-        try:
-            check = check_release(release, record, self.http, tmp, force=force, hash_check=self.hash_check)
-            if not check.publishable:
-                if record is not None:
-                    self.state.put(source, year, checked_record(record, iso(self.publisher.clock()), check.download))
-                return YearOutcome(source, year, check.decision, check.reason)
-            return publish(check)
-        except MipsProfilesError as exc:
-            reason = check.reason if check else "download"
-            return YearOutcome(source, year, "failed", reason, error=str(exc))
-        except Exception as exc:  # one year's failure, whatever it is: the other years go on
-            reason = check.reason if check else "download"
-            return YearOutcome(source, year, "failed", reason, error=f"unexpected {type(exc).__name__}: {exc}")
-        finally:
-            if check:
-                discard(check.download)
+    def _publish(self, item: PlanItem) -> StepOutcome:
+        """One plan item as the state machine's PublishPlan iteration runs it."""
+        if item["source"] == "pdc":
+            return self.steps.ingest_pdc(item)
+        staged = self.steps.stage(item)
+        if staged["status"] == "refused":  # the ASL's YearRefused: nothing of this year changed
+            return staged
+        run_id = staged["run_id"]
+        assert run_id is not None
+        for group in staged["groups"]:
+            self.steps.publish_partition(run_id, group)
+        return self.steps.finalize(run_id, item)
 
-    def _publish_qpp(self, check: CheckResult) -> YearOutcome:
-        release, download = check.release, check.fetched
-        path, sha256 = download.file
-        year = release.performance_year
-        result = self.publisher.publish_file(
-            path,
-            ReleaseInfo(
-                year, source_url=release.download_url, cms_modified=release.modified, api_uuid=release.api_uuid
-            ),
-            sha256=sha256,
-            force=check.decision == "forced",
-        )
-        self.publisher.private.put_file(raw_key("qpp", year, sha256), path)
-        self.state.put(
-            "qpp",
-            year,
-            published_record(release, download, result.rows_read, result.release_id, iso(self.publisher.clock())),
-        )
-        outcome = YearOutcome("qpp", year, check.decision, check.reason, publish=result)
-        recon = self.reconciler.reconcile_year(year)
-        if recon:
-            outcome.extra[RECONCILIATION_KEY] = recon
-        return outcome
 
-    def _ingest_pdc(self, check: CheckResult) -> YearOutcome:
-        release, download = check.release, check.fetched
-        year = release.performance_year
-        path, sha256 = download.file
-        ingested = self.reconciler.ingest(path, year, sha256)
-        self.state.put(
-            "pdc",
-            year,
-            published_record(release, download, ingested.rows, ingested.release_id, iso(self.publisher.clock())),
-        )
-        outcome = YearOutcome(
-            "pdc",
-            year,
-            check.decision,
-            check.reason,
-            extra={"rows_read": ingested.rows, "rows_skipped": ingested.skipped_rows},
-        )
-        recon = self.reconciler.reconcile_year(year)
-        if recon:
-            outcome.extra[RECONCILIATION_KEY] = recon
-        return outcome
+def _report(
+    years: dict[str, YearDecision], pdc: YearDecision | None, plan: list[PlanItem], published: list[StepOutcome]
+) -> RefreshReport:
+    """The Check step's decisions with what each published item's step answered, as the CLI reports them."""
+    answered: dict[tuple[str, int], StepOutcome] = {
+        (item["source"], int(item["release"]["performance_year"])): o for item, o in zip(plan, published, strict=True)
+    }
+    outcomes = []
+    decided = [("qpp", int(year), d) for year, d in years.items()]
+    if pdc:
+        decided.append(("pdc", int(pdc.get("performance_year") or 0), pdc))
+    for source, year, decision in sorted(decided, key=lambda d: (d[0] != "qpp", d[1])):
+        outcome = YearOutcome(source, year, decision["decision"], decision.get("reason", ""))
+        if decision["decision"] == "failed":
+            outcome.reason = decision.get("reason") or "download"
+            outcome.error = decision.get("error")
+        step = answered.get((source, year))
+        if step is not None and step["status"] == "refused":
+            outcome.decision, outcome.error = "failed", step["error"]
+        elif step is not None:
+            outcome.publish = step
+            if step["status"] in ("published", "reconciled") and step.get("cms_profile_reconciliation"):
+                outcome.extra[RECONCILIATION_KEY] = step.get("cms_profile_reconciliation")
+            if step["status"] == "reconciled":
+                outcome.extra.update({"rows_read": step["rows_read"], "rows_skipped": step["rows_skipped"]})
+        outcomes.append(outcome)
+    return RefreshReport(outcomes)

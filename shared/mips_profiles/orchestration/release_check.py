@@ -51,6 +51,7 @@ def check_for_releases(
     catalog_url: str,
     work_dir: str | None = None,
     pdc_url: str | None = None,
+    hash_check: bool = True,
 ) -> CheckAnswer:
     """Check the catalog (and the PDC score file) and answer the plan: the new or corrected files, already
     in the raw store, in the order they must be published. The state machine holds the run lock around
@@ -73,7 +74,7 @@ def check_for_releases(
         for release in sorted(releases, key=lambda r: r.performance_year):
             year = release.performance_year
             try:
-                item = _check_one(request, release, state, http, raw, tmp)
+                item = _check_one(request, release, state, http, raw, tmp, hash_check)
             except Exception as exc:  # that year's failure, named; the other years go on
                 error = str(exc) if isinstance(exc, MipsProfilesError) else f"unexpected {type(exc).__name__}: {exc}"
                 error = printable(error, MAX_ERROR)  # CMS's text inside: one line, and the answer stays small
@@ -83,7 +84,7 @@ def check_for_releases(
             years[str(year)] = {"decision": item.decision, "reason": item.reason}
             if item.plan_item:
                 plan.append(item.plan_item)
-        pdc = _check_pdc(request, http, state, raw, pdc_url, tmp, plan) if pdc_url else None
+        pdc = _check_pdc(request, http, state, raw, pdc_url, tmp, plan, hash_check) if pdc_url else None
     return {
         "status": "publishing" if plan else "unchanged",
         "years": years,
@@ -101,11 +102,17 @@ class _Checked:
 
 
 def _check_one(
-    request: CheckRequest, release: Release, state: StateStore, http: HttpClient, raw: BlobStore, tmp: str
+    request: CheckRequest,
+    release: Release,
+    state: StateStore,
+    http: HttpClient,
+    raw: BlobStore,
+    tmp: str,
+    hash_check: bool,
 ) -> _Checked:
     year = release.performance_year
     record = state.get("qpp", year)
-    check = check_release(release, record, http, tmp, force=request.force)
+    check = check_release(release, record, http, tmp, force=request.force, hash_check=hash_check)
     try:
         if not check.publishable:
             if record is not None:
@@ -145,6 +152,7 @@ def _check_pdc(
     pdc_url: str,
     tmp: str,
     plan: list[PlanItem],
+    hash_check: bool = True,
 ) -> YearDecision:
     """The PDC score file: a new or corrected one joins the end of the plan (after the QPP years it is
     compared with). Its failure is reported and changes nothing else."""
@@ -157,7 +165,7 @@ def _check_pdc(
         return {"performance_year": year, "decision": "skipped", "reason": f"run is for PY{request.performance_year}"}
     record = state.get("pdc", year)
     try:
-        check = check_release(release, record, http, tmp, force=request.force)
+        check = check_release(release, record, http, tmp, force=request.force, hash_check=hash_check)
     except MipsProfilesError as exc:
         return {"performance_year": year, "decision": "failed", "error": printable(exc, MAX_ERROR)}
     try:

@@ -21,7 +21,6 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Literal
 
 from ..adapters.http import Download
 from ..clock import iso
@@ -32,7 +31,18 @@ from ..ports import BlobStore, Cdn, StateStore
 from ..publishing.publish import Publisher, ReleaseInfo
 from ..publishing.reconcile import ProfileReconciler
 from .checker import published_record
-from .messages import CheckDates, PartitionOutcome, PlanItem, StepOutcome, parse_plan_item
+from .messages import (
+    CheckDates,
+    PartitionOutcome,
+    PlanItem,
+    PublishedOutcome,
+    ReconciledOutcome,
+    RefusedOutcome,
+    Source,
+    StagedOutcome,
+    StepOutcome,
+    parse_plan_item,
+)
 
 INVALIDATION_PATHS = ["/v1/*"]
 
@@ -73,7 +83,7 @@ class RunSteps:
                 )
             yield path
 
-    def stage(self, item: PlanItem) -> StepOutcome:
+    def stage(self, item: PlanItem) -> StagedOutcome | RefusedOutcome:
         item = parse_plan_item(item)
         release = Release.from_dict(item["release"])
         year = release.performance_year
@@ -118,7 +128,7 @@ class RunSteps:
             "documents": done.documents,
         }
 
-    def finalize(self, run_id: str, item: PlanItem) -> StepOutcome:
+    def finalize(self, run_id: str, item: PlanItem) -> PublishedOutcome:
         item = parse_plan_item(item)
         run = self.publisher.load_run(run_id)
         staged = (run.performance_year, run.source_sha256)
@@ -159,12 +169,13 @@ class RunSteps:
             "docs_deleted": result.docs_deleted,
             "bytes_written": result.bytes_written,
             "unknown_columns": result.unknown_columns,
+            "quarantine_key": result.quarantine_key,
             "final_score_check": result.final_score_check,
             "warnings": result.warnings,
             "cms_profile_reconciliation": summary,
         }
 
-    def ingest_pdc(self, item: PlanItem) -> StepOutcome:
+    def ingest_pdc(self, item: PlanItem) -> ReconciledOutcome | RefusedOutcome:
         item = parse_plan_item(item)
         release = Release.from_dict(item["release"])
         year = release.performance_year
@@ -188,6 +199,7 @@ class RunSteps:
             "source": "pdc",
             "performance_year": year,
             "rows_read": ingested.rows,
+            "rows_skipped": ingested.skipped_rows,
             "cms_profile_reconciliation": summary,
         }
 
@@ -204,7 +216,7 @@ class RunSteps:
         return {"touched": touched}
 
 
-def _refused(year: int, error: str, *, source: Literal["qpp", "pdc"] = "qpp") -> StepOutcome:
+def _refused(year: int, error: str, *, source: Source = "qpp") -> RefusedOutcome:
     return {
         "status": "refused",
         "source": source,
