@@ -342,37 +342,12 @@ def policy_allows(policy: dict[str, Any], action: str, resource: str) -> bool:
     return allowed
 
 
-def _teach_moto() -> Any:
-    """Patch the places where moto's authorization differs from AWS's; returns the undo."""
-    from moto.cloudfront.responses import CloudFrontResponse
-    from moto.dynamodb.responses import DynamoHandler
-    from moto.iam.access_control import IAMRequestBase
+def _s3_authorizer(response_class: Any) -> Any:
+    """moto's S3 authorization, made as strict as AWS's: each key of a DeleteObjects is authorised, a ListBucket
+    is checked against its prefix condition, and a GET of a missing key needs s3:ListBucket to be a 404."""
     from moto.s3.exceptions import BucketAccessDeniedError
-    from moto.s3.responses import S3Response
-    from moto.sns.responses import SNSResponse
-    from moto.stepfunctions.responses import StepFunctionResponse
 
-    saved: list[tuple[type, str, Any]] = []
-
-    def patch(cls: type, name: str, value: Any) -> None:
-        saved.append((cls, name, cls.__dict__.get(name)))
-        setattr(cls, name, value)
-
-    def dynamodb_resource(self: Any) -> str:
-        table = (getattr(self, "body", None) or {}).get("TableName") if isinstance(self.body, dict) else None
-        return f"arn:aws:dynamodb:{self.region}:{self.current_account}:table/{table}" if table else "*"
-
-    def sns_resource(self: Any) -> str:
-        return self._get_param("TopicArn") or "*"
-
-    def states_resource(self: Any) -> str:
-        return self._get_param("executionArn") or self._get_param("stateMachineArn") or "*"
-
-    def cloudfront_resource(self: Any) -> str:
-        match = re.search(r"/distribution/([^/?]+)", self.path)
-        return f"arn:aws:cloudfront::{self.current_account}:distribution/{match.group(1)}" if match else "*"
-
-    original_s3 = S3Response._authenticate_and_authorize_s3_action
+    original_s3 = response_class._authenticate_and_authorize_s3_action
 
     def s3_authorize(self: Any, bucket_name: str | None = None, key_name: str | None = None) -> None:
         from moto import settings
@@ -399,6 +374,38 @@ def _teach_moto() -> Any:
                     raise BucketAccessDeniedError(bucket=bucket_name)
         return None
 
+    return s3_authorize
+
+
+def _teach_moto() -> Any:
+    """Patch the places where moto's authorization differs from AWS's; returns the undo."""
+    from moto.cloudfront.responses import CloudFrontResponse
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.iam.access_control import IAMRequestBase
+    from moto.s3.responses import S3Response
+    from moto.sns.responses import SNSResponse
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    saved: list[tuple[type, str, Any]] = []
+
+    def patch(cls: type, name: str, value: Any) -> None:
+        saved.append((cls, name, cls.__dict__.get(name)))
+        setattr(cls, name, value)
+
+    def dynamodb_resource(self: Any) -> str:
+        table = (getattr(self, "body", None) or {}).get("TableName") if isinstance(self.body, dict) else None
+        return f"arn:aws:dynamodb:{self.region}:{self.current_account}:table/{table}" if table else "*"
+
+    def sns_resource(self: Any) -> str:
+        return self._get_param("TopicArn") or "*"
+
+    def states_resource(self: Any) -> str:
+        return self._get_param("executionArn") or self._get_param("stateMachineArn") or "*"
+
+    def cloudfront_resource(self: Any) -> str:
+        match = re.search(r"/distribution/([^/?]+)", self.path)
+        return f"arn:aws:cloudfront::{self.current_account}:distribution/{match.group(1)}" if match else "*"
+
     original_init = IAMRequestBase.__init__
 
     def request_init(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -411,7 +418,7 @@ def _teach_moto() -> Any:
     patch(CloudFrontResponse, "_determine_resource", cloudfront_resource)
     patch(SNSResponse, "_determine_resource", sns_resource)
     patch(StepFunctionResponse, "_determine_resource", states_resource)
-    patch(S3Response, "_authenticate_and_authorize_s3_action", s3_authorize)
+    patch(S3Response, "_authenticate_and_authorize_s3_action", _s3_authorizer(S3Response))
 
     def undo() -> None:
         for cls, name, value in reversed(saved):

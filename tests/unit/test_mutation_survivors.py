@@ -28,6 +28,7 @@ from mips_profiles.adapters.local_store import LocalDirStore, MemoryStore
 from mips_profiles.core.contract import load_contract
 from mips_profiles.core.documents import DERIVED_INPUTS, DocumentBuilder, year_entries
 from mips_profiles.core.methodology import load_methodology
+from mips_profiles.core.profile_schema import profile_schema
 from mips_profiles.core.validate import RECORD_SCHEMA
 from mips_profiles.errors import PublishError, PublishRefused
 from mips_profiles.keys import FINGERPRINT_KEY
@@ -173,7 +174,7 @@ def test_a_derived_field_goes_when_an_input_is_write_locked(derived, source):
     latest = latest_of_each(
         [{"final_score": 88.0, "payment_adjustment_pct": 0.5, "quality_category_score": 80.0}], builder=builder
     )[0]
-    assert derived not in latest and derived not in builder.json_schema()["$defs"]["entry"]["properties"]
+    assert derived not in latest and derived not in profile_schema(builder)["$defs"]["entry"]["properties"]
     assert derived in latest_of_each([{"final_score": 88.0, "payment_adjustment_pct": 0.5}])[0]
 
 

@@ -23,6 +23,7 @@ so the caller can make it that year's failure.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import email.utils
 import hashlib
 import http.client
@@ -92,10 +93,9 @@ class UrlPolicy:
     allow_loopback_http: bool = False  # tests and the demo only: plain http to 127.0.0.0/8, ::1, localhost
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> UrlPolicy:
-        env = os.environ if env is None else env
-        extra = tuple(h.strip().lower() for h in env.get("MIPS_ALLOWED_HOSTS", "").split(",") if h.strip())
-        return cls(DEFAULT_ALLOWED_HOSTS + extra, env.get("MIPS_ALLOW_LOOPBACK_HTTP", "").lower() == "true")
+    def allowing(cls, extra_hosts: tuple[str, ...] = (), *, loopback_http: bool = False) -> UrlPolicy:
+        """CMS's hosts and ``extra_hosts`` (``settings.NetworkSettings`` parses them from the environment)."""
+        return cls(DEFAULT_ALLOWED_HOSTS + tuple(h.lower() for h in extra_hosts), loopback_http)
 
     def check(self, url: str) -> str:
         """The URL to open (CMS ``http`` upgraded to ``https``), or DownloadError naming why it is refused."""
@@ -151,17 +151,34 @@ class SizeLimits:
     json_seconds: float = 300.0
     file_seconds: float = 900.0
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> SizeLimits:
-        env = os.environ if env is None else env
-        d = cls()
-        return cls(
-            int(env.get("MIPS_MAX_CATALOG_BYTES", d.catalog_bytes)),
-            int(env.get("MIPS_MAX_ITEM_BYTES", d.item_bytes)),
-            int(env.get("MIPS_MAX_FILE_BYTES", d.file_bytes)),
-            float(env.get("MIPS_JSON_DEADLINE_SECONDS", d.json_seconds)),
-            float(env.get("MIPS_DOWNLOAD_DEADLINE_SECONDS", d.file_seconds)),
+    def overridden(self, values: Mapping[str, float]) -> SizeLimits:
+        """These limits with ``values`` in place of the named ones (``settings.NetworkSettings.limits``)."""
+        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ValueError(f"no size limit named {unknown[0]!r}")
+
+        def value(name: str) -> float:
+            return values.get(name, getattr(self, name))
+
+        return SizeLimits(
+            int(value("catalog_bytes")),
+            int(value("item_bytes")),
+            int(value("file_bytes")),
+            float(value("json_seconds")),
+            float(value("file_seconds")),
         )
+
+
+def _parse_json(text: str, ctype: str, url: str) -> Any:
+    """A JSON body's text as objects, or DownloadError naming why not (an HTML page, nested too deeply)."""
+    if "html" in ctype.lower() or text.lstrip()[:1] == "<":
+        raise DownloadError(f"HTML page instead of JSON from {normalise_url(url)}")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise DownloadError(f"invalid JSON from {normalise_url(url)}: nested too deeply") from None
+    except ValueError as exc:
+        raise DownloadError(f"invalid JSON from {normalise_url(url)}: {printable(exc, 200)}") from None
 
 
 class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
@@ -288,14 +305,7 @@ class HttpClient:
         except UnicodeDecodeError:
             raise DownloadError(f"invalid JSON from {normalise_url(url)}: not UTF-8") from None
         del body
-        if "html" in ctype.lower() or text.lstrip()[:1] == "<":
-            raise DownloadError(f"HTML page instead of JSON from {normalise_url(url)}")
-        try:
-            return json.loads(text)
-        except RecursionError:
-            raise DownloadError(f"invalid JSON from {normalise_url(url)}: nested too deeply") from None
-        except ValueError as exc:
-            raise DownloadError(f"invalid JSON from {normalise_url(url)}: {printable(exc, 200)}") from None
+        return _parse_json(text, ctype, url)
 
     def get_item(self, url: str) -> Any:
         """A small JSON document (a metastore item): the item limit."""

@@ -41,7 +41,7 @@ class LocalDirStore:
         self._root = os.fspath(self.root)
         self._together: tuple[str, str] | None = None  # (key prefix, hidden directory) while a block is open
         self._writer: _BackgroundWriter | None = None  # the block's worker
-        self._checked: set[str] = set()  # directories found to be real directories (not links) below the root
+        self._dirs = _LinkFreeDirectories(self._root)
 
     def _staged(self, key: str) -> str | None:
         """The hidden path of ``key`` while a publish-together block holds its prefix, else None."""
@@ -52,61 +52,18 @@ class LocalDirStore:
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key).split("/"))
 
-    def _no_links(self, directory: str) -> None:
-        """Refuse ``directory`` (below the root) if it or a directory between it and the root is a symbolic link
-        or not a directory. Missing ones are fine: they are made as directories."""
-        if directory in self._checked or directory == self._root:
-            return
-        relative = os.path.relpath(directory, self._root)
-        current = self._root
-        for part in relative.split(os.sep):
-            current = os.path.join(current, part)
-            if current in self._checked:
-                continue
-            try:
-                info = os.lstat(current)
-            except FileNotFoundError:
-                return
-            if stat.S_ISLNK(info.st_mode):
-                raise StoreError(f"{current} is a symbolic link: refused (nothing is read or written through a link)")
-            if not stat.S_ISDIR(info.st_mode):
-                raise StoreError(f"{current} is not a directory: refused")
-            self._checked.add(current)
-
-    def _parent(self, path: str) -> str:
-        """The directory of ``path``, checked and made (as real directories)."""
-        parent = os.path.dirname(path)
-        if parent not in self._checked:
-            self._no_links(parent)
-            os.makedirs(parent, exist_ok=True)
-            self._no_links(parent)  # made just now: a link planted meanwhile is refused all the same
-        return parent
-
     def read(self, key: str) -> bytes | None:
         if self._staged(key):
             return None  # not visible before the block ends
         path = os.fspath(self._path(key))
         with _store_errors("read", key):
-            self._no_links(os.path.dirname(path))
+            self._dirs.check(os.path.dirname(path))
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
             except FileNotFoundError:
                 return None
             with os.fdopen(fd, "rb") as fh:
                 return fh.read()
-
-    def _atomic_write(self, path: str, data: bytes) -> None:
-        """Temp file beside the target (a unique name, created exclusively), then rename: a reader sees the old
-        bytes or the new ones; the rename replaces a link planted at the target, never what it points at."""
-        head, name = os.path.split(path)
-        tmp = os.path.join(head, f".tmp-{name}.{secrets.token_hex(8)}")
-        try:
-            _write_file(tmp, data)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
 
     def write(
         self,
@@ -120,12 +77,12 @@ class LocalDirStore:
         with _store_errors("write", key):
             staged = self._staged(key)
             if staged:
-                self._parent(staged)
+                self._dirs.made_parent(staged)
                 _write_file(staged, data)
                 return
             path = os.fspath(self._path(key))
-            self._parent(path)
-            self._atomic_write(path, data)
+            self._dirs.made_parent(path)
+            _atomic_write(path, data)
 
     def write_many(self, items: Iterable[tuple[str, bytes]], *, content_type: str = "", cache_control: str = "") -> int:
         root = self._root
@@ -135,11 +92,11 @@ class LocalDirStore:
             try:
                 staged = self._staged(key)
                 path = staged or os.path.join(root, check_key(key))  # string paths: a first publish writes ~500k
-                self._parent(path)
+                self._dirs.made_parent(path)
                 if staged:
                     hidden.append((path, data))
                 else:
-                    self._atomic_write(path, data)
+                    _atomic_write(path, data)
             except OSError as exc:
                 raise _store_error("write", key, exc) from None
             count += 1
@@ -156,7 +113,7 @@ class LocalDirStore:
         block already open) writes go one by one, each atomic."""
         target = self._path(prefix.rstrip("/"))
         with _store_errors("write", prefix):
-            self._no_links(os.fspath(target.parent))
+            self._dirs.check(os.fspath(target.parent))
             if self._together is not None or os.path.lexists(target):
                 yield False
                 return
@@ -177,7 +134,7 @@ class LocalDirStore:
             raise
         finally:
             self._together = self._writer = None
-            self._checked = {d for d in self._checked if not d.startswith(os.fspath(hidden))}
+            self._dirs.forget(os.fspath(hidden))
         with _store_errors("write", prefix):
             try:
                 os.rename(hidden, target)  # replaces nothing but an empty directory
@@ -185,7 +142,7 @@ class LocalDirStore:
                 for path in sorted(hidden.rglob("*")):
                     if path.is_file():
                         dest = os.fspath(target / path.relative_to(hidden))
-                        self._parent(dest)
+                        self._dirs.made_parent(dest)
                         os.replace(path, dest)
                 shutil.rmtree(hidden, ignore_errors=True)
 
@@ -197,7 +154,7 @@ class LocalDirStore:
         for key in keys:
             path = self._staged(key) or os.fspath(self._path(key))
             with _store_errors("delete", key):
-                self._no_links(os.path.dirname(path))
+                self._dirs.check(os.path.dirname(path))
                 try:
                     os.unlink(path)  # a link planted here is removed itself, never what it points at
                     count += 1
@@ -208,13 +165,13 @@ class LocalDirStore:
     def put_file(self, key: str, path: str | os.PathLike[str]) -> None:
         target = os.fspath(self._path(key))
         with _store_errors("write", key):
-            self._parent(target)
+            self._dirs.made_parent(target)
             shutil.move(os.fspath(path), target)
 
     def get_file(self, key: str, path: str | os.PathLike[str]) -> bool:
         source = os.fspath(self._path(key))
         with _store_errors("read", key):
-            self._no_links(os.path.dirname(source))
+            self._dirs.check(os.path.dirname(source))
             try:
                 fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
             except FileNotFoundError:
@@ -230,23 +187,84 @@ class LocalDirStore:
         """Every regular file under ``prefix`` (links and hidden files are not listed, nor followed)."""
         base = os.fspath(self._path(prefix.rstrip("/")))
         with _store_errors("list", prefix):
-            self._no_links(base)
+            self._dirs.check(base)
             if not os.path.isdir(base) or os.path.islink(base):
                 return {}
-            out: dict[str, str | None] = {}
-            stack = [base]
-            while stack:
-                with os.scandir(stack.pop()) as entries:
-                    for entry in entries:
-                        if entry.name.startswith("."):
-                            continue
-                        if entry.is_dir(follow_symlinks=False):
-                            stack.append(entry.path)
-                        elif entry.is_file(follow_symlinks=False):
-                            key = os.path.relpath(entry.path, self._root).replace(os.sep, "/")
-                            with open(entry.path, "rb") as fh:
-                                out[key] = hashlib.md5(fh.read()).hexdigest()
-            return out
+            return _md5_walk(base, self._root)
+
+
+class _LinkFreeDirectories:
+    """The directories below a root, each checked once with ``lstat``: a symbolic link or a non-directory on a
+    path is refused, so nothing is read or written through a link planted in the tree."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.checked: set[str] = set()  # found to be real directories (not links) below the root
+
+    def check(self, directory: str) -> None:
+        """Refuse ``directory`` (below the root) if it or a directory between it and the root is a symbolic link
+        or not a directory. Missing ones are fine: they are made as directories."""
+        if directory in self.checked or directory == self.root:
+            return
+        current = self.root
+        for part in os.path.relpath(directory, self.root).split(os.sep):
+            current = os.path.join(current, part)
+            if current in self.checked:
+                continue
+            try:
+                info = os.lstat(current)
+            except FileNotFoundError:
+                return
+            if stat.S_ISLNK(info.st_mode):
+                raise StoreError(f"{current} is a symbolic link: refused (nothing is read or written through a link)")
+            if not stat.S_ISDIR(info.st_mode):
+                raise StoreError(f"{current} is not a directory: refused")
+            self.checked.add(current)
+
+    def made_parent(self, path: str) -> str:
+        """The directory of ``path``, checked and made (as real directories)."""
+        parent = os.path.dirname(path)
+        if parent not in self.checked:
+            self.check(parent)
+            os.makedirs(parent, exist_ok=True)
+            self.check(parent)  # made just now: a link planted meanwhile is refused all the same
+        return parent
+
+    def forget(self, below: str) -> None:
+        """Directories that were renamed away (a publish-together block's hidden one) are checked again."""
+        self.checked = {d for d in self.checked if not d.startswith(below)}
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    """Temp file beside the target (a unique name, created exclusively), then rename: a reader sees the old
+    bytes or the new ones; the rename replaces a link planted at the target, never what it points at."""
+    head, name = os.path.split(path)
+    tmp = os.path.join(head, f".tmp-{name}.{secrets.token_hex(8)}")
+    try:
+        _write_file(tmp, data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _md5_walk(base: str, root: str) -> dict[str, str | None]:
+    """Key -> MD5 of every regular file under ``base`` (links and hidden files are not listed, nor followed)."""
+    out: dict[str, str | None] = {}
+    stack = [base]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    key = os.path.relpath(entry.path, root).replace(os.sep, "/")
+                    with open(entry.path, "rb") as fh:
+                        out[key] = hashlib.md5(fh.read()).hexdigest()
+    return out
 
 
 def _store_error(action: str, key: str, exc: OSError) -> StoreError:

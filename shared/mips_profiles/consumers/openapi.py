@@ -14,6 +14,7 @@ from typing import Any
 
 from ..core.categories import CATEGORIES, STATUSES
 from ..core.documents import DISCLAIMER, NOT_FOUND, SCHEMA_VERSION, DocumentBuilder
+from ..core.profile_schema import profile_schema
 from ..core.stats import BIN_WIDTH, MIN_CELL, SUPPRESSION_NOTE
 from ..keys import CACHE_DOCUMENT, CACHE_MANIFEST, CHANGE_KEY_PATTERN, NPI_KEY_PATTERN
 from ..publishing.bulk import BULK_FORMATS, CHANGE_SCHEMA_VERSION, RECENT_CHANGES
@@ -357,7 +358,7 @@ NOT_FOUND_SCHEMA: dict[str, Any] = {
 
 def bulk_line_schema(builder: DocumentBuilder | None = None) -> dict[str, Any]:
     """One line of a year's NDJSON bulk file: the NPI, then the year's entry as in the documents."""
-    schema = (builder or DocumentBuilder()).json_schema()
+    schema = profile_schema(builder or DocumentBuilder())
     entry = copy.deepcopy(schema["$defs"]["entry"])
     return {
         "type": "object",
@@ -370,7 +371,7 @@ def bulk_line_schema(builder: DocumentBuilder | None = None) -> dict[str, Any]:
 
 def profile_schemas(builder: DocumentBuilder | None = None) -> dict[str, Any]:
     """The published profile JSON Schema as OpenAPI components: ``$defs`` become siblings."""
-    schema = copy.deepcopy((builder or DocumentBuilder()).json_schema())
+    schema = copy.deepcopy(profile_schema(builder or DocumentBuilder()))
     defs = schema.pop("$defs", {})
     for key in ("$schema", "$id"):
         schema.pop(key, None)

@@ -193,7 +193,7 @@ class DocumentBuilder:
             if all(inp in public for inp in DERIVED_INPUTS.get(name, ("<unknown>",)))
         ]
         # Entry field order is fixed here: it is part of the byte-for-byte contract.
-        self._category_paths = [
+        self.category_paths = [
             (field, path.split(".", 1)[1]) for field, path in public.items() if path.startswith("category_scores.")
         ]
         # every document's ``source`` block (the manifest carries it too, for consumers who build documents
@@ -240,25 +240,8 @@ class DocumentBuilder:
             cols.append(("score_band", jc.Texts(pa.array(bands, pa.string()))))
         if "participation_option" in pub:
             cols.append(("participation_option", jc.Texts(ordered.column("participation_option").combine_chunks())))
-        if self._category_paths:
-            shown = self.display(ordered, years)
-            allowed = {p for _, p in self._category_paths}
-            names = [c.name for c in CATEGORIES if c.name in allowed]  # a write-locked category is left out
-            cols.append(("category_scores", jc.Struct(tuple((n, jc.Floats(shown.scores[n])) for n in names))))
-            if "category_status" in derived:
-                status = tuple(
-                    (c.name, jc.Texts(pa.DictionaryArray.from_arrays(shown.status[c.name], STATUS_LABELS)))
-                    for c in CATEGORIES
-                )
-                cols.append(("category_status", jc.Struct(status)))
-            if "category_weights" in derived:
-                weights = tuple((c.name, jc.Floats(shown.weights[c.name])) for c in CATEGORIES)
-                cols.append(("category_weights", jc.Struct(weights)))
-            if "category_weights_basis" in derived:
-                basis = pa.DictionaryArray.from_arrays(pa.array(shown.basis), BASIS_LABELS)
-                cols.append(("category_weights_basis", jc.Texts(basis)))
-            if "final_score_reproduced" in derived:
-                cols.append(("final_score_reproduced", jc.Bools(shown.reproduced)))
+        if self.category_paths:
+            cols.extend(self._category_columns(ordered, years))
         if "scored_practices" in derived:
             cols.append(("scored_practices", jc.Ints(practices)))
         if "comparable_to_prior_year" in derived:
@@ -267,6 +250,30 @@ class DocumentBuilder:
             cols.append(("attribution", jc.texts_by_key(years, attribution)))
         if "provenance" in derived:
             cols.append(("provenance", jc.texts_by_key(years << 32 | practices, self._provenance_of_key)))
+        return cols
+
+    def _category_columns(self, ordered: pa.Table, years: np.ndarray) -> list[tuple[str, jc.Column]]:
+        """The category fields of an entry, in the fixed output order: scores as published, then whether each
+        counted, its weight, the basis of the weights and whether the final score is reproduced."""
+        cols: list[tuple[str, jc.Column]] = []
+        shown, derived = self.display(ordered, years), self.derived
+        allowed = {p for _, p in self.category_paths}
+        names = [c.name for c in CATEGORIES if c.name in allowed]  # a write-locked category is left out
+        cols.append(("category_scores", jc.Struct(tuple((n, jc.Floats(shown.scores[n])) for n in names))))
+        if "category_status" in derived:
+            status = tuple(
+                (c.name, jc.Texts(pa.DictionaryArray.from_arrays(shown.status[c.name], STATUS_LABELS)))
+                for c in CATEGORIES
+            )
+            cols.append(("category_status", jc.Struct(status)))
+        if "category_weights" in derived:
+            weights = tuple((c.name, jc.Floats(shown.weights[c.name])) for c in CATEGORIES)
+            cols.append(("category_weights", jc.Struct(weights)))
+        if "category_weights_basis" in derived:
+            basis = pa.DictionaryArray.from_arrays(pa.array(shown.basis), BASIS_LABELS)
+            cols.append(("category_weights_basis", jc.Texts(basis)))
+        if "final_score_reproduced" in derived:
+            cols.append(("final_score_reproduced", jc.Bools(shown.reproduced)))
         return cols
 
     def display(self, entries: pa.Table, years: np.ndarray | None = None) -> CategoryDisplay:
@@ -323,110 +330,6 @@ class DocumentBuilder:
             parts += [b',"latest":', rendered.take(pa.array(local)), b',"history":', jc.join_groups(rendered, local)]
             yield from zip(npis.to_pylist(), jc.concat(*parts, tail).to_pylist(), strict=True)
             first = end
-
-    # -- JSON Schema -----------------------------------------------------------------------
-    def json_schema(self) -> dict[str, Any]:
-        """JSON Schema (2020-12) of the per-NPI document, generated from the contract: only allowed
-        fields are declared and ``additionalProperties`` is false everywhere, so a write-locked
-        field in a document fails validation."""
-        score = {"type": ["number", "null"], "minimum": 0, "maximum": 100}
-        props: dict[str, Any] = {}
-        described = {f.name: f.description for f in self.contract.fields}
-        if "performance_year" in self.public:
-            props["performance_year"] = {
-                "type": "integer",
-                "minimum": 2017,
-                "description": described["performance_year"],
-            }
-        if "payment_year" in self.derived:
-            props["payment_year"] = {"type": "integer", "minimum": 2019}
-        if "final_score" in self.public:
-            props["final_score"] = {**score, "description": described["final_score"]}
-        if "payment_adjustment_pct" in self.public:
-            props["payment_adjustment_pct"] = {
-                "type": ["number", "null"],
-                "description": described["payment_adjustment_pct"],
-            }
-        if "payment_outcome" in self.derived:
-            props["payment_outcome"] = {"enum": ["positive", "neutral", "negative", "maximum_negative", None]}
-        if "score_band" in self.derived:
-            props["score_band"] = {"enum": [b for b, _ in self.methodology.bands] + [None]}
-        if "participation_option" in self.public:
-            props["participation_option"] = {"type": "string", "description": described["participation_option"]}
-        if self._category_paths:
-            props["category_scores"] = {
-                "type": "object",
-                "additionalProperties": False,
-                "required": [p for _, p in self._category_paths],
-                "properties": {p: {**score, "description": described[f]} for f, p in self._category_paths},
-            }
-        derived_text = {d: self.contract.derived_description(d) for d in self.derived}
-        if "category_status" in self.derived:
-            props["category_status"] = {
-                "type": "object",
-                "additionalProperties": False,
-                "required": [c.name for c in CATEGORIES],
-                "description": derived_text["category_status"],
-                "properties": {c.name: {"enum": list(STATUSES)} for c in CATEGORIES},
-            }
-        if "category_weights" in self.derived:
-            weight = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
-            props["category_weights"] = {
-                "type": "object",
-                "additionalProperties": False,
-                "required": [c.name for c in CATEGORIES],
-                "description": derived_text["category_weights"],
-                "properties": {c.name: weight for c in CATEGORIES},
-            }
-        if "category_weights_basis" in self.derived:
-            props["category_weights_basis"] = {
-                "enum": list(WEIGHTS_BASES),
-                "description": derived_text["category_weights_basis"],
-            }
-        if "final_score_reproduced" in self.derived:
-            props["final_score_reproduced"] = {
-                "type": ["boolean", "null"],
-                "description": derived_text["final_score_reproduced"],
-            }
-        if "scored_practices" in self.derived:
-            props["scored_practices"] = {"type": "integer", "minimum": 1}
-        if "comparable_to_prior_year" in self.derived:
-            props["comparable_to_prior_year"] = {
-                "type": "boolean",
-                "description": derived_text["comparable_to_prior_year"],
-            }
-        if "attribution" in self.derived:
-            props["attribution"] = {"type": "string", "pattern": "^Source: CMS QPP MIPS · Performance Year [0-9]{4}$"}
-        if "provenance" in self.derived:
-            props["provenance"] = {"type": "string", "pattern": "^Source: CMS QPP MIPS · Performance Year [0-9]{4} · "}
-        entry = {"type": "object", "additionalProperties": False, "required": list(props), "properties": props}
-        doc_props: dict[str, Any] = {"schema_version": {"const": SCHEMA_VERSION}}
-        if "npi" in self.public:
-            doc_props["npi"] = {"type": "string", "pattern": "^[12][0-9]{9}$", "description": described["npi"]}
-        doc_props["latest"] = {"$ref": "#/$defs/entry"}
-        doc_props["history"] = {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/entry"}}
-        doc_props["source"] = {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["name", "license", "methodology_version", "disclaimer"],
-            "properties": {
-                "name": {"const": SOURCE_NAME},
-                "license": {"type": "string"},
-                "methodology_version": {"type": "string"},
-                "disclaimer": {"type": "string"},
-            },
-        }
-        return {
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": "https://mips-profiles.example/v1/schema/profile.schema.json",
-            "title": "MIPS profile document (schema version 1)",
-            "description": DISCLAIMER,
-            "type": "object",
-            "additionalProperties": False,
-            "required": list(doc_props),
-            "properties": doc_props,
-            "$defs": {"entry": entry},
-        }
 
 
 def concat_entries(tables: Iterable[pa.Table]) -> pa.Table:

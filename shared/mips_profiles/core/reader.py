@@ -136,15 +136,7 @@ def read_source(
     wrong-layout file, or one missing a required column.
     """
     contract = contract or load_contract()
-    try:
-        info = os.stat(path)
-    except OSError as exc:
-        raise SourceFileError(f"cannot read source file {os.fspath(path)!r}: {exc.strerror}") from None
-    if not stat.S_ISREG(info.st_mode):  # a directory, a FIFO (would block), a device (/dev/zero: endless)
-        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-        raise SourceFileError(f"cannot read source file {os.fspath(path)!r}: {kind}")
-    if not os.access(path, os.R_OK):
-        raise SourceFileError(f"cannot read source file {os.fspath(path)!r}: permission denied")
+    info = _regular_file(path)
     size = info.st_size
     with open(path, "rb") as fh:
         sniff(fh.read(_SNIFF_BYTES))
@@ -154,47 +146,9 @@ def read_source(
         raise SourceFileError(
             f"{len(header):,} columns in the header: at most {MAX_COLUMNS:,} are read (CMS's files have at most 212)"
         )
-    normalised = [normalise_column_name(h) for h in header]
-    layout = _detect_layout(contract, performance_year, set(normalised))
-
-    position: dict[str, int] = {}
-    duplicates: set[str] = set()
-    for i, name in enumerate(normalised):
-        if name in position:
-            duplicates.add(name)
-        else:
-            position[name] = i
-
-    chosen: dict[str, int] = {}  # canonical field -> column index
-    absent: list[str] = []
-    for canonical, candidates in contract.candidate_columns(performance_year).items():
-        hit = next((c for c in candidates if c in position), None)
-        if hit is None:
-            absent.append(canonical)
-            continue
-        if hit in duplicates:
-            raise SourceFileError(f"duplicate column {hit!r} in the header: cannot tell which one to use")
-        chosen[canonical] = position[hit]
-
-    missing = [
-        contract.candidate_columns(performance_year)[name][0]
-        for name in contract.required_fields()
-        if name in contract.candidate_columns(performance_year) and name not in chosen
-    ]
-    if missing:
-        raise SourceFileError("missing required column(s): " + ", ".join(repr(m) for m in missing))
-
-    used = set(chosen.values())
-    unknown = [header[i].strip() for i in range(len(header)) if i not in used]
-    named = [printable(name, 120) for name in unknown[:MAX_NAMED_UNKNOWN]]  # the audit keeps every one whole
-    if len(unknown) > MAX_NAMED_UNKNOWN:
-        named.append(f"... and {len(unknown) - MAX_NAMED_UNKNOWN:,} more")
-    verbatim: dict[str, int] = {}  # kept in the audit record under their own header
-    for i in range(len(header)):
-        if i not in used:
-            name = UNKNOWN_PREFIX + header[i].strip()
-            verbatim[name if name not in verbatim else f"{name} (column {i + 1})"] = i
-
+    layout = _detect_layout(contract, performance_year, {normalise_column_name(h) for h in header})
+    chosen, absent = _chosen_columns(contract, performance_year, header)
+    named, verbatim = _unknown_columns(header, set(chosen.values()))
     table = _parse_body(path, len(header), {**chosen, **verbatim})
     if table.num_rows == 0:
         raise SourceFileError("no data rows: the file has a header only")
@@ -220,6 +174,63 @@ def read_source(
         unknown_columns=named,
         absent_columns=absent,
     )
+
+
+def _regular_file(path: str | os.PathLike[str]) -> os.stat_result:
+    """``path``'s status, if it is a regular file this process may read (a directory, a FIFO that would block or
+    a device such as /dev/zero that never ends is refused by name)."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise SourceFileError(f"cannot read source file {os.fspath(path)!r}: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise SourceFileError(f"cannot read source file {os.fspath(path)!r}: {kind}")
+    if not os.access(path, os.R_OK):
+        raise SourceFileError(f"cannot read source file {os.fspath(path)!r}: permission denied")
+    return info
+
+
+def _chosen_columns(contract: Contract, performance_year: int, header: list[str]) -> tuple[dict[str, int], list[str]]:
+    """The header's column index of each canonical field the contract knows for the year, and the fields absent
+    from the file; a duplicated column in use or a missing required one is refused by name."""
+    position: dict[str, int] = {}
+    duplicates: set[str] = set()
+    for i, name in enumerate(normalise_column_name(h) for h in header):
+        if name in position:
+            duplicates.add(name)
+        else:
+            position[name] = i
+    candidates = contract.candidate_columns(performance_year)
+    chosen: dict[str, int] = {}
+    absent: list[str] = []
+    for canonical, names in candidates.items():
+        hit = next((c for c in names if c in position), None)
+        if hit is None:
+            absent.append(canonical)
+            continue
+        if hit in duplicates:
+            raise SourceFileError(f"duplicate column {hit!r} in the header: cannot tell which one to use")
+        chosen[canonical] = position[hit]
+    missing = [candidates[name][0] for name in contract.required_fields() if name in candidates and name not in chosen]
+    if missing:
+        raise SourceFileError("missing required column(s): " + ", ".join(repr(m) for m in missing))
+    return chosen, absent
+
+
+def _unknown_columns(header: list[str], used: set[int]) -> tuple[list[str], dict[str, int]]:
+    """The columns no field maps: named for a person (at most MAX_NAMED_UNKNOWN, escaped), and kept verbatim in
+    the audit record under their own header (``name -> column index``)."""
+    unknown = [header[i].strip() for i in range(len(header)) if i not in used]
+    named = [printable(name, 120) for name in unknown[:MAX_NAMED_UNKNOWN]]
+    if len(unknown) > MAX_NAMED_UNKNOWN:
+        named.append(f"... and {len(unknown) - MAX_NAMED_UNKNOWN:,} more")
+    verbatim: dict[str, int] = {}
+    for i in range(len(header)):
+        if i not in used:
+            name = UNKNOWN_PREFIX + header[i].strip()
+            verbatim[name if name not in verbatim else f"{name} (column {i + 1})"] = i
+    return named, verbatim
 
 
 def _parse_body(path: str | os.PathLike[str], width: int, chosen: dict[str, int]) -> pa.Table:

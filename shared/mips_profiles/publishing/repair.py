@@ -19,16 +19,13 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..core.documents import CONTENT_TYPE, NOT_FOUND, dumps
+from ..core.documents import CONTENT_TYPE
 from ..keys import (
     BULK_PREFIX,
     CACHE_DOCUMENT,
-    CACHE_MANIFEST,
     CHANGES_PREFIX,
     DOCUMENT_PREFIX,
     MANIFEST_KEY,
-    NOT_FOUND_KEY,
-    SCHEMA_KEY,
     npi_key,
 )
 from ..ports import content_hash
@@ -86,11 +83,7 @@ class Repairer:
         stray = sorted(k for k in set(listing) - expected if DOCUMENT_KEY.fullmatch(k))
         publisher.public.delete_many(stray)
         report.deleted.extend(stray)
-        for key, body in ((SCHEMA_KEY, publisher.builder.json_schema()), (NOT_FOUND_KEY, NOT_FOUND)):
-            data = dumps(body)
-            if publisher.public.read(key) != data:
-                publisher.public.write(key, data, content_type=CONTENT_TYPE, cache_control=CACHE_MANIFEST)
-                report.restored.append(key)
+        report.restored.extend(publisher.write_fixed_objects())
         # the bulk files are rebuilt from the same private entries, byte for byte (deterministic gzip)
         bulk_listing = publisher.public.md5_listing(BULK_PREFIX)
         for year in sorted({int(r["performance_year"]) for r in manifest.get("releases", []) if "bulk" in r}):

@@ -1,0 +1,201 @@
+"""Step 3 of a publish, once every partition is done: the fixed objects (the document schema, the 404 body),
+the year's aggregates, its bulk files, the run's change object and, last, ``v1/manifest.json``. Each is written
+only when its bytes changed, so a rerun converges and a correction costs what it changed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from ..clock import iso
+from ..core import jsoncolumns as jc
+from ..core import mart
+from ..core.documents import CONTENT_TYPE, NOT_FOUND, DocumentBuilder, dumps
+from ..core.profile_schema import profile_schema
+from ..keys import CACHE_DOCUMENT, CACHE_MANIFEST, NOT_FOUND_KEY, SCHEMA_KEY, bulk_prefix, change_key
+from ..ports import BlobStore, content_hash
+from .bulk import BULK_FORMATS, CONTENT_ENCODING, BulkBuilder, BulkFile, change_object
+from .ledger import Ledger, PartitionResult, StagedRun
+from .manifest import Manifest, PublishedRelease, ReleaseInfo
+
+__all__ = ["Finalizer", "PublishResult"]
+
+
+@dataclass
+class PublishResult:
+    performance_year: int
+    release_id: str
+    source_sha256: str
+    rows_read: int
+    rows_rejected: int
+    npis: int
+    docs_written: int
+    docs_unchanged: int
+    docs_deleted: int
+    audit_key: str
+    quarantine_key: str | None
+    unknown_columns: list[str] = field(default_factory=list)
+    bytes_written: int = 0
+    final_score_check: dict[str, Any] | None = None  # documents.FinalScoreCheck.as_dict()
+    warnings: list[str] = field(default_factory=list)  # said, never blocking: a sharp drop of the check's share
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "rows_read": self.rows_read,
+            "rows_rejected": self.rows_rejected,
+            "docs_written": self.docs_written,
+            "docs_unchanged": self.docs_unchanged,
+            "docs_deleted": self.docs_deleted,
+        }
+
+
+class Finalizer:
+    """What the Finalize step writes, through the public store; what it read and recorded, through the ledger."""
+
+    def __init__(
+        self,
+        public: BlobStore,
+        ledger: Ledger,
+        manifest: Manifest,
+        builder: DocumentBuilder,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.public = public
+        self.ledger = ledger
+        self.manifest = manifest
+        self.builder = builder
+        self.bulk = BulkBuilder(builder)
+        self.clock = clock
+
+    def finalize(self, run: StagedRun, results: list[PartitionResult], *, rebuilt: bool) -> PublishResult:
+        """The release made visible: the fixed objects, the aggregates, the bulk files of the year (of every year
+        when the documents were ``rebuilt``), the change object, the manifest last."""
+        self.write_fixed_objects()
+        self._publish_stats(run)
+        result = PublishResult(
+            performance_year=run.performance_year,
+            release_id=run.release_id,
+            source_sha256=run.source_sha256,
+            rows_read=run.rows_read,
+            rows_rejected=run.rows_rejected,
+            npis=run.npis,
+            docs_written=sum(r.docs_written for r in results),
+            docs_unchanged=sum(r.docs_unchanged for r in results),
+            docs_deleted=sum(r.docs_deleted for r in results),
+            audit_key=run.audit_key,
+            quarantine_key=run.quarantine_key,
+            unknown_columns=run.unknown_columns,
+            bytes_written=sum(r.bytes_written for r in results),
+            final_score_check=run.final_score_check,
+        )
+        release = ReleaseInfo(**run.release)
+        manifest = self.manifest.read()
+        result.warnings += self.manifest.final_score_check_drop(manifest, run.performance_year, run.final_score_check)
+        # documents first (the partitions), then the bulk files and the change object, the manifest last
+        years = {run.performance_year} | (
+            {int(r["performance_year"]) for r in manifest.get("releases", [])} if rebuilt else set()
+        )
+        self.ledger.promote_mart(run.run_id, run.performance_year)
+        bulk = {year: self._publish_bulk(year, manifest) for year in sorted(years)}
+        changes = self._publish_changes(run, manifest)
+        published = PublishedRelease(
+            result.release_id,
+            result.source_sha256,
+            run.layout,
+            result.rows_read,
+            result.rows_rejected,
+            result.npis,
+            result.unknown_columns,
+            run.final_score_check,
+        )
+        documents = sum(r.documents for r in results)
+        self.manifest.publish_release(manifest, release, published, documents, self.clock(), bulk=bulk, changes=changes)
+        return result
+
+    def _publish_bulk(self, year: int, manifest: dict[str, Any]) -> dict[str, Any]:
+        """The year's bulk files, written only when their content changed, and the mart's headlines of the
+        year from the same pass over its entries (private, as the documents have them); the manifest entries."""
+        recorded: dict[str, Any] = (self.manifest.release_entry(manifest, year) or {}).get("bulk", {})
+        headlines: list[pa.Table] = []
+        files = self.bulk_files(year, on_rows=lambda npis, cols: headlines.append(mart.profile_headlines(npis, cols)))
+        none = mart.profile_headlines(pa.array([], pa.string()), [])
+        self.ledger.write_mart("profile_headlines", year, pa.concat_tables(headlines or [none]))
+        present = self.public.md5_listing(bulk_prefix(year))  # one LIST: deleted since?
+        out = {}
+        for fmt, file in zip(BULK_FORMATS, files, strict=True):
+            if recorded.get(fmt, {}).get("sha256") != file.sha256 or file.key not in present:
+                self.write_bulk_file(file)
+            out[fmt] = file.manifest_entry()
+        return out
+
+    def bulk_files(
+        self, year: int, on_rows: Callable[[pa.Array, list[tuple[str, jc.Column]]], None] | None = None
+    ) -> list[BulkFile]:
+        """Both bulk files of ``year``, built from its published entries (the private state)."""
+        return self.bulk.build(year, self.ledger.entry_shards(year), on_rows)
+
+    def write_bulk_file(self, file: BulkFile) -> None:
+        self.public.write(
+            file.key,
+            file.data,
+            content_type=BULK_FORMATS[file.key.rsplit(".", 1)[1]],
+            cache_control=CACHE_DOCUMENT,
+            content_encoding=CONTENT_ENCODING,
+        )
+
+    def _publish_changes(self, run: StagedRun, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """The run's change object (none if no document changed); the manifest's entry for it."""
+        changes = self.ledger.run_changes(run.run_id)
+        if not changes:
+            return None
+        feed = manifest.get("changes") or {}
+        sequence = self.ledger.change_sequence(run.run_id, int(feed.get("latest") or 0) + 1)
+        previous = (self.manifest.release_entry(manifest, run.performance_year) or {}).get("release_id")
+        key = change_key(sequence)
+        self.public.write(
+            key,
+            change_object(
+                sequence, run.performance_year, run.release_id, previous, run.release.get("cms_modified"), changes
+            ),
+            content_type=CONTENT_TYPE,
+            cache_control=CACHE_DOCUMENT,
+        )
+        return {
+            "sequence": sequence,
+            "key": key,
+            "performance_year": run.performance_year,
+            "release_id": run.release_id,
+            "published_at": iso(self.clock()),
+            "counts": changes.counts(),
+        }
+
+    def _publish_stats(self, run: StagedRun) -> None:
+        """The year's aggregates: only those whose bytes changed since the last publish (compared with the
+        private record of what was published, not by reading objects back); those of groups a correction
+        emptied are deleted. The record is written last, so a rerun after a crash converges."""
+        staged = self.ledger.staged_stats(run.run_id)
+        if staged is None:
+            return
+        fresh = {key: dumps(body) for key, body in staged.items()}
+        before = self.ledger.published_stats(run.performance_year)
+        digests = {key: content_hash(data).hex() for key, data in fresh.items()}
+        for key, data in fresh.items():
+            if before.get(key) != digests[key]:
+                self.public.write(key, data, content_type=CONTENT_TYPE, cache_control=CACHE_DOCUMENT)
+        self.public.delete_many(key for key in before if key not in fresh)
+        if digests != before:
+            self.ledger.record_stats(run.performance_year, digests)
+
+    def write_fixed_objects(self) -> list[str]:
+        """The document schema and the 404 body, where their bytes differ from what is there; the keys written."""
+        written = []
+        for key, body in ((SCHEMA_KEY, profile_schema(self.builder)), (NOT_FOUND_KEY, NOT_FOUND)):
+            data = dumps(body)
+            if self.public.read(key) != data:
+                self.public.write(key, data, content_type=CONTENT_TYPE, cache_control=CACHE_MANIFEST)
+                written.append(key)
+        return written
