@@ -17,7 +17,7 @@ LAMBDA_PYTHON ?= $(shell for p in "$$(pyenv prefix 3.12 2>/dev/null)/bin/python3
 	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { command -v "$$p"; break; }; done)
 UV_COMPILE := $(UV) pip compile --quiet --universal --generate-hashes --custom-compile-command "make lock"
 
-.PHONY: demo test unit test-lambda-python lint mutation screenshot openapi mart clean lock upgrade check-locks
+.PHONY: demo test unit test-lambda-python lint docs mutation screenshot openapi mart clean lock upgrade check-locks
 
 $(UV):  requirements/uv.txt
 	$(PYTHON) -m venv $(UV_VENV)
@@ -88,6 +88,7 @@ test-lambda-python: | $(UV)
 lint: check-locks $(VENV)/.installed $(TOOLS)/.installed $(ASL)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/mypy --strict functions/check_release/app.py
 	$(BIN)/mypy --strict functions/shard_scores/app.py
@@ -97,6 +98,11 @@ lint: check-locks $(VENV)/.installed $(TOOLS)/.installed $(ASL)/.installed
 	SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam build SharedLibLayer --template template.yaml --build-dir .aws-sam/build >/dev/null
 	test -d .aws-sam/build/SharedLibLayer/python/orjson && test ! -e .aws-sam/build/SharedLibLayer/python/mips_profiles/sandbox
 	$(TOOLS)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+	$(MAKE) --no-print-directory docs
+
+# The docs site (mkdocs-material) from docs/: strict, so a broken link or a page left out of the nav fails.
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # Mutation testing of the rule modules (mutmut; tools/mutation.toml). A scratch copy in .mutation/, since
 # mutmut 3 wants the package at the top of the tree; the score goes into docs/reliability.md by hand.
@@ -107,7 +113,7 @@ mutation: $(VENV)/.installed
 	cp tools/mutation.toml .mutation/pyproject.toml
 	cd .mutation && ../$(BIN)/mutmut run --max-children 2 >/dev/null && ../$(BIN)/python ../tools/check_mutants.py
 
-# The README's screenshots of the score card and the research page, as the browser tests render them.
+# The docs' screenshots of the score card and the research page, as the browser tests render them.
 screenshot: $(VENV)/.installed
 	SCREENSHOT_DIR=docs/img PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -n 0 -m browser \
 		-k "scored_npi_shows or state_view_and_the_provenance" \

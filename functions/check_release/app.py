@@ -20,7 +20,9 @@ from mips_profiles.orchestration.messages import CheckAnswer
 from mips_profiles.orchestration.release_check import CheckRequest, check_for_releases
 from mips_profiles.settings import Settings
 
-settings = Settings.from_env()
+settings = Settings.from_env()  # every variable, once, at cold start: a bad one fails here, naming it
+URLS = UrlPolicy.allowing(settings.network.extra_hosts, loopback_http=settings.network.allow_loopback_http)
+LIMITS = SizeLimits().overridden(settings.network.limits)
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
@@ -35,7 +37,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> CheckAnswer:
     logger.set_correlation_id(event.get("run") or context.aws_request_id)
     result = check_for_releases(
         request,
-        http=HttpClient(urls=UrlPolicy.from_env(), limits=SizeLimits.from_env()),
+        http=HttpClient(urls=URLS, limits=LIMITS),
         state=DynamoStateStore(settings.state_table),
         raw=S3Store(settings.raw_bucket),
         catalog_url=settings.catalog_url,

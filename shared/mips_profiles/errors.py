@@ -1,4 +1,19 @@
-"""A small exception hierarchy: every error a user can cause has a one-line message."""
+"""The whole exception hierarchy: every error a user can cause has a one-line message naming the problem.
+
+    MipsProfilesError               the CLI prints it as one line `error: ...` and exits 1
+    ├── ConfigurationError          the request or the environment is wrong (a year, a path, a variable)
+    ├── InvalidInput                input across a trust boundary is not of its shape (the field named)
+    ├── CatalogError                CMS's catalog lacks what is looked for, or not in its shape
+    ├── DownloadError               a download failed or is not the file
+    ├── SourceFileError             the CMS file as a whole is unusable
+    ├── PublishRefused              a publish gate refused the release (``gate`` says which)
+    ├── PublishError                publishing could not complete
+    │   └── StaleRelease            the release is no longer the current one for its year
+    ├── StoreError                  a store could not be read or written as asked
+    └── Transient                   worth retrying as it is (the state machine retries this name only)
+
+A test (``tests/unit/test_architecture.py``) holds that no other module defines an exception.
+"""
 
 from __future__ import annotations
 

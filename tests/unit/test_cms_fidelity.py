@@ -17,6 +17,7 @@ from mips_profiles.adapters.local_store import LocalDirStore
 from mips_profiles.core.categories import CATEGORIES
 from mips_profiles.core.contract import load_contract
 from mips_profiles.core.reader import UNKNOWN_PREFIX, read_source
+from mips_profiles.core.years import SUPPORTED_YEARS
 from mips_profiles.errors import SourceFileError
 from mips_profiles.publishing.publish import Publisher, ReleaseInfo
 from mips_profiles.sandbox.generator import generate_table, real_headers, write_csv
@@ -114,7 +115,7 @@ def documents(tree: Path) -> list[dict]:
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(year=st.sampled_from(range(2017, 2026)), seed=st.integers(0, 10_000))
+@given(year=st.sampled_from(SUPPORTED_YEARS), seed=st.integers(0, 10_000))
 def test_every_category_score_cms_published_above_0_is_the_profiles_value(year, seed, tmp_path_factory):
     """Through the whole pipeline (CSV, validation, headline, documents): a published score is never hidden,
     whatever the flags say; a null score is an exempt category (none or 0 published) or none published."""

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import cfn_yaml
 
+from mips_profiles.adapters.http import SizeLimits, UrlPolicy
 from mips_profiles.core.catalog import DEFAULT_CATALOG_URL, DEFAULT_PDC_URL
 from mips_profiles.errors import ConfigurationError
-from mips_profiles.settings import Settings
+from mips_profiles.settings import LIMIT_VARIABLES, NetworkSettings, Settings
 
 ROOT = Path(__file__).parents[2]
 REQUIRED = {"STATE_TABLE": "state", "RAW_BUCKET": "raw", "AUDIT_BUCKET": "audit", "PUBLIC_BUCKET": "public"}
@@ -68,10 +69,45 @@ def test_all_missing_variables_are_named_at_once():
 
 
 @pytest.mark.parametrize("name", ["PARTITIONS", "LOCK_LEASE_SECONDS", "S3_CONCURRENCY"])
-def test_a_number_that_is_not_one_is_refused_in_one_line(name):
-    with pytest.raises(ConfigurationError, match=r"^bad numeric setting: ") as info:
-        Settings.from_env({**REQUIRED, name: "eight"})
+@pytest.mark.parametrize("value", ["eight", "0", "-2", "2.5", "1e400"])
+def test_a_number_that_is_not_one_is_refused_in_one_line(name, value):
+    with pytest.raises(ConfigurationError, match=rf"^{name} must be a positive whole number, got ") as info:
+        Settings.from_env({**REQUIRED, name: value})
     assert "\n" not in str(info.value)
+
+
+def test_the_network_settings_are_parsed_with_the_rest_at_cold_start():
+    env = {
+        **REQUIRED,
+        "MIPS_ALLOWED_HOSTS": "Mirror.example.org, data.example.com",
+        "MIPS_ALLOW_LOOPBACK_HTTP": "true",
+        "MIPS_MAX_CATALOG_BYTES": "1000",
+        "MIPS_DOWNLOAD_DEADLINE_SECONDS": "12.5",
+    }
+    network = Settings.from_env(env).network
+    assert network == NetworkSettings(
+        ("mirror.example.org", "data.example.com"), True, {"catalog_bytes": 1000.0, "file_seconds": 12.5}
+    )
+    limits = SizeLimits().overridden(network.limits)
+    assert (limits.catalog_bytes, limits.file_seconds, limits.item_bytes) == (1000, 12.5, SizeLimits().item_bytes)
+    urls = UrlPolicy.allowing(network.extra_hosts, loopback_http=network.allow_loopback_http)
+    assert urls.check("https://sub.mirror.example.org/x.csv") and urls.check("http://127.0.0.1:9/x")
+    assert NetworkSettings.from_env({}) == NetworkSettings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("MIPS_MAX_CATALOG_BYTES", "48MB", "MIPS_MAX_CATALOG_BYTES must be a positive whole number"),
+        ("MIPS_MAX_FILE_BYTES", "0", "MIPS_MAX_FILE_BYTES must be a positive whole number"),
+        ("MIPS_JSON_DEADLINE_SECONDS", "nan", "MIPS_JSON_DEADLINE_SECONDS must be a positive number"),
+        ("MIPS_ALLOW_LOOPBACK_HTTP", "yes", "MIPS_ALLOW_LOOPBACK_HTTP must be true or false"),
+        ("MIPS_ALLOWED_HOSTS", "cms.gov/evil", "MIPS_ALLOWED_HOSTS must name hosts"),
+    ],
+)
+def test_a_bad_network_setting_fails_at_cold_start_naming_it(name, value, message):
+    with pytest.raises(ConfigurationError, match=f"^{message}, got "):
+        Settings.from_env({**REQUIRED, name: value})
 
 
 def test_the_template_sets_what_the_settings_read():
@@ -85,11 +121,26 @@ def test_the_template_sets_what_the_settings_read():
         "PARTITIONS",
         "LOCK_LEASE_SECONDS",
         "S3_CONCURRENCY",
+        "MIPS_ALLOWED_HOSTS",
+        "MIPS_ALLOW_LOOPBACK_HTTP",
+        *LIMIT_VARIABLES,
     }
     shared = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     for name in ("CheckReleaseFunction", "ShardScoresFunction"):
         own = template["Resources"][name]["Properties"].get("Environment", {}).get("Variables", {})
         variables = {**shared, **own}
-        ours = {k for k in variables if not k.startswith(("POWERTOOLS_", "AWS_", "MIPS_"))}
+        ours = {k for k in variables if not k.startswith(("POWERTOOLS_", "AWS_"))}
         assert ours <= known, (name, ours - known)
         assert set(REQUIRED) <= set(variables), (name, set(REQUIRED) - set(variables))
+
+
+def test_nothing_but_the_settings_reads_the_projects_environment():
+    package = Path(Settings.__module__.replace(".", "/")).parent
+    readers = {
+        str(path.relative_to(ROOT / "shared"))
+        for path in sorted((ROOT / "shared" / package).rglob("*.py"))
+        if "os.environ" in path.read_text() or "getenv" in path.read_text()
+    }
+    assert readers == {"mips_profiles/settings.py", "mips_profiles/adapters/terminal_progress.py"}
+    for handler in ("check_release", "shard_scores"):
+        assert "os.environ" not in (ROOT / "functions" / handler / "app.py").read_text()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from mips_profiles.core.gates import GateLimits, enforce_gates
 from mips_profiles.core.reader import read_source
 from mips_profiles.core.validate import validate
-from mips_profiles.errors import SourceFileError
+from mips_profiles.errors import PublishRefused
 
 from helpers import set_cells, write
 
@@ -98,11 +99,14 @@ def test_several_problems_in_one_row_are_all_named(tmp_path, sample_table):
     assert "check digit" in reason and "final score '200'" in reason
 
 
-def test_more_than_one_percent_rejected_fails_the_whole_file(tmp_path, sample_table):
+def test_more_than_one_percent_rejected_fails_the_whole_file_at_the_gates(tmp_path, sample_table):
+    """Validation gives every row its verdict; the share that refuses the file is the gates' rule, held once."""
     table = sample_table(2024, 600)
     bad = {i: "N/A" for i in range(0, 7)}  # 7 of 600 = 1.2%
-    with pytest.raises(SourceFileError, match=r"7 of 600 rows rejected \(1.2%, limit 1%\); first: line 2: final score"):
-        validate(read_source(write(set_cells(table, "final score", bad), tmp_path / "f.csv"), 2024))
+    result = validate(read_source(write(set_cells(table, "final score", bad), tmp_path / "f.csv"), 2024))
+    assert result.rows_rejected == 7
+    with pytest.raises(PublishRefused, match=r"7 of 600 rows rejected \(1.2%, limit 1%\); first: line 2: final score"):
+        enforce_gates(result, None, GateLimits())
 
 
 def test_exactly_one_percent_rejected_is_still_accepted(tmp_path, sample_table):
@@ -110,3 +114,4 @@ def test_exactly_one_percent_rejected_is_still_accepted(tmp_path, sample_table):
     bad = {i: "N/A" for i in range(0, 6)}  # 6 of 600 = 1.0%
     result = validate(read_source(write(set_cells(table, "final score", bad), tmp_path / "f.csv"), 2024))
     assert result.rows_rejected == 6
+    enforce_gates(result, None, GateLimits())

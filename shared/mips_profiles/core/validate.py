@@ -11,7 +11,7 @@ Row rules (a failing row goes to the quarantine report and does not stop the fil
 - the category weights (PY2023+): a plain decimal fraction in [0, 1], or empty;
 - a second row with the same ``provider key`` as an earlier row is a duplicate.
 
-File rule: more than ``max_rejected_share`` of rows rejected fails the whole file.
+The file rules (the share of rejected rows, the drop from the last release) are the publish gates' (``gates``).
 """
 
 from __future__ import annotations
@@ -23,12 +23,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import SourceFileError
+from ..npi import valid_check_digits
 from ..text import printable
 from .categories import CATEGORIES, any_true, reweighting_flags
-from .gates import too_many_rejected
 from .methodology import Methodology, load_methodology
-from .npi import valid_check_digits
 from .reader import LINE_COLUMN, SourceTable
 
 SCORE_FIELDS = (
@@ -188,90 +186,19 @@ def _lenient_decimals(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.if_else(pa.array(ok), number, pa.scalar(None, pa.float64()))
 
 
-def validate(
-    source: SourceTable,
-    methodology: Methodology | None = None,
-    *,
-    max_rejected_share: float | None = 0.01,
-) -> Validated:
-    """Verdicts for every row. With ``max_rejected_share=None`` the file-level share is left to the
-    publish gates (``gates.enforce_gates``), which a forced re-run may override."""
+def validate(source: SourceTable, methodology: Methodology | None = None) -> Validated:
+    """Verdicts for every row. Whether the file as a whole may be published (its share of rejected rows, its
+    drop from the last release) is the publish gates' rule (``gates.enforce_gates``), which a forced re-run
+    may override."""
     methodology = methodology or load_methodology()
-    year = source.performance_year
-    params = methodology.parameters(year)
     table = source.table
-    n = table.num_rows
-    checks = _Checks(n)
+    checks = _Checks(table.num_rows)
     raw = {name: _column(table, name) for name in ("npi", *DECIMAL_FIELDS, *WEIGHT_FIELDS, "participation_option")}
+    npi = _check_npi(raw, checks)
+    typed = _check_decimals(raw, checks, methodology, source.performance_year)
+    option = _check_participation(raw, checks, methodology.participation_options.get(source.layout.name, ()))
+    _check_duplicates(table, checks)
 
-    def given(name: str) -> Callable[[int], str]:
-        col = raw[name]
-        return lambda i: echo(col[i].as_py() or "")
-
-    # -- NPI -----------------------------------------------------------------------------
-    npi = _text(raw["npi"])
-    npi_missing = _mask(pc.equal(npi, ""))
-    npi_shape = _npi_shape(npi)
-    checks.add(npi_missing, "npi is missing")
-    checks.add(~npi_missing & ~npi_shape, lambda i: f"npi {given('npi')(i)} is not 10 digits starting with 1 or 2")
-    numeric_npi = pc.cast(pc.if_else(pa.array(npi_shape), npi, pa.scalar(None, pa.string())), pa.int64())
-    values = np.asarray(pc.fill_null(numeric_npi, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
-    digits = (values[:, None] // (10 ** np.arange(9, -1, -1, dtype=np.int64))) % 10
-    checks.add(npi_shape & ~valid_check_digits(digits), lambda i: f"npi {given('npi')(i)} has a wrong check digit")
-
-    # -- decimals --------------------------------------------------------------------------
-    typed: dict[str, pa.ChunkedArray] = {}
-    for name in (*DECIMAL_FIELDS, *WEIGHT_FIELDS):
-        text = _text(raw[name])
-        empty = _mask(pc.equal(text, ""))
-        number, ok = _decimals(text, empty)
-
-        def not_a_number(i: int, name: str = name) -> str:
-            return f"{LABELS[name]} is not a number: {given(name)(i)}"
-
-        checks.add(~ok & ~empty, not_a_number)
-        typed[name] = number
-        if name in SCORE_FIELDS:
-            lo, hi = 0.0, 100.0
-        elif name in WEIGHT_FIELDS:
-            lo, hi = 0.0, 1.0
-        else:
-            lo, hi = params.max_negative_adjustment_pct, params.max_positive_adjustment_pct
-        out = _mask(pc.or_(pc.less(number, lo), pc.greater(number, hi)))
-
-        def out_of_range(i: int, name: str = name, lo: float = lo, hi: float = hi) -> str:
-            return f"{LABELS[name]} {given(name)(i)} is outside {lo:g} to {hi:g} for PY{year}"
-
-        checks.add(out, out_of_range)
-
-    # -- participation option --------------------------------------------------------------
-    allowed = methodology.participation_options.get(source.layout.name, ())
-    option = _text(raw["participation_option"])
-    index = pc.index_in(pc.utf8_lower(option), value_set=pa.array([a.lower() for a in allowed], pa.string()))
-    option_missing = _mask(pc.equal(option, ""))
-    checks.add(option_missing, "participation option is missing")
-    checks.add(
-        ~option_missing & _mask(pc.is_null(index)),
-        lambda i: f"participation option {given('participation_option')(i)} is not one of {', '.join(allowed)}",
-    )
-    canonical_option = pc.take(pa.array(allowed, pa.string()), index) if allowed else option
-
-    # -- duplicates --------------------------------------------------------------------------
-    if "provider_key" in table.column_names:
-        key = _text(table.column("provider_key"))
-        codes = pc.dictionary_encode(key.combine_chunks()).indices.to_numpy(zero_copy_only=False)
-        _, first = np.unique(codes, return_index=True)
-        first_of_row = first[codes]
-        nonempty = ~_mask(pc.equal(key, ""))
-        dup = nonempty & (first_of_row != np.arange(n))
-        checks.add(
-            dup, lambda i: f"duplicate row: provider key {given_key(i)} first seen on line {int(first_of_row[i]) + 2}"
-        )
-
-        def given_key(i: int) -> str:
-            return echo(key[i].as_py())
-
-    # -- verdicts ---------------------------------------------------------------------------
     bad = checks.any
     reasons = checks.reasons()
     lines = table.column(LINE_COLUMN)
@@ -284,35 +211,118 @@ def validate(
         },
         schema=REJECT_SCHEMA,
     )
-    if max_rejected_share is not None and too_many_rejected(len(bad_rows), n, max_rejected_share):
-        first = rejected.slice(0, 1).to_pylist()[0]
-        raise SourceFileError(
-            f"{len(bad_rows)} of {n} rows rejected ({len(bad_rows) / n:.1%}, limit {max_rejected_share:.0%});"
-            f" first: line {first['line']}: {first['reason']}"
-        )
-
-    records = pa.table(
-        {
-            "npi": npi,
-            **{name: typed[name] for name in DECIMAL_FIELDS},
-            "participation_option": canonical_option,
-            **{name: typed[name] for name in WEIGHT_FIELDS},
-            **reweighting_flags(
-                {
-                    name: _text(_column(table, name))
-                    for flags in methodology.reweighting_flags.values()
-                    for name in flags
-                },
-                methodology,
-            ),
-            "complex_patient_bonus": _lenient_decimals(_column(table, "complex_patient_bonus")),
-            "small_practice": any_true({"s": _text(_column(table, "small_practice_status"))}, ("s",)),
-            LINE_COLUMN: lines,
-        },
-        schema=RECORD_SCHEMA,
-    )
+    records = _records(table, npi, typed, option, methodology)
     accepted_text = table
     if len(bad_rows):  # filtering copies every column: only when a row was rejected
         keep = pa.array(~bad)
         records, accepted_text = records.filter(keep), table.filter(keep)
     return Validated(source=source, accepted_text=accepted_text, records=records, rejected=rejected)
+
+
+def _given(column: pa.ChunkedArray) -> Callable[[int], str]:
+    """A row's cell as published, escaped and cut for a reason (built only for rows that fail)."""
+    return lambda i: echo(column[i].as_py() or "")
+
+
+def _check_npi(raw: dict[str, pa.ChunkedArray], checks: _Checks) -> pa.ChunkedArray:
+    """10 digits, first 1 or 2, a valid check digit; the NPIs as text."""
+    given = _given(raw["npi"])
+    npi = _text(raw["npi"])
+    npi_missing = _mask(pc.equal(npi, ""))
+    npi_shape = _npi_shape(npi)
+    checks.add(npi_missing, "npi is missing")
+    checks.add(~npi_missing & ~npi_shape, lambda i: f"npi {given(i)} is not 10 digits starting with 1 or 2")
+    numeric_npi = pc.cast(pc.if_else(pa.array(npi_shape), npi, pa.scalar(None, pa.string())), pa.int64())
+    values = np.asarray(pc.fill_null(numeric_npi, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    digits = (values[:, None] // (10 ** np.arange(9, -1, -1, dtype=np.int64))) % 10
+    checks.add(npi_shape & ~valid_check_digits(digits), lambda i: f"npi {given(i)} has a wrong check digit")
+    return npi
+
+
+def _check_decimals(
+    raw: dict[str, pa.ChunkedArray], checks: _Checks, methodology: Methodology, year: int
+) -> dict[str, pa.ChunkedArray]:
+    """Scores in [0, 100], weights in [0, 1], the adjustment within the year's bounds; each as a float64."""
+    params = methodology.parameters(year)
+    typed: dict[str, pa.ChunkedArray] = {}
+    for name in (*DECIMAL_FIELDS, *WEIGHT_FIELDS):
+        given = _given(raw[name])
+        text = _text(raw[name])
+        empty = _mask(pc.equal(text, ""))
+        number, ok = _decimals(text, empty)
+
+        def not_a_number(i: int, name: str = name, given: Callable[[int], str] = given) -> str:
+            return f"{LABELS[name]} is not a number: {given(i)}"
+
+        checks.add(~ok & ~empty, not_a_number)
+        typed[name] = number
+        if name in SCORE_FIELDS:
+            lo, hi = 0.0, 100.0
+        elif name in WEIGHT_FIELDS:
+            lo, hi = 0.0, 1.0
+        else:
+            lo, hi = params.max_negative_adjustment_pct, params.max_positive_adjustment_pct
+        out = _mask(pc.or_(pc.less(number, lo), pc.greater(number, hi)))
+
+        def out_of_range(
+            i: int, name: str = name, lo: float = lo, hi: float = hi, given: Callable[[int], str] = given
+        ) -> str:
+            return f"{LABELS[name]} {given(i)} is outside {lo:g} to {hi:g} for PY{year}"
+
+        checks.add(out, out_of_range)
+    return typed
+
+
+def _check_participation(
+    raw: dict[str, pa.ChunkedArray], checks: _Checks, allowed: tuple[str, ...]
+) -> pa.ChunkedArray | pa.Array:
+    """One of the values the layout allows (any case); the canonical spelling of each."""
+    given = _given(raw["participation_option"])
+    option = _text(raw["participation_option"])
+    index = pc.index_in(pc.utf8_lower(option), value_set=pa.array([a.lower() for a in allowed], pa.string()))
+    option_missing = _mask(pc.equal(option, ""))
+    checks.add(option_missing, "participation option is missing")
+    checks.add(
+        ~option_missing & _mask(pc.is_null(index)),
+        lambda i: f"participation option {given(i)} is not one of {', '.join(allowed)}",
+    )
+    return pc.take(pa.array(allowed, pa.string()), index) if allowed else option
+
+
+def _check_duplicates(table: pa.Table, checks: _Checks) -> None:
+    """A second row with an earlier row's provider key is a duplicate."""
+    if "provider_key" not in table.column_names:
+        return
+    key = _text(table.column("provider_key"))
+    given = _given(key)
+    codes = pc.dictionary_encode(key.combine_chunks()).indices.to_numpy(zero_copy_only=False)
+    _, first = np.unique(codes, return_index=True)
+    first_of_row = first[codes]
+    nonempty = ~_mask(pc.equal(key, ""))
+    dup = nonempty & (first_of_row != np.arange(table.num_rows))
+    checks.add(dup, lambda i: f"duplicate row: provider key {given(i)} first seen on line {int(first_of_row[i]) + 2}")
+
+
+def _records(
+    table: pa.Table,
+    npi: pa.ChunkedArray,
+    typed: dict[str, pa.ChunkedArray],
+    option: pa.ChunkedArray | pa.Array,
+    methodology: Methodology,
+) -> pa.Table:
+    """Every row typed: the scores, the canonical participation option, the weights and the reweighting flags
+    reduced to what the category rule needs."""
+    flags = {name: _text(_column(table, name)) for names in methodology.reweighting_flags.values() for name in names}
+    return pa.table(
+        {
+            "npi": npi,
+            **{name: typed[name] for name in DECIMAL_FIELDS},
+            "participation_option": option,
+            **{name: typed[name] for name in WEIGHT_FIELDS},
+            **reweighting_flags(flags, methodology),
+            "complex_patient_bonus": _lenient_decimals(_column(table, "complex_patient_bonus")),
+            "small_practice": any_true({"s": _text(_column(table, "small_practice_status"))}, ("s",)),
+            LINE_COLUMN: table.column(LINE_COLUMN),
+        },
+        schema=RECORD_SCHEMA,
+    )

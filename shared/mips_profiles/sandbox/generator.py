@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 
 from ..core.contract import Contract, load_contract
 from ..core.methodology import Methodology, load_methodology
-from ..core.npi import check_digits
+from ..npi import check_digits
 
 STATES = [
     "CA",
