@@ -1,6 +1,6 @@
 """Every object key, public and private, and the release id: the storage layout is the real API.
 
-Public keys (``v1/``) are what consumers and the CDN see; their shape is promised in README and
+Public keys (``v1/``) are what consumers and the CDN see; their shape is promised in docs/public-api.md and
 ``openapi.yaml``. Private keys (the audit bucket, or ``--private DIR``) are the publisher's ledger: a
 deployed stack's data outlives any one version of the code, so a change here is a migration. Nothing else
 in the package builds a key (``tests/unit/test_keys.py`` holds every module to that). Light on purpose: the
@@ -53,7 +53,7 @@ def npi_keys(npis: Sequence[str]) -> list[str]:
 @functools.cache
 def _npi_check() -> Callable[[Sequence[str]], Any]:
     """The NPI rule, imported on first use (the checker Lambda never builds a document key)."""
-    from .core.npi import valid_npis
+    from .npi import valid_npis
 
     return valid_npis
 
@@ -95,9 +95,9 @@ def change_key(sequence: int) -> str:
 
 
 # -- the cache rule --------------------------------------------------------------------------------
-# One deliberate caching rule, held equal to the CloudFront cache policies of template.yaml, to `serve` and to
-# README by tests/docs/test_caching.py. Documents and aggregates change only when a publish changes them, and
-# every publish ends with one invalidation of /v1/*: so the edge keeps them a day (s-maxage), while a
+# One deliberate caching rule, held equal to the CloudFront cache policies of template.yaml, to `serve` and
+# to docs/public-api.md by tests/docs/test_caching.py. Documents and aggregates change only when a publish
+# changes them, and every publish ends with one invalidation of /v1/*: so the edge keeps them a day (s-maxage), while a
 # browser re-asks after 5 minutes (max-age) and so sees a correction soon after the edge does. The
 # manifest (with "last checked") and the schema are short-lived everywhere.
 

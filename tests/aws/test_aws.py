@@ -58,7 +58,7 @@ def test_a_first_publish_of_two_years_and_a_pdc_file_matches_a_local_publish_byt
         "record_check_dates",
     ]
     # what Step Functions bills: 6 states around the plan, 5 + one per partition per year, 2 for the PDC file
-    assert len(run.states_entered(stack.sfn)) == 6 + 2 * (5 + PARTITIONS) + 2  # README: what a run costs
+    assert len(run.states_entered(stack.sfn)) == 6 + 2 * (5 + PARTITIONS) + 2  # docs/operations.md: what a run costs
     # Then the public bucket holds exactly what a local publish of the same input holds
     s3_tree = stack.public_objects()
     local = local_publish(stack.cms, tmp_path)
@@ -155,7 +155,7 @@ def test_an_unchanged_day_writes_no_document_and_records_the_check_date(stack, t
     assert run.output["check"]["pdc"]["decision"] == "failed"  # the stand-in's metastore lists no PDC file here
     assert run.output["published"] == [] and run.output["check_dates"] == {"touched": [2024]}
     assert run.log.actions() == ["check", "record_check_dates"]
-    assert len(run.states_entered(stack.sfn)) == 6  # README: a daily check costs 6 state transitions
+    assert len(run.states_entered(stack.sfn)) == 6  # docs/operations.md: a daily check costs 6 state transitions
     after = stack.public_objects()
     assert {k for k in after if after[k] != before[k]} == {"v1/manifest.json"}
     assert len(stack.invalidations()) == 1

@@ -1,7 +1,7 @@
 """The research page (``web/research.html``) in headless Chromium against ``mips-profiles serve``: from the
 public aggregates only, specialties and states ranked by exceptional share with the national figure beside
 them, withheld cells shown as withheld, attribution and disclaimer. ``SCREENSHOT_DIR`` keeps a screenshot
-(``make screenshot`` refreshes the README's)."""
+(``make screenshot`` refreshes the docs')."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The host page (``web/example.html``) is served from one loopback origin and the API from another, so
 every fetch the widget makes is a real cross-origin request answered by the CDN stand-in's CORS.
-Set ``SCREENSHOT_DIR`` to keep the card's screenshot (``make screenshot`` refreshes the README's).
+Set ``SCREENSHOT_DIR`` to keep the card's screenshot (``make screenshot`` refreshes the docs').
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ def test_a_scored_npi_shows_the_published_numbers_and_attribution(page, api, hos
 
 
 def test_the_readme_embed_snippet_renders_the_card(page, published_tree, tmp_path):
-    """The snippet as written in the README, on a page of its own origin, with that origin allowed."""
-    readme = (WEB.parent / "README.md").read_text(encoding="utf-8")
+    """The snippet as written in docs/public-api.md, on a page of its own origin, with that origin allowed."""
+    readme = (WEB.parent / "docs" / "public-api.md").read_text(encoding="utf-8")
     snippet = readme.split("### The score card widget", 1)[1].split("```html\n", 1)[1].split("```", 1)[0]
     site = tmp_path / "site"
     (site / "js").mkdir(parents=True)

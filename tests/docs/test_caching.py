@@ -1,5 +1,5 @@
 """One caching rule: what the publisher stores on S3 objects (and `serve` sends), what the CloudFront cache
-policies of template.yaml do with it, and what README promises, held equal."""
+policies of template.yaml do with it, and what docs/public-api.md promises, held equal."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from cfnlint.decode import cfn_yaml
 from mips_profiles.keys import CACHE_DOCUMENT, CACHE_MANIFEST, cache_control_for
 
 ROOT = Path(__file__).parents[2]
-KEYS = {  # a key of every kind the public tree has -> the edge and browser lifetimes README promises
+KEYS = {  # a key of every kind the public tree has -> the edge and browser lifetimes the docs promise
     "v1/npi/1376745471.json": (86400, 300),
     "v1/stats/2024/national.json": (86400, 300),
     "v1/bulk/2024/scores.ndjson": (86400, 300),  # rewritten only by a publish, which invalidates /v1/*
@@ -53,7 +53,7 @@ def test_the_edge_and_the_browser_keep_each_kind_of_object_as_documented(templat
     assert policy["DefaultTTL"] == edge
 
 
-def test_readme_states_the_rule_the_code_applies():
-    readme = (ROOT / "README.md").read_text()
+def test_the_docs_state_the_rule_the_code_applies():
+    readme = (ROOT / "docs" / "public-api.md").read_text()
     assert f"`{CACHE_DOCUMENT}`" in readme and f"`{CACHE_MANIFEST}`" in readme
     assert "invalidat" in readme

@@ -22,12 +22,12 @@ def test_demo_refreshes_from_the_loopback_cms_then_applies_a_correction(run_cli,
     assert manifest["documents"]["count"] == len(list((tmp_path / "tree" / "v1" / "npi").glob("*.json")))
 
 
-def test_the_readme_shows_the_display_contract_as_it_is():
+def test_the_docs_show_the_display_contract_as_it_is():
     from pathlib import Path
 
     from mips_profiles.cli import contract_markdown
 
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).parents[2] / "docs" / "display-contract.md").read_text(encoding="utf-8")
     embedded = readme.split("<!-- contract:start -->\n", 1)[1].split("<!-- contract:end -->", 1)[0]
     assert embedded == contract_markdown()
 

@@ -1,4 +1,4 @@
-"""The operator commands in README and events/README.md, run as written with the real AWS CLI v2.
+"""The operator commands in docs/operations.md and events/README.md, run as written with the real AWS CLI v2.
 
 AWS itself is not reachable from tests, so the CLI talks to a loopback recorder of the Lambda Invoke and
 Step Functions StartExecution APIs (``--endpoint-url``): what matters here is what the CLI sends. AWS
@@ -23,7 +23,7 @@ from typing import ClassVar
 import pytest
 
 ROOT = Path(__file__).parents[2]
-DOCS = [ROOT / "README.md", ROOT / "events" / "README.md"]
+DOCS = [ROOT / "docs" / "operations.md", ROOT / "events" / "README.md"]
 FUNCTIONS = {"SHARD_FN": "mips-profiles-ShardScoresFunction-abc"}
 
 
@@ -147,7 +147,7 @@ def test_each_documented_invocation_sends_the_event_file_as_written(line, lambda
         assert calls[0]["type"] == "Event" or "--cli-read-timeout 0" in line
     else:
         assert calls[0]["type"] == "RequestResponse"
-        assert (tmp_path / "selftest.out").read_text() == '{"status": "ok"}'  # the answer is where README cats it
+        assert (tmp_path / "selftest.out").read_text() == '{"status": "ok"}'  # the answer is where the docs cat it
 
 
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:mips-profiles-refresh"
@@ -189,7 +189,7 @@ def test_each_documented_start_sends_the_input_file_under_its_derived_name(line,
 
 
 def test_the_old_readme_line_fails_on_cli_v2(lambda_api, tmp_path):
-    """Why this test exists: the line README used to give is refused by v2 before anything is sent."""
+    """Why this test exists: the line the docs used to give is refused by v2 before anything is sent."""
     assert AWS is not None, "AWS CLI v2 missing: apt-get install awscli"
     endpoint, calls = lambda_api
     old = "aws lambda invoke --function-name $SHARD_FN --payload file://events/selftest.json out.out"

@@ -253,12 +253,12 @@ def test_when_documents_are_rebuilt_every_years_bulk_files_follow(tmp_path, samp
 
 
 def readme_bulk_lines() -> list[str]:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "public-api.md").read_text()
     block = text.split("### Bulk files and the change feed", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
     return [line for line in block.splitlines() if line.strip()]
 
 
-def test_the_readme_lines_read_a_bulk_file_into_duckdb_and_pandas(published_tree, tmp_path):
+def test_the_documented_lines_read_a_bulk_file_into_duckdb_and_pandas(published_tree, tmp_path):
     import os
     import shutil
     import subprocess

@@ -70,6 +70,6 @@ def run_demo(out: str) -> int:
     print(f"one document:  {tree}/v1/npi/{fix.changed[0]}.json")
     print(f"aggregates:    {tree}/v1/stats/2024/national.json")
     print(f"bulk files:    {tree}/v1/bulk/2024/  (gzip-encoded NDJSON and CSV; change feed: {tree}/v1/changes/)")
-    print(f"preview:       mips-profiles serve {tree} --cors-origin http://127.0.0.1:8080  (README: Consumers)")
+    print(f"preview:       mips-profiles serve {tree} --cors-origin http://127.0.0.1:8080  (docs/public-api.md)")
     print(f"done in {time.monotonic() - started:.1f} s")
     return 0 if ok else 1
