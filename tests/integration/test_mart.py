@@ -23,7 +23,6 @@ from mips_profiles.adapters.local_store import LocalDirStore
 from mips_profiles.core import mart
 from mips_profiles.keys import mart_key
 from mips_profiles.publishing.publish import Publisher, ReleaseInfo
-from mips_profiles.publishing.reconcile import ProfileReconciler
 from mips_profiles.sandbox.generator import generate_table, make_correction, make_pdc_table, write_csv
 
 ROOT = Path(__file__).parents[2]
@@ -45,7 +44,7 @@ def site(tmp_path_factory) -> Path:
     write_csv(corrected, root / "2024-corrected.csv")
     publisher.publish_file(root / "2024-corrected.csv", ReleaseInfo(2024, cms_modified="2025-09-01"))
     write_csv(make_pdc_table(corrected), root / "pdc.csv")
-    ProfileReconciler(publisher).ingest(root / "pdc.csv", 2024, "ab" * 32)
+    publisher.reconciler.ingest(root / "pdc.csv", 2024, "ab" * 32)
     return root
 
 

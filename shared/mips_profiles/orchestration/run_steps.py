@@ -23,13 +23,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ..adapters.http import Download
-from ..clock import iso
 from ..core.catalog import Release
 from ..core.reader import sha256_file
 from ..errors import InvalidInput, MipsProfilesError
 from ..ports import BlobStore, Cdn, StateStore
 from ..publishing.publish import Publisher, ReleaseInfo
-from ..publishing.reconcile import ProfileReconciler
 from .checker import published_record
 from .messages import (
     CheckDates,
@@ -64,7 +62,7 @@ class RunSteps:
         self.cdn = cdn
         self.partitions = partitions
         self.work_dir = work_dir
-        self.reconciler = ProfileReconciler(publisher)
+        self.reconciler = publisher.reconciler
 
     @contextmanager
     def _raw_file(self, item: PlanItem, name: str) -> Iterator[str | None]:
@@ -140,7 +138,7 @@ class RunSteps:
             )
         results = []
         for g in range(len(run.groups)):
-            recorded = self.publisher.ledger.partition_result(run_id, g)
+            recorded = self.publisher.partition_result(run_id, g)
             if recorded is None:
                 raise MipsProfilesError(f"run {run_id}: partition {g} has no recorded result")
             results.append(recorded)
@@ -150,7 +148,7 @@ class RunSteps:
             "qpp",
             run.performance_year,
             published_record(
-                release, _download(release, item), result.rows_read, result.release_id, iso(self.publisher.clock())
+                release, _download(release, item), result.rows_read, result.release_id, self.publisher.now()
             ),
         )
         summary = self.reconciler.reconcile_year(run.performance_year)  # against the year's PDC file, if any
@@ -190,7 +188,7 @@ class RunSteps:
             "pdc",
             year,
             published_record(
-                release, _download(release, item), ingested.rows, ingested.release_id, iso(self.publisher.clock())
+                release, _download(release, item), ingested.rows, ingested.release_id, self.publisher.now()
             ),
         )
         summary = self.reconciler.reconcile_year(year)
@@ -212,7 +210,7 @@ class RunSteps:
             if o.get("source") == "qpp" and o.get("status") in ("published", "refused")
         }
         touched = sorted({int(y) for y in checked} - done)
-        self.publisher.manifest.touch_last_checked(set(touched))
+        self.publisher.touch_last_checked(set(touched))
         return {"touched": touched}
 
 

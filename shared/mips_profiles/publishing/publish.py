@@ -25,7 +25,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from ..clock import utc_now
+from ..clock import iso, utc_now
 from ..core.contract import Contract, load_contract
 from ..core.documents import (
     DocumentBuilder,
@@ -45,6 +45,7 @@ from .bulk import BulkFile
 from .finalize import Finalizer, PublishResult
 from .ledger import Ledger, PartitionResult, StagedRun
 from .manifest import Manifest, ReleaseInfo
+from .reconcile import ProfileReconciler
 from .shards import ShardWriter, builder_fingerprint, changed_npis
 from .stage import Stager
 
@@ -83,6 +84,7 @@ class Publisher:
         self.stager = Stager(private, self.ledger, self.builder, self.stats, self.contract, clock)
         self.shards = ShardWriter(public, self.ledger, self.builder)
         self.finalizer = Finalizer(public, self.ledger, self.manifest, self.builder, clock)
+        self.reconciler = ProfileReconciler(private, self.ledger, self.manifest)
         self._fingerprint: str | None = None
 
     # -- entry point ---------------------------------------------------------------------------
@@ -203,6 +205,18 @@ class Publisher:
     def read_entries(self, year: int) -> pa.Table:
         """Every published entry of ``year`` (all shards)."""
         return self.ledger.year_entries(year)
+
+    def partition_result(self, run_id: str, group: int) -> PartitionResult | None:
+        """What a finished partition of ``run_id`` recorded (None if it has not finished)."""
+        return self.ledger.partition_result(run_id, group)
+
+    def now(self) -> str:
+        """The publisher's clock as an ISO timestamp (what the state records as published or checked)."""
+        return iso(self.clock())
+
+    def touch_last_checked(self, years: set[int]) -> None:
+        """The manifest's last-checked date of ``years`` (checked, and not republished)."""
+        self.manifest.touch_last_checked(years)
 
     def private_years(self) -> set[int]:
         return self.ledger.years()
