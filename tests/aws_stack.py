@@ -370,7 +370,9 @@ def local_publish(cms: CmsStandIn, tmp_path: Path) -> Path:
     tree = tmp_path / "local"
     publisher = Publisher(LocalDirStore(tree), LocalDirStore(tmp_path / "local.private"))
     http = HttpClient(urls=UrlPolicy(allow_loopback_http=True))
-    Refresher(http, publisher, LocalStateStore(tmp_path / "local-state.json")).run(cms.catalog_url, cms.pdc_url)
+    Refresher(
+        http, publisher, LocalStateStore(tmp_path / "local-state.json"), raw=LocalDirStore(tmp_path / "local.private")
+    ).run(cms.catalog_url, cms.pdc_url)
     return tree
 
 

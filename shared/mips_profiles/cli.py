@@ -74,11 +74,9 @@ def _report(result: PublishResult, public: BlobStore, private: BlobStore) -> Non
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
-    from .publishing.repair import Repairer
-
     public, private = stores(args.out, args.private)
     with run_lock(private):
-        report = Repairer(Publisher(public, private)).repair()
+        report = Publisher(public, private).repairer().repair()
     print(
         f"repair: {report.documents_checked:,} documents checked; {len(report.restored):,} objects restored, "
         f"{len(report.deleted):,} stray documents deleted",

@@ -12,11 +12,58 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Protocol, TypedDict, cast
 
-ReleaseRecord = dict[str, Any]
+from .errors import InvalidInput
+from .text import printable
+
+
+class ReleaseRecord(TypedDict, total=False):
+    """What the state store keeps per source and year: the catalog entry and the download last published
+    (``checker.published_record``), and when CMS was last checked. A newer version's extra fields are kept."""
+
+    source: str
+    performance_year: int
+    modified: str | None
+    download_url: str
+    api_uuid: str | None
+    title: str | None
+    row_count: int
+    sha256: str | None
+    size_bytes: int
+    etag: str | None
+    last_modified: str | None
+    release_id: str
+    last_checked: str
+
+
+_RECORD_KEY = re.compile(r"^(qpp|pdc)/[0-9]{4}$")
+_TEXT = ("source", "modified", "download_url", "api_uuid", "title", "sha256", "etag", "last_modified")
+_TEXT_MORE = ("release_id", "last_checked")
+_NUMBERS = ("performance_year", "row_count", "size_bytes")
+
+
+def parse_release_record(where: str, key: str, record: object) -> ReleaseRecord:
+    """A stored record (a state file, a DynamoDB item: neither is taken on trust) as a ``ReleaseRecord``, or
+    one ``InvalidInput`` naming the field."""
+    where = f"{where}, record {printable(key, 40)!s}"
+    if not _RECORD_KEY.match(key) or not isinstance(record, dict):
+        raise InvalidInput(f"{where}: not a release record")
+    for name, value in record.items():  # other fields (a newer version's) are kept, if they are plain values
+        if not isinstance(value, str | int | float | bool | None):
+            raise InvalidInput(f"{where}: {printable(name, 40)} is not a plain value")
+    for name in (*_TEXT, *_TEXT_MORE):
+        value = record.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > 4096):
+            raise InvalidInput(f"{where}: {name} is not text")
+    for name in _NUMBERS:
+        value = record.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise InvalidInput(f"{where}: {name} is not a whole number")
+    return cast(ReleaseRecord, record)
 
 
 def content_hash(data: bytes) -> bytes:

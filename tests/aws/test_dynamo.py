@@ -57,6 +57,28 @@ def test_a_record_comes_back_exactly_as_put_floats_and_nulls_included(table):
     assert store.get("pdc", 2024) is None  # the source is part of the key
 
 
+@pytest.mark.parametrize(
+    ("stored", "message"),
+    [
+        ("{not json", "record qpp/2024: not JSON"),
+        ('["a", "list"]', "record qpp/2024: not a release record"),
+        ('{"row_count": "504262"}', "record qpp/2024: row_count is not a whole number"),
+        ('{"sha256": {"nested": 1}}', "record qpp/2024: sha256 is not a plain value"),
+    ],
+)
+def test_a_planted_item_is_refused_by_name_as_the_local_twin_refuses_its_file(table, stored, message):
+    """Whoever can write the table is not trusted to decide what the checker compares against: an item is
+    parsed as the local state file is, one line naming the field, for get and for the scan alike."""
+    from mips_profiles.errors import InvalidInput
+
+    table.put_item(TableName="state", Item={"pk": {"S": "release#qpp#2024"}, "record": {"S": stored}})
+    store = DynamoStateStore("state")
+    for read in (lambda: store.get("qpp", 2024), store.all):
+        with pytest.raises(InvalidInput) as caught:
+            read()
+        assert str(caught.value) == f"state table state, {message}"
+
+
 def test_all_pages_through_the_scan_and_skips_the_lock_and_failure_items(table):
     store = DynamoStateStore("state")
     big = {**RECORD, "padding": "x" * 150_000}  # about 150 KB an item: a 1 MB scan page holds six

@@ -177,7 +177,9 @@ def test_bad_input_corpus(case, tmp_path):
         http = HttpClient(
             RetryPolicy(attempts=2, base_delay=0), sleep=lambda s: None, urls=UrlPolicy(allow_loopback_http=True)
         )
-        return Refresher(http, publisher, LocalStateStore(state_path)).run(cms.catalog_url, None)
+        return Refresher(http, publisher, LocalStateStore(state_path), raw=LocalDirStore(private)).run(
+            cms.catalog_url, None
+        )
 
     with CmsStandIn() as cms:
         # Given PY2024 published from a good file

@@ -94,7 +94,9 @@ class Site:
         self.state = LocalStateStore(tmp_path / "state.json")
 
     def refresh(self, cms: CmsStandIn, **kw):
-        return Refresher(self.http, self.publisher, self.state).run(cms.catalog_url, None, **kw)
+        return Refresher(self.http, self.publisher, self.state, raw=LocalDirStore(self.tmp / "private")).run(
+            cms.catalog_url, None, **kw
+        )
 
 
 @pytest.fixture

@@ -145,7 +145,9 @@ def test_one_hostile_year_fails_alone_in_refresh(tmp_path, hostile):
         cms.override_download_url(2023, f"{hostile.base}/garbage")
         cms.override_download_url(2024, f"{hostile.base}/redirect?to=http://169.254.169.254/latest/meta-data/")
         publisher = Publisher(LocalDirStore(tmp_path / "t"), LocalDirStore(tmp_path / "p"))
-        report = Refresher(client(), publisher, LocalStateStore(tmp_path / "s.json")).run(cms.catalog_url, None)
+        report = Refresher(
+            client(), publisher, LocalStateStore(tmp_path / "s.json"), raw=LocalDirStore(tmp_path / "p")
+        ).run(cms.catalog_url, None)
     outcomes = {o.performance_year: o for o in report.outcomes}
     assert outcomes[2022].decision == "new"
     assert outcomes[2023].decision == "failed" and "BadStatusLine" in outcomes[2023].error

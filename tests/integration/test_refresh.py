@@ -54,7 +54,7 @@ class Env:
 
     def refresh(self, **kw):
         publisher = Publisher(LocalDirStore(self.tree), LocalDirStore(self.private), clock=self.clock)
-        refresher = Refresher(self.http, publisher, LocalStateStore(self.state_path))
+        refresher = Refresher(self.http, publisher, LocalStateStore(self.state_path), raw=LocalDirStore(self.private))
         pdc = kw.pop("pdc_url", self.cms.pdc_url if self.cms.state.pdc else None)
         return refresher.run(self.cms.catalog_url, pdc, **kw)
 

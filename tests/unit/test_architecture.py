@@ -199,3 +199,37 @@ def test_no_class_or_function_outgrows_a_reader():
             elif isinstance(node, ast.FunctionDef) and size > MAX_FUNCTION_LINES and name not in LONG_FUNCTIONS:
                 too_long.append(f"function {name} ({size} lines)")
     assert not too_long, too_long
+
+
+PUBLISHER_PARTS = {"ledger", "manifest", "private", "public", "clock", "stager", "shards", "finalizer"}
+
+
+def publisher_reach_throughs(source: str) -> list[str]:
+    """``publisher.<part>.`` or ``self.publisher.<part>`` where <part> is one of the Publisher's collaborators."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr in PUBLISHER_PARTS:
+            owner = node.value
+            name = owner.id if isinstance(owner, ast.Name) else owner.attr if isinstance(owner, ast.Attribute) else ""
+            if name == "publisher":
+                found.append(f"line {node.lineno}: publisher.{node.attr}")
+    return found
+
+
+def test_callers_ask_the_publisher_instead_of_reaching_through_it():
+    """Issue 28: repair, the self-test, refresh and the steps ask ``Publisher`` for what they need (it builds the
+    repairer and the reconciler with its own stores); nobody else holds its ledger, manifest or stores."""
+    offenders = {
+        str(path.relative_to(PACKAGE)): found
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "publish.py" and (found := publisher_reach_throughs(path.read_text()))
+    }
+    assert not offenders, offenders
+
+
+def test_the_reach_through_rule_sees_both_spellings():
+    assert publisher_reach_throughs("publisher.private.write(k, b'')\nself.publisher.manifest.read()") == [
+        "line 1: publisher.private",
+        "line 2: publisher.manifest",
+    ]
+    assert publisher_reach_throughs("publisher.repairer().repair()\nself.public.read(k)") == []

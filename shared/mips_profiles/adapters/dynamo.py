@@ -19,8 +19,9 @@ from typing import Any, ClassVar
 import boto3
 from botocore.exceptions import ClientError
 
+from ..errors import InvalidInput
 from ..keys import RELEASE_ITEM_PREFIX, RUN_LOCK_ITEM, release_item_key, release_record_key
-from ..ports import ReleaseRecord
+from ..ports import ReleaseRecord, parse_release_record
 
 
 def _table(name: str, resource: Any = None) -> Any:
@@ -43,10 +44,19 @@ class DynamoStateStore:
 
     def get(self, source: str, year: int) -> ReleaseRecord | None:
         item = self.table.get_item(Key={"pk": release_item_key(source, year)}, ConsistentRead=True).get("Item")
-        return json.loads(item["record"]) if item else None
+        return self._record(release_record_key(source, year), item) if item else None
 
     def put(self, source: str, year: int, record: ReleaseRecord) -> None:
         self.table.put_item(Item={"pk": release_item_key(source, year), "record": json.dumps(record, sort_keys=True)})
+
+    def _record(self, key: str, item: dict[str, Any]) -> ReleaseRecord:
+        """An item's record, parsed as the local twin parses its file (a planted item is refused by name)."""
+        where = f"state table {self.table.name}"
+        try:
+            record = json.loads(item["record"])
+        except (KeyError, TypeError, ValueError, RecursionError):
+            raise InvalidInput(f"{where}, record {key}: not JSON") from None
+        return parse_release_record(where, key, record)
 
     def all(self) -> dict[str, ReleaseRecord]:
         out: dict[str, ReleaseRecord] = {}
@@ -56,7 +66,8 @@ class DynamoStateStore:
             for item in page.get("Items", []):
                 if item["pk"].startswith(RELEASE_ITEM_PREFIX):
                     _, source, year = item["pk"].split("#")
-                    out[release_record_key(source, int(year))] = json.loads(item["record"])
+                    key = release_record_key(source, int(year))
+                    out[key] = self._record(key, item)
             if "LastEvaluatedKey" not in page:
                 return out
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

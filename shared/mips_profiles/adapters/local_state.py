@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from pathlib import Path
 
 from ..errors import InvalidInput
 from ..keys import release_record_key
-from ..ports import ReleaseRecord
+from ..ports import ReleaseRecord, parse_release_record
 from ..text import printable
-
-_KEY = re.compile(r"^(qpp|pdc)/[0-9]{4}$")
 
 
 class LocalStateStore:
@@ -44,7 +41,10 @@ class LocalStateStore:
             ) from None
         if not isinstance(data, dict) or not isinstance(data.get("releases", {}), dict) or set(data) - {"releases"}:
             raise InvalidInput(f"state file {self.path}: not a state file this program wrote")
-        return {key: _record(self.path, key, record) for key, record in data.get("releases", {}).items()}
+        return {
+            key: parse_release_record(f"state file {self.path}", key, record)
+            for key, record in data.get("releases", {}).items()
+        }
 
     def get(self, source: str, year: int) -> ReleaseRecord | None:
         return self.all().get(release_record_key(source, year))
@@ -58,26 +58,3 @@ class LocalStateStore:
             json.dump({"releases": dict(sorted(releases.items()))}, fh, indent=2, sort_keys=True)
             fh.write("\n")
         os.replace(tmp, self.path)
-
-
-_TEXT = ("source", "modified", "download_url", "api_uuid", "title", "sha256", "etag", "last_modified")
-_TEXT_MORE = ("release_id", "last_checked")
-_NUMBERS = ("performance_year", "row_count", "size_bytes")
-
-
-def _record(path: Path, key: str, record: object) -> ReleaseRecord:
-    where = f"state file {path}, record {printable(key, 40)!s}"
-    if not _KEY.match(key) or not isinstance(record, dict):
-        raise InvalidInput(f"{where}: not a release record")
-    for name, value in record.items():  # other fields (a newer version's) are kept, if they are plain values
-        if not isinstance(value, str | int | float | bool | None):
-            raise InvalidInput(f"{where}: {printable(name, 40)} is not a plain value")
-    for name in (*_TEXT, *_TEXT_MORE):
-        value = record.get(name)
-        if value is not None and (not isinstance(value, str) or len(value) > 4096):
-            raise InvalidInput(f"{where}: {name} is not text")
-    for name in _NUMBERS:
-        value = record.get(name)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-            raise InvalidInput(f"{where}: {name} is not a whole number")
-    return record

@@ -15,11 +15,11 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
-from typing import Any
 
 from ..adapters.http import Download, HttpClient, normalise_url
 from ..core.catalog import Release
 from ..errors import MipsProfilesError
+from ..ports import ReleaseRecord
 
 PUBLISHABLE = frozenset({"new", "corrected", "forced"})
 
@@ -43,7 +43,7 @@ class CheckResult:
         return self.download
 
 
-def decide(release: Release, record: dict[str, Any] | None) -> tuple[str, str]:
+def decide(release: Release, record: ReleaseRecord | None) -> tuple[str, str]:
     if record is None:
         return "new", "not published before"
     if (release.modified or None) != (record.get("modified") or None):
@@ -55,7 +55,7 @@ def decide(release: Release, record: dict[str, Any] | None) -> tuple[str, str]:
 
 def check_release(
     release: Release,
-    record: dict[str, Any] | None,
+    record: ReleaseRecord | None,
     http: HttpClient,
     directory: str,
     *,
@@ -91,7 +91,7 @@ def discard(download: Download | None) -> None:
 
 def published_record(
     release: Release, download: Download, rows: int, release_id: str, checked_at: str
-) -> dict[str, Any]:
+) -> ReleaseRecord:
     """The state record written after a publish succeeded."""
     return {
         "source": release.source,
@@ -110,9 +110,9 @@ def published_record(
     }
 
 
-def checked_record(record: dict[str, Any], checked_at: str, download: Download | None) -> dict[str, Any]:
+def checked_record(record: ReleaseRecord, checked_at: str, download: Download | None) -> ReleaseRecord:
     """The state record after an unchanged check: the check time, and validators the server now offers."""
-    updated = {**record, "last_checked": checked_at}
+    updated: ReleaseRecord = {**record, "last_checked": checked_at}
     if download is not None and not download.not_modified and (download.etag or download.last_modified):
         updated["etag"], updated["last_modified"] = download.etag, download.last_modified
     return updated

@@ -162,6 +162,7 @@ def refresh_tree(
         http,
         Publisher(public, private_store, progress=progress),
         LocalStateStore(state_path),
+        raw=private_store,  # one machine: the raw file is archived beside the private state
         hash_check=hash_check,
         work_dir=work_dir,
     )

@@ -21,7 +21,6 @@ from ..keys import SELFTEST_PREFIX, SELFTEST_RAW_KEY
 from ..ports import BlobStore, Cdn
 from ..publishing.ledger import PARQUET_COMPRESSION
 from ..publishing.publish import Publisher
-from ..publishing.repair import Repairer
 
 
 def self_test(publisher: Publisher, *, raw: BlobStore, lock: RunLock) -> dict[str, Any]:
@@ -64,14 +63,10 @@ def self_test(publisher: Publisher, *, raw: BlobStore, lock: RunLock) -> dict[st
 
     def private_store() -> str:
         key = f"{SELFTEST_PREFIX}/{uuid.uuid4().hex}.txt"
-        publisher.private.write(key, b"selftest")
-        if publisher.private.read(key) != b"selftest":
-            raise AssertionError("the private store did not return what was written")
-        return publisher.private.describe()
+        return publisher.probe_private(key)
 
     def public_store() -> str:
-        publisher.manifest.read()  # a GET under v1/ (a missing manifest is a 404 only with ListBucket on v1/)
-        return publisher.public.describe()
+        return publisher.probe_public()
 
     def raw_store() -> str:
         raw.read(SELFTEST_RAW_KEY)  # a GET under raw/: AccessDenied here means the role lacks it
@@ -101,7 +96,7 @@ def repair(
     if not lock.acquire(owner, lease_seconds):
         return {"action": "repair", "status": "refused", "reason": "a run holds the lock; try again after it"}
     try:
-        report = Repairer(publisher).repair()
+        report = publisher.repairer().repair()
         if report.changed:
             cdn.invalidate(invalidation_paths, f"repair-{owner}-{int(time.time())}")
     finally:

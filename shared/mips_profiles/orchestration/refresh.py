@@ -17,7 +17,7 @@ from typing import Any
 
 from ..adapters.cloudfront import NoCdn
 from ..adapters.http import HttpClient
-from ..ports import StateStore
+from ..ports import BlobStore, StateStore
 from ..publishing.publish import Publisher
 from ..publishing.reconcile import RECONCILIATION_KEY
 from .messages import PlanItem, PublishedOutcome, StepOutcome, YearDecision
@@ -88,17 +88,17 @@ class Refresher:
         publisher: Publisher,
         state: StateStore,
         *,
+        raw: BlobStore,
         hash_check: bool = True,
         work_dir: str | None = None,
     ) -> None:
         self.http = http
         self.publisher = publisher
         self.state = state
+        self.raw = raw  # where a Check archives the file it downloaded (locally: the private store)
         self.hash_check = hash_check
         self.work_dir = work_dir
-        self.steps = RunSteps(
-            publisher, raw=publisher.private, state=state, cdn=NoCdn(), partitions=1, work_dir=work_dir
-        )
+        self.steps = RunSteps(publisher, raw=raw, state=state, cdn=NoCdn(), partitions=1, work_dir=work_dir)
 
     def run(
         self,
@@ -115,7 +115,7 @@ class Refresher:
             request,
             http=self.http,
             state=self.state,
-            raw=self.publisher.private,
+            raw=self.raw,
             catalog_url=catalog_url,
             work_dir=self.work_dir,
             pdc_url=pdc_url,

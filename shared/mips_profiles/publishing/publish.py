@@ -46,6 +46,7 @@ from .finalize import Finalizer, PublishResult
 from .ledger import Ledger, PartitionResult, StagedRun
 from .manifest import Manifest, ReleaseInfo
 from .reconcile import ProfileReconciler
+from .repair import Repairer
 from .shards import ShardWriter, builder_fingerprint, changed_npis
 from .stage import Stager
 
@@ -201,7 +202,23 @@ class Publisher:
     def write_bulk_file(self, file: BulkFile) -> None:
         self.finalizer.write_bulk_file(file)
 
-    # -- the private state, for repair and reconciliation (the manifest: self.manifest) -----------------
+    def repairer(self) -> Repairer:
+        """Repair of the public tree from this publisher's private state (``repair.py``)."""
+        return Repairer(self.public, self.manifest, self)
+
+    def probe_private(self, key: str) -> str:
+        """Self-test: write and read back ``key`` in the private store; the store's description."""
+        self.private.write(key, b"selftest")
+        if self.private.read(key) != b"selftest":
+            raise AssertionError("the private store did not return what was written")
+        return self.private.describe()
+
+    def probe_public(self) -> str:
+        """Self-test: read the manifest (a GET under v1/; a missing one is a 404 only with ListBucket on v1/)."""
+        self.manifest.read()
+        return self.public.describe()
+
+    # -- the private state, for repair and reconciliation ---------------------------------------------
     def read_entries(self, year: int) -> pa.Table:
         """Every published entry of ``year`` (all shards)."""
         return self.ledger.year_entries(year)

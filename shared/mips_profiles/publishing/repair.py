@@ -17,7 +17,7 @@ import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..core.documents import CONTENT_TYPE
 from ..keys import (
@@ -28,9 +28,10 @@ from ..keys import (
     MANIFEST_KEY,
     npi_key,
 )
-from ..ports import content_hash
+from ..ports import BlobStore, content_hash
+from .bulk import BulkFile
 from .ledger import SHARDS
-from .publish import Publisher
+from .manifest import Manifest
 
 
 @dataclass
@@ -55,17 +56,32 @@ def _md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
+class PublishedState(Protocol):
+    """What repair rebuilds from: the private state, through the publisher that wrote it."""
+
+    def private_years(self) -> set[int]: ...
+    def shard_documents(self, shard: int, years: list[int]) -> Iterator[tuple[str, bytes]]: ...
+    def write_fixed_objects(self) -> list[str]: ...
+    def bulk_files(self, year: int) -> list[BulkFile]: ...
+    def write_bulk_file(self, file: BulkFile) -> None: ...
+    def recorded_stats(self, years: list[int]) -> dict[str, str]: ...
+
+
 class Repairer:
-    def __init__(self, publisher: Publisher) -> None:
-        self.publisher = publisher
+    """Built by ``Publisher.repairer()`` with the publisher's own public store and manifest."""
+
+    def __init__(self, public: BlobStore, manifest: Manifest, published: PublishedState) -> None:
+        self.public = public
+        self.manifest = manifest
+        self.published = published
 
     def repair(self) -> RepairReport:
-        publisher, report = self.publisher, RepairReport()
-        manifest = publisher.manifest.read()
+        public, publisher, report = self.public, self.published, RepairReport()
+        manifest = self.manifest.read()
         if not manifest:
             report.not_repairable.append(MANIFEST_KEY)
         years = sorted({int(r["performance_year"]) for r in manifest.get("releases", [])} | publisher.private_years())
-        listing = publisher.public.md5_listing(DOCUMENT_PREFIX)
+        listing = public.md5_listing(DOCUMENT_PREFIX)
         expected: set[str] = set()
 
         def to_restore() -> Iterator[tuple[str, bytes]]:
@@ -78,26 +94,26 @@ class Repairer:
                         report.restored.append(key)
                         yield key, data
 
-        publisher.public.write_many(to_restore(), content_type=CONTENT_TYPE, cache_control=CACHE_DOCUMENT)
+        public.write_many(to_restore(), content_type=CONTENT_TYPE, cache_control=CACHE_DOCUMENT)
         # only what repair would itself write: a document file of a well-formed NPI key, directly under v1/npi/
         stray = sorted(k for k in set(listing) - expected if DOCUMENT_KEY.fullmatch(k))
-        publisher.public.delete_many(stray)
+        public.delete_many(stray)
         report.deleted.extend(stray)
         report.restored.extend(publisher.write_fixed_objects())
         # the bulk files are rebuilt from the same private entries, byte for byte (deterministic gzip)
-        bulk_listing = publisher.public.md5_listing(BULK_PREFIX)
+        bulk_listing = public.md5_listing(BULK_PREFIX)
         for year in sorted({int(r["performance_year"]) for r in manifest.get("releases", []) if "bulk" in r}):
             for file in publisher.bulk_files(year):
                 if bulk_listing.get(file.key) != _md5(file.data):
                     publisher.write_bulk_file(file)
                     report.restored.append(file.key)
         # a change object records one publish: nothing can rebuild it
-        changes = publisher.public.md5_listing(CHANGES_PREFIX)
+        changes = public.md5_listing(CHANGES_PREFIX)
         for change in (manifest.get("changes") or {}).get("recent", []):
             if change["key"] not in changes:
                 report.not_repairable.append(change["key"])
         for key, digest in sorted(publisher.recorded_stats(years).items()):
-            stored = publisher.public.read(key)
+            stored = public.read(key)
             if stored is None or content_hash(stored).hex() != digest:
                 report.not_repairable.append(key)
         return report
