@@ -249,3 +249,103 @@ def test_the_mart_tables_on_the_terminal_escape_what_cms_wrote():
 
     shown = table([("Cardiology\x1b[2J", 1, None)], ["specialty", "n", "x"])
     assert "\x1b" not in shown and "Cardiology\\x1b[2J" in shown
+
+
+def test_the_mart_builds_on_a_tree_made_by_publish_alone_with_a_withheld_band(tmp_path):
+    """Issue 31's two bugs: a tree that never ingested a PDC file has no pdc_scores files (an empty source, not
+    "No files found"), and a 60-row year has bands of 1 to 10 clinicians, which the national statistics withhold
+    (compared only where shown). `make mart`'s script builds it all and prints its tables."""
+    write_csv(generate_table(2023, 60), tmp_path / "2023.csv")
+    published = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mips_profiles.cli",
+            "publish",
+            "--performance-year",
+            "2023",
+            "--source",
+            str(tmp_path / "2023.csv"),
+            "--out",
+            str(tmp_path / "tree"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert published.returncode == 0, published.stderr
+    assert not (tmp_path / "tree.private" / "mart" / "pdc_scores").exists()
+    national = json.loads((tmp_path / "tree" / "v1" / "stats" / "2023" / "national.json").read_text())
+    assert None in [band["count"] for band in national["bands"]], "the year needs a withheld band"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "mart.py"),
+            "--dbt",
+            str(DBT),
+            "--private",
+            str(tmp_path / "tree.private"),
+            "--public",
+            str(tmp_path / "tree"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "Distribution by specialty, PY2023" in done.stdout
+    con = duckdb.connect(str(tmp_path / "qpp_mart.duckdb"), read_only=True)
+    assert con.execute("select count(*) from stg_pdc_scores").fetchone() == (0,)
+    assert con.execute("select count(*) from fct_clinician_year").fetchone()[0] > 0
+
+
+@pytest.mark.parametrize("target", ["duckdb", "athena"])
+def test_dbt_parse_is_clean_on_both_targets_and_every_model_descends_from_a_source(target, tmp_path):
+    """`dbt --warn-error parse` (no deprecation, no warning) with the DuckDB adapter and with dbt-athena (installed
+    from requirements/dbt.txt; parsing needs no AWS account), and the lineage dbt docs draws: every model reaches
+    a source() through its parents; the unit tests and exposures are in the graph."""
+    env = {**dbt_env(tmp_path, tmp_path, tmp_path / "x.duckdb"), "QPP_MART_TARGET": target}
+    done = subprocess.run(
+        [
+            str(DBT),
+            "--warn-error",
+            "parse",
+            "--no-partial-parse",
+            "--target",
+            target,
+            "--project-dir",
+            str(ROOT / "warehouse"),
+            "--profiles-dir",
+            str(ROOT / "warehouse"),
+            "--target-path",
+            str(tmp_path / "target"),
+            "--log-path",
+            str(tmp_path / "target"),
+        ],
+        cwd=ROOT / "warehouse",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "WARNING" not in done.stdout and "Deprecat" not in done.stdout.replace(
+        "This version of dbt is deprecated", ""
+    )
+    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+    nodes = manifest["nodes"]
+    assert manifest["metadata"]["adapter_type"] == target
+
+    def reaches_a_source(unique_id: str) -> bool:
+        parents = nodes[unique_id]["depends_on"]["nodes"]
+        return any(p.startswith("source.") or (p in nodes and reaches_a_source(p)) for p in parents)
+
+    models = [uid for uid, node in nodes.items() if node["resource_type"] == "model"]
+    assert len(models) >= 10
+    assert [m for m in models if not reaches_a_source(m)] == []
+    assert {"credentialing_tier_maps_band_and_payment_outcome", "dist_specialty_bands_and_small_cell_suppression"} <= {
+        u["name"] for u in manifest["unit_tests"].values()
+    }
+    assert {e["name"] for e in manifest["exposures"].values()} == {"research_page", "credentialing_export"}
+    marts = [nodes[m] for m in models if nodes[m]["fqn"][1] == "marts"]
+    assert marts and all(node["config"]["contract"]["enforced"] for node in marts)

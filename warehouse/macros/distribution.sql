@@ -17,7 +17,7 @@ summary as (
         round({{ quantile_cont('cast(final_score as double)', q / 10) }}, 2) as p{{ q }}0_score,
         {%- endfor %}
         {%- for band, lower in bands %}
-        sum(case when final_score >= {{ lower }}{% if not loop.first %} and final_score < {{ bands[loop.index0 - 1][1] }}{% endif %} then 1 else 0 end)
+        cast(sum(case when final_score >= {{ lower }}{% if not loop.first %} and final_score < {{ bands[loop.index0 - 1][1] }}{% endif %} then 1 else 0 end) as bigint)
             as {{ band }}_count_raw{{ "," if not loop.last }}
         {%- endfor %}
     from {{ relation }}

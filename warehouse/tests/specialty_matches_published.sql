@@ -12,7 +12,9 @@ with published as (
         mean as mean_score,
         median as median_score,
         bands
-    from read_json_auto('{{ var("public_root") }}/v1/stats/*/specialty/*.json', union_by_name = true)
+    from {{ published_json('v1/stats/*/specialty/*.json', "cast(null as integer) as performance_year, "
+        ~ "cast(null as struct(key varchar)) as scope, cast(null as bigint) as clinicians, cast(null as double) as mean, "
+        ~ "cast(null as double) as median, cast(null as struct(band varchar, count bigint)[]) as bands") }}
 ),
 
 published_bands as (

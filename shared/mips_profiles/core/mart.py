@@ -247,9 +247,12 @@ def dbt_sources_yaml() -> str:
         "sources": [
             {
                 "name": "qpp",
-                "description": "The curated QPP dataset every publish writes (private store, mart/). DuckDB reads "
-                "its files (macros/mart.sql); on Athena these are the Glue tables of template.yaml.",
-                "schema": "{{ env_var('QPP_MART_GLUE_DATABASE', 'mips_profiles_mart') }}",
+                "description": "The curated QPP dataset every publish writes (private store, mart/). On DuckDB, "
+                "views over its Parquet files (macros/sources.sql creates them at the start of every run; a "
+                "dataset with no file yet, such as pdc_scores before any PDC file, is an empty view of these "
+                "columns); on Athena, the Glue tables of template.yaml.",
+                "schema": "{{ 'mart_files' if target.type == 'duckdb' else "
+                "env_var('QPP_MART_GLUE_DATABASE', 'mips_profiles_mart') }}",
                 "tables": tables,
             }
         ],

@@ -28,4 +28,4 @@ select
     source_sha256,
     cms_modified,
     source_line
-from {{ mart_dataset('clinician_scores') }}
+from {{ source('qpp', 'clinician_scores') }}

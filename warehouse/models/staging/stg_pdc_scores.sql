@@ -3,4 +3,4 @@ select
     cast(performance_year as integer) as performance_year,
     npi,
     pdc_final_score
-from {{ mart_dataset('pdc_scores') }}
+from {{ source('qpp', 'pdc_scores') }}

@@ -19,4 +19,4 @@ select
     cost_status,
     scored_practices,
     attribution
-from {{ mart_dataset('profile_headlines') }}
+from {{ source('qpp', 'profile_headlines') }}
