@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 TOOLS ?= .venv-tools
 DBT_VENV ?= .venv-dbt
 ASL := tools/asl/node_modules
+# The score card's npm package (web/): axe-core, openapi-typescript and tsc, pinned by web/package-lock.json.
+WEB_NPM := web/node_modules
 # The lock tool, installed by pip from requirements/uv.txt (hashes) into a venv of its own.
 UV_VENV ?= .venv-uv
 UV := $(UV_VENV)/bin/uv
@@ -17,7 +19,7 @@ LAMBDA_PYTHON ?= $(shell for p in "$$(pyenv prefix 3.12 2>/dev/null)/bin/python3
 	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { command -v "$$p"; break; }; done)
 UV_COMPILE := $(UV) pip compile --quiet --universal --generate-hashes --custom-compile-command "make lock"
 
-.PHONY: demo test unit test-lambda-python lint docs mutation screenshot openapi mart clean lock upgrade check-locks
+.PHONY: web demo test unit test-lambda-python lint docs mutation screenshot openapi mart clean lock upgrade check-locks
 
 $(UV):  requirements/uv.txt
 	$(PYTHON) -m venv $(UV_VENV)
@@ -69,10 +71,19 @@ upgrade: | $(UV)
 check-locks: | $(UV)
 	$(PYTHON) tools/check_locks.py --uv $(UV)
 
+$(WEB_NPM)/.installed: web/package.json web/package-lock.json
+	npm ci --prefix web --silent --no-audit --no-fund
+	touch $@
+
+# The score card's classic script (from its one source, the ES module) and its API types (from openapi.yaml).
+web: $(VENV)/.installed $(WEB_NPM)/.installed
+	$(BIN)/python tools/build_web.py
+	npm run --prefix web --silent types
+
 demo: $(VENV)/.installed
 	$(BIN)/mips-profiles demo --out out/demo
 
-test: $(VENV)/.installed $(ASL)/.installed $(DBT_VENV)/.installed
+test: $(VENV)/.installed $(ASL)/.installed $(DBT_VENV)/.installed $(WEB_NPM)/.installed
 	$(BIN)/pytest
 
 # The fast loop: rules and transforms only (no npm, dbt, browser or moto).
