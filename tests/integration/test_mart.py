@@ -164,7 +164,9 @@ def dbt(args: list[str], site: Path, database: Path, public: Path | None = None)
 @pytest.fixture(scope="module")
 def built(site) -> Path:
     database = site / "qpp_mart.duckdb"
-    done = dbt(["build", "--vars", '{"min_leaderboard_cohort": 3}'], site, database)  # 900 rows: small cohorts
+    done = dbt(
+        ["--warn-error", "build", "--vars", '{"min_leaderboard_cohort": 3}'], site, database
+    )  # 900 rows: small cohorts
     assert done.returncode == 0, done.stdout[-4000:]
     assert "ERROR=0" in done.stdout and "FAIL" not in done.stdout.split("Done.")[-1]
     return database
