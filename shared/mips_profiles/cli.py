@@ -1,7 +1,7 @@
-"""``mips-profiles``: publish CMS MIPS files as per-NPI JSON documents.
+"""mips-profiles: publish CMS MIPS files as per-NPI JSON documents.
 
-Exit status: 0 on success, 1 when the input or the run is refused (one line ``error: ...`` on
-stderr, nothing published or changed), 2 for a usage error.
+Exit status: 0 on success, 1 when the input or the run is refused or a repair leaves objects it cannot
+rebuild (one line ``error: ...`` on stderr, nothing published or changed), 2 for a usage error.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from . import __version__
 from .adapters.terminal_progress import for_cli
 from .errors import ConfigurationError, MipsProfilesError
 from .orchestration.local import print_outcomes, refresh_tree, run_lock, store_for, stores, warn_published
@@ -91,7 +92,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
         )
     if args.json:
         print(json.dumps(report.to_dict()))
-    return 2 if report.not_repairable else 0
+    return 1 if report.not_repairable else 0  # 2 is for usage errors only
 
 
 def run_refresh(args: argparse.Namespace, *, quiet: bool = False) -> RefreshReport:
@@ -222,6 +223,25 @@ def cmd_contract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high`` (a usage error naming the range otherwise)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not from {low} to {high}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+YEAR = _int_in(2017, 2100)
+
+
 def _tree_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="public tree root (v1/... is written here), or s3://BUCKET/PREFIX"
@@ -233,10 +253,11 @@ def _tree_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mips-profiles", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("publish", help="ingest one CMS QPP Experience file into a tree")
-    p.add_argument("--performance-year", type=int, required=True, metavar="YYYY")
+    p.add_argument("--performance-year", type=YEAR, required=True, metavar="YYYY")
     p.add_argument("--source", required=True, metavar="FILE", help="the CMS CSV file")
     _tree_arguments(p)
     p.add_argument(
@@ -269,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-pdc", action="store_true", help="skip the PDC clinician score file")
     _tree_arguments(r)
     r.add_argument("--state", metavar="PATH", help="state file (default: PRIVATE/state.json)")
-    r.add_argument("--performance-year", type=int, metavar="YYYY", help="only this performance year")
+    r.add_argument("--performance-year", type=YEAR, metavar="YYYY", help="only this performance year")
     r.add_argument("--force", action="store_true", help="re-download and re-publish the year even if unchanged")
     r.add_argument(
         "--no-hash-check",
@@ -291,9 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_refresh)
 
     g = sub.add_parser("generate", help="write a synthetic CMS file in a performance year's layout")
-    g.add_argument("--performance-year", type=int, required=True, metavar="YYYY")
-    g.add_argument("--rows", type=int, default=1000)
-    g.add_argument("--seed", type=int, default=7)
+    g.add_argument("--performance-year", type=YEAR, required=True, metavar="YYYY")
+    g.add_argument("--rows", type=_int_in(1, 10_000_000), default=1000)
+    g.add_argument("--seed", type=_int_in(0, 2**32 - 1), default=7)
     g.add_argument("--title-case", action="store_true", help="Title Case header, as some older CMS files")
     g.add_argument("--out", required=True, metavar="FILE")
     g.set_defaults(func=cmd_generate)
@@ -301,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="serve a published tree on loopback with the CDN's headers (local preview)")
     s.add_argument("dir", metavar="DIR", help="public tree root (the --out of publish/refresh)")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000, help="0 picks a free port (default: %(default)s)")
+    s.add_argument("--port", type=_int_in(0, 65535), default=8000, help="0 picks a free port (default: %(default)s)")
     s.add_argument(
         "--cors-origin",
         action="append",

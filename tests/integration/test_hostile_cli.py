@@ -135,3 +135,34 @@ def test_an_out_path_that_is_a_file_is_refused(run_cli, sample_file, tmp_path):
     (tmp_path / "tree").write_text("not a directory")
     result = run_cli("publish", "--performance-year", 2024, "--source", sample_file(2024), "--out", tmp_path / "tree")
     assert result.code == 1 and "is not a directory" in result.err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["serve", "tree", "--port", "99999"], "argument --port: 99999 is not from 0 to 65535"),
+        (["serve", "tree", "--port", "-1"], "argument --port: -1 is not from 0 to 65535"),
+        (["generate", "--performance-year", "2024", "--rows", "0", "--out", "x.csv"], "--rows: 0 is not from 1"),
+        (["publish", "--performance-year", "24", "--source", "x", "--out", "t"], "24 is not from 2017 to 2100"),
+        (["refresh", "--out", "t", "--performance-year", "twenty"], "'twenty' is not a whole number"),
+    ],
+)
+def test_an_integer_option_out_of_range_is_a_usage_error_not_a_traceback(argv, message, capsys, tmp_path, monkeypatch):
+    """Exit status 2 (usage), the usage line and one error naming the option and its range; nothing runs."""
+    from mips_profiles.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    err = capsys.readouterr().err
+    assert caught.value.code == 2 and message in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_version_prints_the_package_version(capsys):
+    from mips_profiles import __version__
+    from mips_profiles.cli import main
+
+    with pytest.raises(SystemExit) as caught:
+        main(["--version"])
+    assert caught.value.code == 0 and capsys.readouterr().out == f"mips-profiles {__version__}\n"

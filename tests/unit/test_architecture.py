@@ -38,6 +38,7 @@ ALLOWED = {
     "settings": {"core"},
     "sandbox": {"core", "adapters", "publishing", "orchestration"},
     "cli": {"core", "adapters", "publishing", "orchestration", "consumers", "sandbox"},
+    "__main__": {"cli"},  # python -m mips_profiles
     "package": set(),
 }
 

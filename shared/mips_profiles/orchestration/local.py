@@ -31,10 +31,19 @@ def default_private_dir(out: str) -> str:
 def store_for(location: str) -> BlobStore:
     """A local directory, or S3 for ``s3://bucket/prefix`` (``AWS_ENDPOINT_URL`` is honoured by boto3)."""
     if location.startswith("s3://"):
+        _need_boto3(location)
         from ..adapters.s3 import S3Store
 
         return S3Store.from_url(location)
     return LocalDirStore(location)
+
+
+def _need_boto3(location: str) -> None:
+    """An s3:// location without boto3 installed: one line naming the extra, not a traceback."""
+    import importlib.util
+
+    if importlib.util.find_spec("boto3") is None:
+        raise ConfigurationError(f"{location}: S3 needs boto3, which is not installed: pip install 'mips-profiles[s3]'")
 
 
 def stores(out: str, private: str | None) -> tuple[BlobStore, BlobStore]:
@@ -44,6 +53,8 @@ def stores(out: str, private: str | None) -> tuple[BlobStore, BlobStore]:
             "s3://PRIVATE-BUCKET/...: private data never goes to the public bucket"
         )
     private = private or default_private_dir(out)
+    if out.startswith("s3://"):
+        _need_boto3(out)
     if overlap(out, private):
         raise ConfigurationError(
             f"--private {private!r} overlaps --out {out!r}: the public tree would serve the "
