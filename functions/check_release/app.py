@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -26,6 +27,8 @@ LIMITS = SizeLimits().overridden(settings.network.limits)
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+# the package's own logging (the downloader's retries, ...) goes out as this function's structured logs
+copy_config_to_registered_loggers(source_logger=logger, include={"mips_profiles"})
 
 
 @logger.inject_lambda_context(log_event=True)
@@ -35,9 +38,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> CheckAnswer:
     """``event``: ``{"request": <the execution input>, "run": <the execution name>}``."""
     request = CheckRequest.from_event(event.get("request") or {})
     logger.set_correlation_id(event.get("run") or context.aws_request_id)
+    http = HttpClient(urls=URLS, limits=LIMITS)
     result = check_for_releases(
         request,
-        http=HttpClient(urls=URLS, limits=LIMITS),
+        http=http,
         state=DynamoStateStore(settings.state_table),
         raw=S3Store(settings.raw_bucket),
         catalog_url=settings.catalog_url,
@@ -49,6 +53,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> CheckAnswer:
         if outcome["decision"] == "failed":
             metrics.add_metric(name="PublishRefused", unit=MetricUnit.Count, value=1)
         logger.info("performance year checked", extra={"performance_year": year, **outcome})
+    metrics.add_metric(name="DownloadRetries", unit=MetricUnit.Count, value=len(http.retry_log))
     if result["pdc"]:
         logger.info("PDC score file checked", extra={"source": "pdc", **result["pdc"]})
     return result

@@ -19,6 +19,7 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -37,6 +38,8 @@ settings = Settings.from_env()
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+# the package's own logging goes out as this function's structured logs
+copy_config_to_registered_loggers(source_logger=logger, include={"mips_profiles"})
 
 
 @cache

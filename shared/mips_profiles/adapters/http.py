@@ -11,6 +11,10 @@
   to the CMS hosts by default (``http://`` CMS URLs from the catalogs are upgraded), no credentials in
   URLs, and plain ``http`` to loopback only when a test or the demo says so; nothing else is opened
   (no ``file:``, ``ftp:`` or ``data:``, no instance-metadata address);
+- the standard proxy variables (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``), read when the client is made;
+  the URL policy still applies to the target, and a failure through a proxy names it;
+- every retry logged (``logging``, logger ``mips_profiles.http``: its reason and wait) and recorded in
+  :attr:`HttpClient.retry_log` for the caller's metrics;
 - size limits (:class:`SizeLimits`: a catalog, a metastore item, a data file; a too-large
   ``Content-Length`` is refused before reading) and an overall deadline per request, so neither an
   endless body nor a 1 byte/s drip can hold the run.
@@ -29,6 +33,7 @@ import hashlib
 import http.client
 import ipaddress
 import json
+import logging
 import os
 import tempfile
 import time
@@ -44,6 +49,8 @@ from ..core.sniff import non_csv_kind
 from ..errors import DownloadError, MipsProfilesError
 from ..ports import NO_PROGRESS, Progress
 from ..text import printable
+
+log = logging.getLogger(__name__)
 
 USER_AGENT = (
     f"mips-profiles/{__version__} (CMS MIPS public-data ingester; +https://github.com/mips-profiles/mips-profiles)"
@@ -237,18 +244,24 @@ class HttpClient:
         urls: UrlPolicy | None = None,
         limits: SizeLimits | None = None,
         clock: Callable[[], float] = time.monotonic,
+        proxies: Mapping[str, str] | None = None,
     ) -> None:
         self.progress = progress
         self.policy = policy or RetryPolicy()
         self.sleep = sleep
         self.user_agent = user_agent
         self.retries = 0
+        self.retry_log: list[dict[str, Any]] = []  # one {"url", "attempt", "reason", "wait_seconds"} per retry
         self.urls = urls or UrlPolicy()
+        # HTTPS_PROXY / HTTP_PROXY (NO_PROXY is honoured per request by urllib's proxy_bypass)
+        self.proxies = dict(urllib.request.getproxies_environment() if proxies is None else proxies)
+        self.proxies = {k: v for k, v in self.proxies.items() if k in ("http", "https")}
         self.limits = limits or SizeLimits()
         self.clock = clock
         # Only HTTP(S): no file:, ftp: or data: handler exists to be reached, whatever a URL or redirect says.
         self._opener = urllib.request.OpenerDirector()
         for handler in (
+            urllib.request.ProxyHandler(self.proxies),
             urllib.request.HTTPHandler(),
             urllib.request.HTTPSHandler(),
             _CheckedRedirects(self.urls),
@@ -286,11 +299,25 @@ class HttpClient:
                 raise
             except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
                 reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
-                last = f"connection failed ({reason})"
+                last = f"connection failed ({reason}){self._via(url)}"
             if attempt < self.policy.attempts:
-                self.retries += 1
-                self.sleep(self.policy.delay(attempt, retry_after))
+                self._retry(url, attempt, last, self.policy.delay(attempt, retry_after))
         raise DownloadError(f"{last} from {url} after {self.policy.attempts} attempts")
+
+    def _via(self, url: str) -> str:
+        """`` via proxy HOST:PORT`` when ``url`` goes through a proxy (credentials never shown)."""
+        proxy = self.proxies.get(urllib.parse.urlsplit(url).scheme)
+        host = urllib.parse.urlsplit(url).hostname or ""
+        if not proxy or urllib.request.proxy_bypass(host):
+            return ""
+        parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        return f" via proxy {parts.hostname}:{parts.port or 80}"
+
+    def _retry(self, url: str, attempt: int, reason: str, wait: float) -> None:
+        self.retries += 1
+        self.retry_log.append({"url": url, "attempt": attempt, "reason": reason, "wait_seconds": round(wait, 3)})
+        log.warning("retrying %s after attempt %d: %s; waiting %.1f s", url, attempt, reason, wait)
+        self.sleep(wait)
 
     def get_json(self, url: str, *, limit: int | None = None) -> Any:
         """A JSON document, read within ``limit`` bytes (default: the catalog limit) and the JSON deadline."""
