@@ -33,7 +33,7 @@ copy_config_to_registered_loggers(source_logger=logger, include={"mips_profiles"
 
 @logger.inject_lambda_context(log_event=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> CheckAnswer:
     """``event``: ``{"request": <the execution input>, "run": <the execution name>}``."""
     request = CheckRequest.from_event(event.get("request") or {})

@@ -41,7 +41,9 @@ def test_a_retried_download_is_a_structured_log_line_and_a_metric(stack, tables,
     assert retry["level"] == "WARNING" and retry["service"] == "mips-profiles"
     assert retry["correlation_id"] == "manual-telemetry"
     assert "HTTP 500" in retry["message"] and "waiting" in retry["message"]
-    emf = [line for line in lines if "_aws" in line]
+    cold = [line for line in lines if "_aws" in line and "ColdStart" in line]
+    assert len(cold) == 1 and cold[0]["ColdStart"] == [1.0]  # the handler's first invocation
+    emf = [line for line in lines if "_aws" in line and "ColdStart" not in line]
     assert len(emf) == 1
     directive = emf[0]["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == "MipsProfiles"
