@@ -135,6 +135,8 @@ def _emit(action: str, result: Mapping[str, Any]) -> None:
 def handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
     event = parse_step_event(event)  # every field of its type, no unknown one: refused by name otherwise
     action = event["action"]
+    # the execution name, as the checker's: every step of one run shares it (an operator's invoke: its request id)
+    logger.set_correlation_id(event.get("run") or context.aws_request_id)
     if action == "selftest":
         s = steps()
         return self_test(s.publisher, raw=s.raw, lock=RunLock(settings.state_table))

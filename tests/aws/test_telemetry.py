@@ -5,12 +5,14 @@ structured logs through the package's own ``logging`` (with the run's correlatio
 
 from __future__ import annotations
 
+import io
 import json
 import logging
-import sys
 
+import pytest
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
-from aws_stack import FakeContext, csv_bytes
+from aws_lambda_powertools.metrics.provider.cold_start import reset_cold_start_flag
+from aws_stack import ROOT, FakeContext, csv_bytes
 from iam_enforcement import acting_as
 
 
@@ -22,20 +24,32 @@ def json_lines(text: str) -> list[dict]:
     return out
 
 
-def test_a_retried_download_is_a_structured_log_line_and_a_metric(stack, tables, tmp_path, capfd):
+@pytest.fixture
+def logs(stack):
+    """What the functions log, formatted by their own Powertools formatter (the JSON CloudWatch receives), from
+    the service logger and the package's loggers that copy_config_to_registered_loggers wired to it."""
+    buffer = io.StringIO()
+    service, package = logging.getLogger("mips-profiles"), logging.getLogger("mips_profiles")
+    formatter = next(h.formatter for h in package.handlers if isinstance(h.formatter, LambdaPowertoolsFormatter))
+    capture = logging.StreamHandler(buffer)
+    capture.setFormatter(formatter)
+    for logger in (service, package):
+        logger.addHandler(capture)
+    yield buffer
+    for logger in (service, package):
+        logger.removeHandler(capture)
+
+
+def test_a_retried_download_is_a_structured_log_line_and_a_metric(stack, tables, tmp_path, capfd, logs):
     stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
     stack.cms.inject(stack.cms.qpp_path(2024), "500")
-    # Powertools' handler holds the stdout of the moment the handler module was imported (the fixture's): point
-    # it, and every package logger that shares it, at this test's captured stdout
-    for handler in {*stack.check.logger.handlers, *logging.getLogger("mips_profiles").handlers}:
-        if isinstance(handler.formatter, LambdaPowertoolsFormatter):  # not pytest's own capture handler
-            handler.setStream(sys.stdout)
+    reset_cold_start_flag()  # a fresh execution environment (Powertools keeps the flag per process)
     capfd.readouterr()
     with acting_as(stack.roles["check"]):
         answer = stack.check.handler({"request": {"reason": "test"}, "run": "manual-telemetry"}, FakeContext())
     assert answer["years"]["2024"]["decision"] == "new"
-    lines = json_lines(capfd.readouterr().out)
-    retries = [line for line in lines if str(line.get("message", "")).startswith("retrying ")]
+    lines = json_lines(capfd.readouterr().out)  # the metrics (EMF blobs are printed)
+    retries = [line for line in json_lines(logs.getvalue()) if str(line.get("message", "")).startswith("retrying ")]
     assert len(retries) == 1, lines
     retry = retries[0]
     assert retry["level"] == "WARNING" and retry["service"] == "mips-profiles"
@@ -49,3 +63,34 @@ def test_a_retried_download_is_a_structured_log_line_and_a_metric(stack, tables,
     assert directive["Namespace"] == "MipsProfiles"
     assert {"Name": "DownloadRetries", "Unit": "Count"} in directive["Metrics"]
     assert emf[0]["DownloadRetries"] == [1.0] and emf[0]["Decision_new"] == [1.0]
+
+
+def test_every_shard_step_logs_under_the_executions_name(stack, logs):
+    """The state machine passes `$$.Execution.Name` as `run` to every shard step: one correlation id per run,
+    the same the checker logs under. An operator's direct invoke (no `run`) logs under its request id."""
+    stack.shard.logger.setLevel("INFO")
+    event = {"action": "record_check_dates", "run": "scheduled-20261122", "checked": [], "outcomes": []}
+    with acting_as(stack.roles["shard"]):
+        stack.shard.handler(event, FakeContext())
+        stack.shard.handler({**event, "run": None}, FakeContext(aws_request_id="req-1"))
+    done = [line for line in json_lines(logs.getvalue()) if line.get("message") == "step done"]
+    assert [line["correlation_id"] for line in done] == ["scheduled-20261122", "req-1"]
+
+
+def test_every_shard_task_of_the_state_machine_passes_the_execution_name():
+    asl = json.loads((ROOT / "statemachine" / "refresh.asl.json").read_text())
+    payloads = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "action" in node and isinstance(node["action"], str):
+                payloads.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(asl)
+    assert len(payloads) == 5
+    assert all(p.get("run.$") == "$$.Execution.Name" for p in payloads), payloads

@@ -245,14 +245,19 @@ def parse_plan_item(value: Any, where: str = "item") -> PlanItem:
     return cast(PlanItem, item)
 
 
+EXECUTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")  # what Step Functions accepts as an execution name
+
+
 def parse_step_event(event: Any) -> dict[str, Any]:
     """A shard-function event: its ``action`` and exactly that action's fields, each of its type."""
     body = _object(event, "the event")
     action = body.get("action")
     if action not in STEP_FIELDS:
         raise InvalidInput(f"unknown action {printable(repr(action), 60)}: expected one of {', '.join(STEP_FIELDS)}")
-    _only(body, ("action", *STEP_FIELDS[action]), f"the {action} event")
+    _only(body, ("action", "run", *STEP_FIELDS[action]), f"the {action} event")
     out: dict[str, Any] = {"action": action}
+    if body.get("run") is not None:  # the execution name, the steps' correlation id (absent when invoked by hand)
+        out["run"] = _text(body.get("run"), "run", pattern=EXECUTION_NAME)
     if "item" in STEP_FIELDS[action]:
         out["item"] = parse_plan_item(body.get("item"))
     if "run_id" in STEP_FIELDS[action]:
