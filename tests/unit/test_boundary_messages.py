@@ -112,6 +112,8 @@ def test_the_requests_that_do_run_are_read_as_meant():
             "checked must be a list of at most 9",
         ),
         ({"action": "repair", "year": 2024}, "unknown field 'year' in the repair event"),
+        ({"action": "record_check_dates", "run": "a b", "checked": [], "outcomes": []}, "run is not of the expected"),
+        ({"action": "record_check_dates", "run": 7, "checked": [], "outcomes": []}, "run must be text"),
         ("stage", "the event must be a JSON object"),
     ],
 )
