@@ -82,3 +82,27 @@ def test_publish_on_a_terminal_shows_parse_and_publish_progress(sample_file, tmp
     text = seen.decode()
     assert "PY2024: read and validate" in text and "rows read, 0 rejected (" in text
     assert "PY2024: publish [" in text and "documents written" in text
+
+
+def test_a_redraw_fits_the_terminal_and_shows_the_rate_and_the_time_left():
+    """95 characters on an 80-column terminal wrapped and left a stray line per redraw: every drawn line is cut
+    to the width; the rate and the ETA come from the clock."""
+    from mips_profiles.adapters.terminal_progress import _TerminalTask
+
+    now = [0.0]
+    stream = Tty()
+    task = _TerminalTask(
+        stream, "download puf_output_file_output_for_a_long_name.csv", 200 << 20, "B", lambda: now[0], lambda: 80
+    )
+    now[0] = 10.0
+    task.advance(50 << 20)  # 50 MiB in 10 s: 5 MiB/s, 150 MiB left: 30 s
+    lines = [line.removeprefix("\x1b[2K") for line in stream.getvalue().split("\r") if line]
+    assert lines and all(len(line) <= 79 for line in lines)
+    wide = _TerminalTask(Tty(), "download f.csv", 200 << 20, "B", lambda: now[0], lambda: 200)
+    now[0] = 20.0
+    wide.done = 50 << 20
+    assert wide._line() == "download f.csv [######------------------] 25% 50.0 MiB/200.0 MiB 5.0 MiB/s ETA 0:30 0:10"
+    counted = _TerminalTask(Tty(), "publish", None, "rows", lambda: now[0], lambda: 200)
+    now[0] = 40.0
+    counted.done = 40_000
+    assert counted._line() == "publish 40,000 2,000 rows/s 0:20"
