@@ -30,3 +30,36 @@ def test_samconfig_has_a_default_and_a_prod_environment_that_tag_their_stacks():
         assert set(overrides) <= set(parameters), set(overrides) - set(parameters)
         assert deploy["confirm_changeset"] is True
     assert len(names) == 2  # two environments never share a stack
+
+
+def test_the_operations_dashboard_shows_every_alarm_and_only_metrics_the_code_emits():
+    """The dashboard body is JSON once CloudFormation substitutes it; it lists every alarm of the template, and
+    every MipsProfiles metric it draws is one a handler or the state machine emits (a renamed metric would
+    leave an empty graph that looks like a quiet day)."""
+    import json
+    import re
+
+    template = cfn_yaml.load(str(ROOT / "template.yaml"))
+    resources = template["Resources"]
+    body = resources["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    dashboard = json.loads(re.sub(r"\$\{[^}]+\}", "X", body))
+    alarms = {name for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    drawn = {a for w in dashboard["widgets"] if w["type"] == "alarm" for a in w["properties"]["alarms"]}
+    assert drawn == {"X"} and body.count(".Arn}") == len(alarms)
+    assert all(f"${{{name}.Arn}}" in body for name in alarms)
+    emitted = set()
+    for app in ("check_release", "shard_scores"):
+        emitted |= set(re.findall(r'name="(\w+)"', (ROOT / "functions" / app / "app.py").read_text()))
+    emitted |= set(re.findall(r'"MetricName": "(\w+)"', (ROOT / "statemachine" / "refresh.asl.json").read_text()))
+    emitted |= {"ColdStart"} | {f"Decision_{d}" for d in ("new", "corrected", "unchanged", "forced", "failed")}
+    names = set()
+    for widget in dashboard["widgets"]:
+        metrics = widget["properties"].get("metrics", [])
+        namespace = None
+        for row in metrics:
+            parts = [p for p in row if isinstance(p, str)]
+            if parts[0] != "...":
+                namespace = parts[0] if parts[0] != "." else namespace
+                if namespace == "MipsProfiles":
+                    names.add(parts[1])
+    assert names and names <= emitted, names - emitted
