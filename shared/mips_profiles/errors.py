@@ -5,6 +5,7 @@
     ├── InvalidInput                input across a trust boundary is not of its shape (the field named)
     ├── CatalogError                CMS's catalog lacks what is looked for, or not in its shape
     ├── DownloadError               a download failed or is not the file
+    │   └── BodyCut                 the body stopped short (resumable with Range when the server allows)
     ├── SourceFileError             the CMS file as a whole is unusable
     ├── PublishRefused              a publish gate refused the release (``gate`` says which)
     ├── PublishError                publishing could not complete
@@ -65,6 +66,11 @@ class StoreError(MipsProfilesError):
 
 class DownloadError(MipsProfilesError):
     """A download failed or returned something that is not the file; nothing was kept."""
+
+
+class BodyCut(DownloadError):
+    """The body stopped before its Content-Length (a reset or a close mid-stream): the downloader resumes it
+    with ``Range`` where the server offers ranges and a validator, and raises it only when it cannot."""
 
 
 class CatalogError(MipsProfilesError):

@@ -113,3 +113,105 @@ def test_a_proxy_that_is_down_is_named_and_each_retry_is_logged(origin, tmp_path
     logged = [r.getMessage() for r in caplog.records]
     assert len(logged) == 2 and all("via proxy 127.0.0.1:9" in line and "waiting" in line for line in logged)
     assert list(tmp_path.iterdir()) == []
+
+
+# -- a body cut mid-stream -------------------------------------------------------------------------------------
+
+
+def _file_server(body: bytes, *, ranges: bool, cuts: int, etag: str = '"v1"'):
+    """Serves ``body`` at /f.csv; the first ``cuts`` answers stop halfway (their Content-Length promises more),
+    as a reset connection or a dropped CDN edge does. With ``ranges``: Accept-Ranges, an ETag and 206 answers."""
+    seen: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append({k.lower(): v for k, v in self.headers.items()})
+            start, status = 0, 200
+            wanted = self.headers.get("Range")
+            if ranges and wanted and self.headers.get("If-Range") == etag:
+                start, status = int(wanted.removeprefix("bytes=").rstrip("-")), 206
+            part = body[start:]
+            self.send_response(status)
+            self.send_header("Content-Type", "text/csv")
+            self.send_header("Content-Length", str(len(part)))
+            if ranges:
+                self.send_header("Accept-Ranges", "bytes")
+                self.send_header("ETag", etag)
+            if status == 206:
+                self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            self.end_headers()
+            if len(seen) <= cuts:
+                self.wfile.write(part[: len(part) // 2])
+                self.close_connection = True
+                return
+            self.wfile.write(part)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/f.csv", seen
+
+
+BODY = b"npi,final score\n" + b"".join(b"%010d,%d\n" % (1000000000 + i, i % 101) for i in range(20_000))
+
+
+@pytest.mark.parametrize("cuts", [1, 3, 4])
+def test_a_body_cut_mid_stream_is_resumed_with_range_and_hashes_right(tmp_path, cuts):
+    """A cut body (its Content-Length promised more) continues where it stopped, conditional on the ETag; the
+    file is exactly the server's bytes. Past as many cuts as the retry policy allows attempts, it is refused."""
+    server, url, seen = _file_server(BODY, ranges=True, cuts=cuts)
+    try:
+        policy = RetryPolicy(attempts=4, base_delay=0, timeout=2)  # the first request and up to three resumes
+        client = HttpClient(policy, sleep=lambda s: None, urls=UrlPolicy(allow_loopback_http=True), proxies={})
+        if cuts >= policy.attempts:  # every attempt cut: the original and three resumes
+            with pytest.raises(DownloadError, match="truncated download"):
+                client.download(url, tmp_path)
+            assert list(tmp_path.iterdir()) == []
+            return
+        download = client.download(url, tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert download.sha256 == hashlib.sha256(BODY).hexdigest() and download.size == len(BODY)
+    with open(download.path, "rb") as fh:
+        assert fh.read() == BODY
+    assert seen[0].get("range") is None and all(h["if-range"] == '"v1"' for h in seen[1:])
+    assert len(seen) == cuts + 1 and len(client.retry_log) == cuts
+    assert "resuming with Range" in client.retry_log[0]["reason"]
+
+
+def test_without_ranges_a_cut_body_is_refused_and_nothing_is_kept(tmp_path):
+    server, url, seen = _file_server(BODY, ranges=False, cuts=1)
+    try:
+        client = HttpClient(FAST, sleep=lambda s: None, urls=UrlPolicy(allow_loopback_http=True), proxies={})
+        with pytest.raises(DownloadError, match=r"truncated download|interrupted"):
+            client.download(url, tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(seen) == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_a_file_changed_between_the_cut_and_the_resume_is_downloaded_again_whole(tmp_path, monkeypatch):
+    """If-Range with the ETag the download began with; the server's file has a new one since, so it answers 200
+    with the whole new file, which replaces the part: never a mix of two files."""
+    from mips_profiles.adapters import http as http_adapter
+
+    server, url, seen = _file_server(BODY, ranges=True, cuts=1, etag='"v2"')
+    original = http_adapter._FileDownload._resume
+
+    def began_with_v1(self, resumes, cut):
+        self.headers["etag"] = '"v1"'  # what the first answer carried, before CMS replaced the file
+        return original(self, resumes, cut)
+
+    monkeypatch.setattr(http_adapter._FileDownload, "_resume", began_with_v1)
+    try:
+        client = HttpClient(FAST, sleep=lambda s: None, urls=UrlPolicy(allow_loopback_http=True), proxies={})
+        download = client.download(url, tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen[1]["if-range"] == '"v1"' and "range" in seen[1]
+    assert download.sha256 == hashlib.sha256(BODY).hexdigest() and download.etag == '"v2"'

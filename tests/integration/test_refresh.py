@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -252,6 +253,22 @@ def test_conditional_get_uses_validators_and_304_means_unchanged(tmp_path, table
         assert outcome.decision == "unchanged" and "304" in outcome.reason
         last = [r for r in cms.state.requests if r["path"] == cms.qpp_path(2024)][-1]
         assert last["headers"].get("if-none-match")
+
+
+def test_a_download_cut_mid_stream_by_a_server_with_ranges_is_resumed_and_published(tmp_path, tables):
+    """CMS's files come from servers that offer byte ranges and an ETag: a body cut halfway is completed with
+    Range and If-Range, and the year is published from exactly CMS's bytes."""
+    with CmsStandIn(send_validators=True) as cms:
+        e = Env(tmp_path, cms)
+        body = csv_bytes(tables[2024], tmp_path)
+        cms.publish_qpp(2024, body, "2025-07-28")
+        cms.inject(cms.qpp_path(2024), "short-length")
+        report = e.refresh(pdc_url=None)
+        assert years(report) == {2024: "new"}
+        asked = [r["headers"] for r in cms.state.requests if r["path"] == cms.qpp_path(2024)]
+        assert "range" not in asked[0] and asked[1]["range"] == f"bytes={len(body) // 2}-" and asked[1]["if-range"]
+        manifest = json.loads((e.tree / "v1" / "manifest.json").read_bytes())
+        assert manifest["releases"][0]["source_sha256"] == hashlib.sha256(body).hexdigest()
 
 
 def test_pdc_scores_are_reconciled_and_its_title_moving_to_a_new_year_is_a_new_release(env, tables, tmp_path):

@@ -46,7 +46,7 @@ from typing import Any
 
 from .. import __version__
 from ..core.sniff import non_csv_kind
-from ..errors import DownloadError, MipsProfilesError
+from ..errors import BodyCut, DownloadError, MipsProfilesError
 from ..ports import NO_PROGRESS, Progress
 from ..text import printable
 
@@ -367,9 +367,7 @@ class HttpClient:
             try:
                 block = reader(chunk)
             except (http.client.HTTPException, OSError, ValueError) as exc:
-                raise DownloadError(
-                    f"download of {normalise_url(url)} interrupted after {size} bytes: {exc!r}"
-                ) from None
+                raise BodyCut(f"download of {normalise_url(url)} interrupted after {size} bytes: {exc!r}") from None
             if not block:
                 return
             size += len(block)
@@ -400,50 +398,118 @@ class HttpClient:
         if getattr(response, "status", None) == 304 or getattr(response, "code", None) == 304:
             response.close()
             return Download(url, None, None, 0, not_modified=True, etag=etag, last_modified=last_modified)
+        return _FileDownload(self, url, expect_csv, chunk).run(response, directory)
+
+
+class _FileDownload:
+    """One file download: the body streamed to disk with its SHA-256 computed on the way, checked against its
+    Content-Length and its last line, and resumed with ``Range`` after a cut where the server allows it."""
+
+    def __init__(self, client: HttpClient, url: str, expect_csv: bool, chunk: int) -> None:
+        self.client, self.url, self.expect_csv, self.chunk = client, url, expect_csv, chunk
+        self.digest, self.size, self.head, self.tail = hashlib.sha256(), 0, b"", b""
+        self.expected: str | None = None
+        self.headers: dict[str, str] = {}
+
+    def run(self, response: Any, directory: str | os.PathLike[str]) -> Download:
+        url = self.url
         fd, path = tempfile.mkstemp(dir=directory, prefix=".download-", suffix=".csv")
-        expected = response.headers.get("Content-Length")
-        task = self.progress.task(
-            f"download {os.path.basename(urllib.parse.urlsplit(url).path) or url}",
-            int(expected) if expected and expected.isdigit() else None,
-            unit="B",
+        self._start(response)
+        task = self.client.progress.task(
+            f"download {os.path.basename(urllib.parse.urlsplit(url).path) or url}", self._total(), unit="B"
         )
         try:
-            with contextlib.closing(response), os.fdopen(fd, "wb") as out:
-                digest, size, head, tail = hashlib.sha256(), 0, b"", b""
-                ctype = response.headers.get("Content-Type", "")
-                for block in self._blocks(response, url, self.limits.file_bytes, self.limits.file_seconds, chunk):
-                    if not head:
-                        head = block[:512]
-                        if expect_csv:
-                            _reject_error_page(head, ctype, url)
-                    digest.update(block)
-                    out.write(block)
-                    size += len(block)
-                    tail = block[-1:]
-                    task.advance(len(block))
-                if expected is not None and expected.isdigit() and int(expected) != size:
-                    raise DownloadError(
-                        f"truncated download from {normalise_url(url)}: {size} of {expected} bytes (Content-Length)"
-                    )
-                if expect_csv and size and tail not in (b"\n", b"\r"):
-                    raise DownloadError(f"truncated download from {normalise_url(url)}: the last line is cut short")
-                if size == 0:
-                    raise DownloadError(f"empty body from {normalise_url(url)}")
-                headers_out = {k.lower(): v for k, v in response.headers.items()}
+            with os.fdopen(fd, "wb") as out:
+                resumes = 0
+                while True:
+                    try:
+                        self._receive(response, out, task)
+                        break
+                    except BodyCut as cut:
+                        resumes += 1
+                        response = self._resume(resumes, cut)
+                        if response.status == 200:  # the server sent the whole file again: start over
+                            out.seek(0)
+                            out.truncate()
+                            self._start(response)
+            self._check_complete()
         except BaseException:
             task.close("download failed")
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
             raise
-        task.close(f"downloaded {size:,} bytes from {normalise_url(url)}")
+        task.close(f"downloaded {self.size:,} bytes from {normalise_url(url)}")
+        headers = self.headers
         return Download(
             url,
             path,
-            digest.hexdigest(),
-            size,
-            etag=headers_out.get("etag"),
-            last_modified=headers_out.get("last-modified"),
-            headers=headers_out,
+            self.digest.hexdigest(),
+            self.size,
+            etag=headers.get("etag"),
+            last_modified=headers.get("last-modified"),
+            headers=headers,
+        )
+
+    def _start(self, response: Any) -> None:
+        self.digest, self.size, self.head = hashlib.sha256(), 0, b""
+        self.expected = response.headers.get("Content-Length")
+        self.headers = {k.lower(): v for k, v in response.headers.items()}
+
+    def _total(self) -> int | None:
+        return int(self.expected) if self.expected and self.expected.isdigit() else None
+
+    def _receive(self, response: Any, out: Any, task: Any) -> None:
+        limits = self.client.limits
+        with contextlib.closing(response):
+            ctype = response.headers.get("Content-Type", "")
+            for block in self.client._blocks(response, self.url, limits.file_bytes, limits.file_seconds, self.chunk):
+                if not self.head:
+                    self.head = block[:512]
+                    if self.expect_csv:
+                        _reject_error_page(self.head, ctype, self.url)
+                self.digest.update(block)
+                out.write(block)
+                self.size += len(block)
+                self.tail = block[-1:]
+                task.advance(len(block))
+        total = self._total()
+        if total is not None and total > self.size:
+            raise BodyCut(
+                f"truncated download from {normalise_url(self.url)}: {self.size} of {total} bytes (Content-Length)"
+            )
+
+    def _check_complete(self) -> None:
+        where, total = normalise_url(self.url), self._total()
+        if total is not None and total != self.size:
+            raise DownloadError(f"truncated download from {where}: {self.size} of {total} bytes (Content-Length)")
+        if self.expect_csv and self.size and self.tail not in (b"\n", b"\r"):
+            raise DownloadError(f"truncated download from {where}: the last line is cut short")
+        if self.size == 0:
+            raise DownloadError(f"empty body from {where}")
+
+    def _resume(self, resumes: int, cut: BodyCut) -> Any:
+        """The rest of a body cut after ``size`` bytes: ``Range`` with ``If-Range`` (the file's ETag, or its
+        Last-Modified), where the server offered byte ranges, a validator and a length. A 206 must continue at
+        ``size`` with the same total; a 200 is the whole file again (changed, or ranges ignored). Anything else,
+        a server without ranges, or every attempt cut, and the cut stands (``BodyCut``)."""
+        first, size, total, client = self.headers, self.size, self._total(), self.client
+        validator = first.get("etag") if not (first.get("etag") or "").startswith("W/") else None
+        validator = validator or first.get("last-modified")
+        ranges = first.get("accept-ranges", "").lower() == "bytes"
+        if not (ranges and validator and total and 0 < size < total) or resumes >= client.policy.attempts:
+            raise cut
+        client._retry(self.url, resumes, f"body cut after {size:,} of {total:,} bytes; resuming with Range", 0.0)
+        headers = {"Accept": "text/csv, */*;q=0.5", "Range": f"bytes={size}-", "If-Range": str(validator)}
+        response = client._open(self.url, headers, client.limits.file_bytes)
+        status = getattr(response, "status", None)
+        if status == 200 or (
+            status == 206 and response.headers.get("Content-Range") == f"bytes {size}-{total - 1}/{total}"
+        ):
+            return response
+        response.close()
+        raise DownloadError(
+            f"resume of {normalise_url(self.url)} at byte {size} answered {status} "
+            f"{printable(response.headers.get('Content-Range') or '', 80)}".rstrip()
         )
 
 
