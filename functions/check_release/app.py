@@ -11,7 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mips_profiles.adapters.dynamo import DynamoStateStore
@@ -49,7 +49,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> CheckAnswer:
         pdc_url=settings.pdc_url or None,
     )
     for year, outcome in result["years"].items():
-        metrics.add_metric(name=f"Decision_{outcome['decision']}", unit=MetricUnit.Count, value=1)
+        # one metric, YearsChecked, with the decision as a dimension (new, corrected, unchanged, forced, failed)
+        with single_metric(
+            name="YearsChecked", unit=MetricUnit.Count, value=1, namespace=metrics.namespace
+        ) as decision_metric:
+            decision_metric.add_dimension(name="decision", value=outcome["decision"])
         if outcome["decision"] == "failed":
             metrics.add_metric(name="PublishRefused", unit=MetricUnit.Count, value=1)
         logger.info("performance year checked", extra={"performance_year": year, **outcome})

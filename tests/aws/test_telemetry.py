@@ -58,11 +58,15 @@ def test_a_retried_download_is_a_structured_log_line_and_a_metric(stack, tables,
     cold = [line for line in lines if "_aws" in line and "ColdStart" in line]
     assert len(cold) == 1 and cold[0]["ColdStart"] == [1.0]  # the handler's first invocation
     emf = [line for line in lines if "_aws" in line and "ColdStart" not in line]
-    assert len(emf) == 1
-    directive = emf[0]["_aws"]["CloudWatchMetrics"][0]
-    assert directive["Namespace"] == "MipsProfiles"
-    assert {"Name": "DownloadRetries", "Unit": "Count"} in directive["Metrics"]
-    assert emf[0]["DownloadRetries"] == [1.0] and emf[0]["Decision_new"] == [1.0]
+    by_metric = {m["Name"]: line for line in emf for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    retries = by_metric["DownloadRetries"]
+    assert retries["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "MipsProfiles"
+    assert retries["DownloadRetries"] == [1.0] and retries["service"] == "mips-profiles"
+    # the decision is a dimension of one metric, not a metric name per outcome
+    checked = by_metric["YearsChecked"]
+    assert checked["decision"] == "new" and "decision" in checked["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
+    assert checked["YearsChecked"] == [1.0] and checked["service"] == "mips-profiles"
+    assert not [name for name in by_metric if name.startswith("Decision_")]
 
 
 def test_every_shard_step_logs_under_the_executions_name(stack, logs):
