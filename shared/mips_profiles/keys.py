@@ -211,6 +211,16 @@ def stats_record_key(year: int) -> str:
     return f"index/stats/py={year}.json"
 
 
+def bulk_part_key(year: int, shard: int) -> str:
+    """One storage shard's compressed lines of a year's bulk files (both formats) and its headline rows."""
+    return f"index/bulk/py={year}/shard={shard:02d}.part"
+
+
+def bulk_summary_key(year: int) -> str:
+    """What the year's bulk files were last assembled from, with each file's CRC-32, size and SHA-256."""
+    return f"index/bulk/py={year}/summary.json"
+
+
 def audit_key(year: int, release: str) -> str:
     return f"audit/py={year}/release={release}/audit.parquet"
 

@@ -290,3 +290,79 @@ def test_the_documented_lines_read_a_bulk_file_into_duckdb_and_pandas(published_
     )
     assert str(rows) in outputs[1]  # duckdb's count
     assert "count" in outputs[2] and "mean" in outputs[2]  # pandas' describe
+
+
+def _parts(private: Path, year: int) -> dict[str, tuple[int, bytes]]:
+    return {
+        p.name: (p.stat().st_mtime_ns, p.read_bytes())
+        for p in (private / "index" / "bulk" / f"py={year}").glob("*.part")
+    }
+
+
+def test_a_bulk_file_is_one_gzip_member_whatever_parts_it_was_assembled_from(published_tree):
+    """Browsers and ``curl --compressed`` read only the first member of a concatenated gzip: the per-shard
+    parts must be joined inside one member, and its CRC-32 and length must be those of the whole text."""
+    import zlib
+
+    for fmt in BULK_FORMATS:
+        stored = (published_tree / bulk_key(2024, fmt)).read_bytes()
+        reader = zlib.decompressobj(16 + zlib.MAX_WBITS)  # one member only, as a browser reads it
+        content = reader.decompress(stored)
+        assert reader.eof and reader.unused_data == b"", "more than one gzip member"
+        assert content == gzip.decompress(stored)
+        assert stored[:10] == b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no name, mtime 0: deterministic
+    assert len(_parts(published_tree.parent / "tree.private", 2024)) > 1  # assembled from several parts
+
+
+def test_a_correction_recompresses_only_the_shards_it_changed_and_the_files_stay_exact(tmp_path):
+    from mips_profiles.publishing.ledger import shard_of
+
+    table = generate_table(2024, 2000, seed=5)
+    tree, private = tmp_path / "t", tmp_path / "p"
+    publisher = Publisher(LocalDirStore(tree), LocalDirStore(private))
+    publisher.publish_file(write_path(table, tmp_path / "a.csv"), ReleaseInfo(2024))
+    before = _parts(private, 2024)
+    fix = make_correction(table, changed_share=0.002, removed=0, added=0)
+    result = publisher.publish_file(write_path(fix.table, tmp_path / "b.csv"), ReleaseInfo(2024))
+    assert result.docs_written == len(fix.changed) > 0
+    after = _parts(private, 2024)
+    touched = {f"shard={s:02d}.part" for s in shard_of(pa_array(sorted(fix.changed))).tolist()}
+    rewritten = {name for name in after if after[name] != before.get(name)}
+    assert rewritten == touched and len(touched) < len(after)
+    fresh = Publisher(LocalDirStore(tmp_path / "t2"), LocalDirStore(tmp_path / "p2"))
+    fresh.publish_file(tmp_path / "b.csv", ReleaseInfo(2024))
+    listed = manifest(tree)["releases"][0]["bulk"]
+    for fmt in BULK_FORMATS:
+        # byte for byte what a publish of the corrected file from scratch makes, and listed exactly
+        stored = (tree / bulk_key(2024, fmt)).read_bytes()
+        assert stored == (tmp_path / "t2" / bulk_key(2024, fmt)).read_bytes()
+        assert listed[fmt]["sha256"] == hashlib.sha256(gzip.decompress(stored)).hexdigest()
+        assert listed[fmt]["size"] == len(stored)
+
+
+def test_a_damaged_or_foreign_bulk_part_is_rebuilt_from_the_entries_not_published(tmp_path):
+    table = generate_table(2024, 600, seed=8)
+    tree, private = tmp_path / "t", tmp_path / "p"
+    publisher = Publisher(LocalDirStore(tree), LocalDirStore(private))
+    publisher.publish_file(write_path(table, tmp_path / "a.csv"), ReleaseInfo(2024))
+    good = {fmt: (tree / bulk_key(2024, fmt)).read_bytes() for fmt in BULK_FORMATS}
+    parts = sorted((private / "index" / "bulk" / "py=2024").glob("*.part"))
+    parts[0].write_bytes(parts[0].read_bytes()[:-7])  # truncated
+    parts[1].write_bytes(parts[2].read_bytes())  # another shard's part, tagged with that shard's entries
+    (private / "index" / "bulk" / "py=2024" / "summary.json").write_text("{")  # unreadable: hashed again
+    for fmt in BULK_FORMATS:
+        (tree / bulk_key(2024, fmt)).unlink()
+    report = publisher.repairer().repair()
+    assert {bulk_key(2024, fmt) for fmt in BULK_FORMATS} <= set(report.restored)
+    assert {fmt: (tree / bulk_key(2024, fmt)).read_bytes() for fmt in BULK_FORMATS} == good
+
+
+def write_path(table, path: Path) -> Path:
+    write_csv(table, path)
+    return path
+
+
+def pa_array(values):
+    import pyarrow as pa
+
+    return pa.array(values, pa.string())

@@ -20,12 +20,10 @@ contract's projection) and the CSV columns are the contract's public fields.
 from __future__ import annotations
 
 import csv
-import gzip
-import hashlib
 import io
-from collections import deque
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+import struct
+import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,8 +32,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..core import jsoncolumns as jc
+from ..core import mart
 from ..core.documents import DocumentBuilder, dumps, sort_entries
-from ..keys import BULK_PREFIX, bulk_key
+from ..keys import BULK_PREFIX
 
 BULK_FORMATS = {"ndjson": "application/x-ndjson; charset=utf-8", "csv": "text/csv; charset=utf-8"}
 CONTENT_ENCODING = "gzip"
@@ -72,43 +71,43 @@ class BulkFile:
         }
 
 
-class _Gzipped:
-    """An uncompressed stream written into deterministic gzip bytes, hashed and counted on the way.
+GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+"""A gzip member's header: DEFLATE, no name, no flags, ``mtime`` 0, OS unknown (what ``gzip.compress(data,
+mtime=0)`` writes at level 6): the same bytes wherever and whenever a file is assembled."""
+FINAL_BLOCK = b"\x03\x00"
+"""An empty, final DEFLATE block with fixed codes: ends the stream after the parts' non-final blocks."""
+LEVEL = 6
 
-    Compressing and hashing run on a worker thread, in order (zlib and hashlib release the GIL), while the
-    caller builds the next piece: a national year's bulk files cost about the time of building them."""
 
-    MAX_PENDING = 4
+def deflate_part(text: bytes) -> bytes:
+    """``text`` as raw DEFLATE blocks on their own (no back-reference before its first byte), ending with a
+    sync flush: byte-aligned and not final, so parts laid end to end are one valid DEFLATE stream."""
+    if not text:
+        return b""
+    zipper = zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
+    return zipper.compress(text) + zipper.flush(zlib.Z_SYNC_FLUSH)
 
-    def __init__(self) -> None:
-        self.buffer = io.BytesIO()
-        self.zip = gzip.GzipFile(fileobj=self.buffer, mode="wb", compresslevel=6, mtime=0)
-        self.digest = hashlib.sha256()
-        self.size = 0
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gzip")
-        self._pending: deque[Future[None]] = deque()
 
-    def _absorb(self, data: bytes) -> None:
-        self.zip.write(data)
-        self.digest.update(data)
+def inflate_part(data: bytes) -> bytes:
+    """The text of one part (for hashing a file whose other parts changed)."""
+    return zlib.decompressobj(-15).decompress(data) if data else b""
 
-    def write(self, data: bytes) -> None:
-        while len(self._pending) >= self.MAX_PENDING:  # bounded: memory stays at a few pieces
-            self._pending.popleft().result()
-        self._pending.append(self._worker.submit(self._absorb, data))
-        self.size += len(data)
 
-    def discard(self) -> None:
-        self._worker.shutdown(wait=True, cancel_futures=True)
+def gzip_member(parts: Iterable[bytes], crc32: int, size: int) -> bytes:
+    """One gzip member (RFC 1952) from DEFLATE parts in order, given the CRC-32 and length of their whole text.
+    Browsers and ``curl --compressed`` read only the first member of a concatenation of members, so the
+    parts are joined inside one member, never as members of their own."""
+    return b"".join([GZIP_HEADER, *parts, FINAL_BLOCK, struct.pack("<II", crc32 & 0xFFFFFFFF, size & 0xFFFFFFFF)])
 
-    def close(self, key: str, rows: int) -> BulkFile:
-        try:
-            while self._pending:
-                self._pending.popleft().result()
-        finally:
-            self._worker.shutdown(wait=True, cancel_futures=True)
-        self.zip.close()
-        return BulkFile(key, self.buffer.getvalue(), rows, self.size, self.digest.hexdigest())
+
+@dataclass
+class ShardLines:
+    """One storage shard's lines in both formats (uncompressed) and its rows of the mart's headlines."""
+
+    ndjson: bytes
+    csv: bytes
+    rows: int
+    headlines: pa.Table
 
 
 class BulkBuilder:
@@ -116,6 +115,11 @@ class BulkBuilder:
         self.builder = builder
         # the CSV columns: the contract's displayed fields, in contract order, with their public paths
         self.columns = list(builder.public.items())
+
+    def csv_header(self) -> bytes:
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerow([name for name, _ in self.columns])
+        return text.getvalue().encode()
 
     def _csv_rows(self, npis: pa.Array, columns: list[tuple[str, jc.Column]]) -> Iterable[tuple[str, ...]]:
         """The CSV rows of one shard, built column by column: numbers as the documents write them (orjson:
@@ -126,47 +130,21 @@ class BulkBuilder:
             cells.append([""] * len(npis) if column is None else jc.cells(column))
         return zip(*cells, strict=True)
 
-    def build(
-        self,
-        year: int,
-        shards: Iterable[pa.Table],
-        on_rows: Callable[[pa.Array, list[tuple[str, jc.Column]]], None] | None = None,
-    ) -> list[BulkFile]:
-        """Both files of ``year`` from its published entries, given shard by shard (the lines come out in
-        shard order, NPI order within a shard). ``on_rows`` sees each shard's NPIs and typed entry columns
-        (the mart's headlines are built from the same pass)."""
-        ndjson, table = _Gzipped(), _Gzipped()
+    def shard_lines(self, year: int, entries: pa.Table) -> ShardLines:
+        """The lines of one shard's entries of ``year`` (NPI order), and the mart's headlines from the same
+        typed columns: one pass over the entries for both files and the mart."""
+        ordered = sort_entries(entries)
+        entry_years = ordered.column("performance_year")
+        other = pc.filter(entry_years, pc.not_equal(entry_years, year))
+        if len(other):
+            raise ValueError(f"an entry of PY{other[0].as_py()} among PY{year}'s")
+        npis = ordered.column("npi").combine_chunks()
+        columns = self.builder.entry_columns(ordered)
+        lines = self.builder.rendered_entries(ordered, prefix=(("npi", jc.Texts(npis)),))
+        ndjson = jc.buffer_bytes(jc.concat(lines, b"\n")) if len(npis) else b""
         text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow([name for name, _ in self.columns])
-        rows = 0
-        try:
-            for entries in shards:
-                if entries.num_rows == 0:
-                    continue
-                ordered = sort_entries(entries)
-                entry_years = ordered.column("performance_year")
-                other = pc.filter(entry_years, pc.not_equal(entry_years, year))
-                if len(other):
-                    raise ValueError(f"an entry of PY{other[0].as_py()} among PY{year}'s")
-                npis = ordered.column("npi").combine_chunks()
-                columns = self.builder.entry_columns(ordered)
-                if on_rows is not None:
-                    on_rows(npis, columns)
-                lines = self.builder.rendered_entries(ordered, prefix=(("npi", jc.Texts(npis)),))
-                ndjson.write(jc.buffer_bytes(jc.concat(lines, b"\n")))
-                writer.writerows(self._csv_rows(npis, columns))
-                table.write(text.getvalue().encode())
-                text.seek(0)
-                text.truncate()
-                rows += len(npis)
-        except BaseException:
-            ndjson.discard()
-            table.discard()
-            raise
-        if text.getvalue():  # the header alone, for a year with no entries
-            table.write(text.getvalue().encode())
-        return [ndjson.close(bulk_key(year, "ndjson"), rows), table.close(bulk_key(year, "csv"), rows)]
+        csv.writer(text, lineterminator="\n").writerows(self._csv_rows(npis, columns))
+        return ShardLines(ndjson, text.getvalue().encode(), len(npis), mart.profile_headlines(npis, columns))
 
 
 # -- the change feed -----------------------------------------------------------------------------

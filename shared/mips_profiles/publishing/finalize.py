@@ -9,18 +9,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import pyarrow as pa
-
 from ..clock import iso
-from ..core import jsoncolumns as jc
-from ..core import mart
 from ..core.documents import CONTENT_TYPE, NOT_FOUND, DocumentBuilder, dumps
 from ..core.profile_schema import profile_schema
 from ..keys import CACHE_DOCUMENT, CACHE_MANIFEST, NOT_FOUND_KEY, SCHEMA_KEY, bulk_prefix, change_key
 from ..ports import BlobStore, content_hash
 from .bulk import BULK_FORMATS, CONTENT_ENCODING, BulkBuilder, BulkFile, change_object
+from .bulk_year import BulkAssembler
 from .ledger import Ledger, PartitionResult, StagedRun
 from .manifest import Manifest, PublishedRelease, ReleaseInfo
+from .shards import builder_fingerprint
 
 __all__ = ["Finalizer", "PublishResult"]
 
@@ -68,8 +66,14 @@ class Finalizer:
         self.ledger = ledger
         self.manifest = manifest
         self.builder = builder
-        self.bulk = BulkBuilder(builder)
+        self.assembler = BulkAssembler(ledger, BulkBuilder(builder), self.builder_fingerprint)
         self.clock = clock
+        self._fingerprint: str | None = None
+
+    def builder_fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = builder_fingerprint(self.builder)
+        return self._fingerprint
 
     def finalize(self, run: StagedRun, results: list[PartitionResult], *, rebuilt: bool) -> PublishResult:
         """The release made visible: the fixed objects, the aggregates, the bulk files of the year (of every year
@@ -120,10 +124,8 @@ class Finalizer:
         """The year's bulk files, written only when their content changed, and the mart's headlines of the
         year from the same pass over its entries (private, as the documents have them); the manifest entries."""
         recorded: dict[str, Any] = (self.manifest.release_entry(manifest, year) or {}).get("bulk", {})
-        headlines: list[pa.Table] = []
-        files = self.bulk_files(year, on_rows=lambda npis, cols: headlines.append(mart.profile_headlines(npis, cols)))
-        none = mart.profile_headlines(pa.array([], pa.string()), [])
-        self.ledger.write_mart("profile_headlines", year, pa.concat_tables(headlines or [none]))
+        files, headlines = self.assembler.files(year)
+        self.ledger.write_mart("profile_headlines", year, headlines)
         present = self.public.md5_listing(bulk_prefix(year))  # one LIST: deleted since?
         out = {}
         for fmt, file in zip(BULK_FORMATS, files, strict=True):
@@ -132,11 +134,9 @@ class Finalizer:
             out[fmt] = file.manifest_entry()
         return out
 
-    def bulk_files(
-        self, year: int, on_rows: Callable[[pa.Array, list[tuple[str, jc.Column]]], None] | None = None
-    ) -> list[BulkFile]:
-        """Both bulk files of ``year``, built from its published entries (the private state)."""
-        return self.bulk.build(year, self.ledger.entry_shards(year), on_rows)
+    def bulk_files(self, year: int) -> list[BulkFile]:
+        """Both bulk files of ``year``, assembled from its published entries (the private state)."""
+        return self.assembler.files(year)[0]
 
     def write_bulk_file(self, file: BulkFile) -> None:
         self.public.write(

@@ -32,6 +32,8 @@ from ..keys import (
     ENTRIES_ROOT,
     FINGERPRINT_KEY,
     audit_key,
+    bulk_part_key,
+    bulk_summary_key,
     change_sequence_key,
     changes_stage_key,
     changes_stage_prefix,
@@ -184,6 +186,33 @@ class Ledger:
         """The year's entries shard by shard, skipping the shards it has none in (one LIST)."""
         stored = self.store.md5_listing(entries_prefix(year))
         return (self.entries(year, shard) for shard in range(SHARDS) if entries_key(year, shard) in stored)
+
+    def entry_tags(self, year: int) -> dict[int, str]:
+        """Storage shard -> the MD5 of its stored entries of ``year`` (one LIST; "" where the store has none to
+        give): what a shard's bulk part was built from."""
+        stored = self.store.md5_listing(entries_prefix(year))
+        return {
+            shard: stored[entries_key(year, shard)] or ""
+            for shard in range(SHARDS)
+            if entries_key(year, shard) in stored
+        }
+
+    def bulk_part(self, year: int, shard: int) -> bytes | None:
+        return self.store.read(bulk_part_key(year, shard))
+
+    def write_bulk_part(self, year: int, shard: int, data: bytes) -> None:
+        self.store.write(bulk_part_key(year, shard), data)
+
+    def bulk_summary(self, year: int) -> dict[str, Any] | None:
+        data = self.store.read(bulk_summary_key(year))
+        try:
+            summary = orjson.loads(data) if data is not None else None
+        except orjson.JSONDecodeError:
+            return None  # unreadable: the files are hashed again, as if it were absent
+        return summary if isinstance(summary, dict) else None
+
+    def write_bulk_summary(self, year: int, summary: dict[str, Any]) -> None:
+        self.store.write(bulk_summary_key(year), orjson.dumps(summary, option=orjson.OPT_SORT_KEYS))
 
     def years(self) -> set[int]:
         """The years with published entries (found by listing, not by the manifest)."""

@@ -47,7 +47,7 @@ from .ledger import Ledger, PartitionResult, StagedRun
 from .manifest import Manifest, ReleaseInfo
 from .reconcile import ProfileReconciler
 from .repair import Repairer
-from .shards import ShardWriter, builder_fingerprint, changed_npis
+from .shards import ShardWriter, changed_npis
 from .stage import Stager
 
 __all__ = ["PartitionResult", "PublishResult", "Publisher", "ReleaseInfo", "StagedRun", "changed_npis"]
@@ -86,7 +86,6 @@ class Publisher:
         self.shards = ShardWriter(public, self.ledger, self.builder)
         self.finalizer = Finalizer(public, self.ledger, self.manifest, self.builder, clock)
         self.reconciler = ProfileReconciler(private, self.ledger, self.manifest)
-        self._fingerprint: str | None = None
 
     # -- entry point ---------------------------------------------------------------------------
     def publish_file(
@@ -171,9 +170,7 @@ class Publisher:
         return totals
 
     def builder_fingerprint(self) -> str:
-        if self._fingerprint is None:
-            self._fingerprint = builder_fingerprint(self.builder)
-        return self._fingerprint
+        return self.finalizer.builder_fingerprint()
 
     def _builder_changed(self) -> bool:
         return self.ledger.fingerprint() != self.builder_fingerprint()
