@@ -6,7 +6,8 @@
   of those entries, for spreadsheets. Both stored gzip-compressed with ``Content-Encoding: gzip`` (a
   browser or ``curl --compressed`` reads them as they are), deterministic bytes (gzip ``mtime`` 0), listed
   in the manifest with size, rows and the SHA-256 of the uncompressed content, rewritten only when that
-  content changes.
+  content changes. A file is assembled from per-shard DEFLATE parts inside ONE gzip member
+  (``bulk_year.py``): clients read only the first member of a concatenation.
 - ``v1/changes/{sequence:08d}.json``: one object per publish that changed a document: the NPIs whose
   document was added, changed or removed, with the release it came from and the previous one. Sequence
   numbers count up from 1, so the keys sort in time and a consumer can walk them from its own marker;
