@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[2]
 BENCH = ROOT / "benchmarks" / "national.py"
 
@@ -61,3 +63,44 @@ def test_the_benchmark_runs_the_peer_interleaved_and_rewrites_the_table(tmp_path
     page.write_text(text.replace("| **peer**", "| edited"))
     subprocess.run([sys.executable, str(BENCH), "--from-json", str(summary_path), "--markdown", str(page)], check=True)
     assert page.read_text() == text
+
+
+LAMBDA = ROOT / "benchmarks" / "lambda_path.py"
+
+
+def run_lambda_path(tmp_path: Path, *args: str) -> dict:
+    out = tmp_path / "lambda.json"
+    done = subprocess.run(
+        [sys.executable, str(LAMBDA), *args, "--work", str(tmp_path / "work"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def check_lambda_path(result: dict) -> None:
+    first, fix = result["first_publish"], result["correction"]
+    npis = first["finalize"]["output"]["docs_written"]
+    assert first["partition"]["documents_written"] == npis > 0  # every partition ran, one measured against moto
+    assert first["partition"]["measured"] >= 1 and first["partition"]["s3_requests"] > 0
+    assert 0 < fix["finalize"]["output"]["docs_written"] < npis / 10  # the correction wrote what changed
+    assert result["ingest_pdc"]["output"]["cms_profile_reconciliation"]["mismatches"] == 0
+    for step in (first["stage"], first["finalize"], result["ingest_pdc"]):
+        assert step["seconds"] > 0 and step["peak_rss_mb"] > 0 and step["state_bytes"] < 256 * 1024
+    assert first["projected_wall_seconds"] >= first["stage"]["seconds"] + first["finalize"]["seconds"]
+    assert result["sizing"]["breaks_first"]["at_volume_factor"] > 0
+
+
+def test_the_lambda_path_benchmark_runs_every_step_through_the_aws_adapters(tmp_path):
+    check_lambda_path(run_lambda_path(tmp_path, "--rows", "2000", "--pdc-rows", "3000", "--latency-ms", "1"))
+
+
+@pytest.mark.slow
+def test_the_lambda_path_at_national_scale_fits_the_template_with_room_to_double(tmp_path):
+    """The README's figures: a national year and a PDC file of the real size through the Lambda steps."""
+    result = run_lambda_path(tmp_path, "--rows", "500000", "--pdc-rows", "930000", "--latency-ms", "20")
+    check_lambda_path(result)
+    assert result["sizing"]["breaks_first"]["at_volume_factor"] >= 2

@@ -72,8 +72,9 @@ def encode_part(part: Part) -> bytes:
     return b"".join([PART_MAGIC, struct.pack(">I", len(header)), header, *(part.data[f] for f in FORMATS), headlines])
 
 
-def decode_part(data: bytes) -> Part | None:
-    """A stored part, or None if it is not one whole part (it is then rebuilt, never trusted)."""
+def decode_part(data: bytes, tag: str | None = None, fingerprint: str | None = None) -> Part | None:
+    """A stored part, or None if it is not one whole part (it is then rebuilt, never trusted), or not made from
+    ``tag``'s entries with ``fingerprint``'s builder, when given (checked before anything else is parsed)."""
     try:
         if not data.startswith(PART_MAGIC):
             return None
@@ -82,6 +83,10 @@ def decode_part(data: bytes) -> Part | None:
         at += 4
         header = orjson.loads(data[at : at + length])
         at += length
+        if (tag is not None and header["tag"] != tag) or (
+            fingerprint is not None and header["fingerprint"] != fingerprint
+        ):
+            return None
         blobs: dict[str, bytes] = {}
         size: dict[str, int] = {}
         crc: dict[str, int] = {}
@@ -184,7 +189,7 @@ class BulkAssembler:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="deflate") as pool:
             for shard, tag in sorted(tags.items()):
                 stored = self.ledger.bulk_part(year, shard) if tag else None
-                part = decode_part(stored) if stored is not None else None
+                part = decode_part(stored, tag, fingerprint) if stored is not None else None
                 if part is not None and part.tag == tag and part.fingerprint == fingerprint:
                     parts[shard] = part
                     if digests is not None:
