@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from national import peak_rss_mb  # this directory is on sys.path when a benchmark runs as a script
+
 HERE = Path(__file__).resolve()
 ROOT = HERE.parents[1]
 PUBLIC, AUDIT, RAW, TABLE = "mips-public", "mips-audit", "mips-raw", "mips-state"
@@ -59,14 +61,6 @@ def template_figures() -> dict[str, int]:
         "partitions": first(r"Partitions:\n(?:.*\n)*?\s+Default: (\d+)", text),
         "s3_concurrency": first(r'S3_CONCURRENCY: "(\d+)"', shard),
     }
-
-
-def peak_rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def sha256_file(path: Path) -> str:
