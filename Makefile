@@ -52,6 +52,8 @@ lock: | $(UV)
 	$(UV_COMPILE) requirements/uv.in -o requirements/uv.txt
 	$(UV_COMPILE) requirements/tools.in -o requirements/tools.txt
 	$(UV_COMPILE) requirements/dbt.in -o requirements/dbt.txt
+	$(UV) pip compile --quiet --generate-hashes --custom-compile-command "make lock" --python-version 3.12 \
+		requirements/lambda-runtime-floor.in -o requirements/lambda-runtime-floor.txt
 	$(UV) export --quiet --frozen --no-hashes --no-emit-project --format requirements-txt -o .layer-constraints.txt
 	$(UV) pip compile --quiet --generate-hashes --custom-compile-command "make lock" --python-version 3.12 \
 		--python-platform x86_64-manylinux_2_28 -c .layer-constraints.txt shared/requirements.in -o shared/requirements.txt
@@ -90,10 +92,14 @@ test: $(VENV)/.installed $(ASL)/.installed $(DBT_VENV)/.installed $(WEB_NPM)/.in
 unit: $(VENV)/.installed
 	$(BIN)/pytest tests/unit
 
-# The AWS tests (the handlers, the state machine, IAM) on the Lambdas' Python, from the same lock.
+# The AWS tests (the handlers, the state machine, IAM) as the Lambdas run them: Python 3.12, and the oldest boto3
+# and botocore the code claims (requirements/lambda-runtime-floor.txt) over the lock, since the functions run on
+# the runtime's own SDK. `make test` runs the same tests on the lock's SDK.
 test-lambda-python: | $(UV)
 	@if [ -z "$(LAMBDA_PYTHON)" ]; then echo "no Python 3.12 on this machine: the AWS tests ran on $$($(PYTHON) -V) only"; \
 	else UV_PROJECT_ENVIRONMENT=.venv-py312 $(UV) sync --quiet --locked --python "$(LAMBDA_PYTHON)" && \
+		VIRTUAL_ENV=.venv-py312 $(UV) pip install --quiet --require-hashes -r requirements/lambda-runtime-floor.txt && \
+		.venv-py312/bin/python -c 'import boto3, botocore; print("AWS tests on boto3", boto3.__version__, "botocore", botocore.__version__)' && \
 		.venv-py312/bin/pytest -q -p no:cacheprovider tests/aws; fi
 
 lint: check-locks $(VENV)/.installed $(TOOLS)/.installed $(ASL)/.installed

@@ -24,6 +24,7 @@ LOCKS = {
     "requirements/uv.txt": "requirements/uv.in",
     "requirements/tools.txt": "requirements/tools.in",
     "requirements/dbt.txt": "requirements/dbt.in",
+    "requirements/lambda-runtime-floor.txt": "requirements/lambda-runtime-floor.in",
     "shared/requirements.txt": "shared/requirements.in and uv.lock",
 }
 INPUTS = [
@@ -32,6 +33,7 @@ INPUTS = [
     "requirements/uv.in",
     "requirements/tools.in",
     "requirements/dbt.in",
+    "requirements/lambda-runtime-floor.in",
     "shared/requirements.in",
 ]
 

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mips_profiles.adapters.dynamo import DynamoStateStore
 from mips_profiles.adapters.http import HttpClient, SizeLimits, UrlPolicy
 from mips_profiles.adapters.s3 import S3Store
-from mips_profiles.orchestration.messages import CheckAnswer
+from mips_profiles.orchestration.messages import CheckAnswer, parse_check_event
 from mips_profiles.orchestration.release_check import CheckRequest, check_for_releases
 from mips_profiles.settings import Settings
 
@@ -36,8 +36,9 @@ copy_config_to_registered_loggers(source_logger=logger, include={"mips_profiles"
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> CheckAnswer:
     """``event``: ``{"request": <the execution input>, "run": <the execution name>}``."""
-    request = CheckRequest.from_event(event.get("request") or {})
-    logger.set_correlation_id(event.get("run") or context.aws_request_id)
+    body, run = parse_check_event(event)  # the event's shape and the execution name, before anything is fetched
+    request = CheckRequest.from_event(body)
+    logger.set_correlation_id(run or context.aws_request_id)
     http = HttpClient(urls=URLS, limits=LIMITS)
     result = check_for_releases(
         request,

@@ -13,6 +13,7 @@ import pytest
 from aws_stack import (
     PARTITIONS,
     ROOT,
+    FakeContext,
     csv_bytes,
     load_event,
     local_publish,
@@ -317,3 +318,21 @@ def test_a_pdc_csv_of_the_wrong_shape_is_refused_at_ingest_and_the_run_finishes(
     assert stack.keys("audit", "pdc/") == [] and stack.keys("audit", "reconciliation/") == []
     assert stack.state_record("pdc", 2024) is None  # retried on the next check
     assert stack.lock_holder() is None
+
+
+def test_a_run_under_any_name_step_functions_accepts_publishes(stack, tables, tmp_path):
+    """A console-started execution named like ``rerun.2024`` used to pass Check (downloading the year) and then
+    fail at Stage on a stricter name rule; now both steps take Step Functions' own rule."""
+    stack.cms.publish_qpp(2024, csv_bytes(tables[2024], tmp_path), "2025-07-28")
+    run = stack.run({"performance_year": 2024, "force": True, "reason": "console"}, name="rerun.2024@ops")
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    assert [(o["performance_year"], o["status"]) for o in run.output["published"]] == [(2024, "published")]
+
+
+@pytest.mark.parametrize("request_value", [[], False, "", 0])
+def test_a_check_event_that_is_not_a_request_is_refused_before_any_download(stack, request_value):
+    from mips_profiles.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="the Check event's request must be a JSON object"):
+        stack.check.handler({"request": request_value, "run": "manual-x"}, FakeContext())
+    assert stack.cms.state.requests == []  # not even the catalog was read

@@ -95,7 +95,7 @@ def denied(exc: BaseException | None) -> bool:
             or exc.response["ResponseMetadata"]["HTTPStatusCode"] == 403
         ):
             return True
-        if "AccessDenied" in str(exc) or "(403)" in str(exc):
+        if "AccessDenied" in str(exc) or "(403)" in str(exc) or "Status Code: 403" in str(exc):  # older botocore
             return True
         exc = exc.__cause__ or exc.__context__
     return False

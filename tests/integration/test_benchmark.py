@@ -104,3 +104,44 @@ def test_the_lambda_path_at_national_scale_fits_the_template_with_room_to_double
     result = run_lambda_path(tmp_path, "--rows", "500000", "--pdc-rows", "930000", "--latency-ms", "20")
     check_lambda_path(result)
     assert result["sizing"]["breaks_first"]["at_volume_factor"] >= 2
+
+
+COLD = ROOT / "benchmarks" / "cold_start.py"
+
+
+def test_the_cold_start_benchmark_measures_both_handlers_and_rewrites_its_table(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("a\n<!-- cold-start:begin -->\nSTALE\n<!-- cold-start:end -->\nb\n")
+    out = tmp_path / "cold.json"
+    cmd = [sys.executable, str(COLD), "--runs", "1", "--out", str(out), "--markdown", str(page)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    result = json.loads(out.read_text())
+    variants = result["variants"]
+    assert set(variants) == {"check_release", "shard_scores", "shard_scores, pandas imported (before)"}
+    assert all(v["cpu_s"]["median"] > 0 for v in variants.values())
+    text = page.read_text()
+    assert "STALE" not in text and "| shard_scores |" in text and text.endswith("<!-- cold-start:end -->\nb\n")
+
+
+def test_the_performance_page_shows_the_committed_cold_start_figures(tmp_path):
+    """The page's table is what the committed results render: a figure edited by hand, or a re-measure whose
+    table was not regenerated, fails here."""
+    page = tmp_path / "performance.md"
+    committed = (ROOT / "docs" / "performance.md").read_text()
+    page.write_text(committed)
+    results = ROOT / "benchmarks" / "results-cold-start.json"
+    subprocess.run([sys.executable, str(COLD), "--from-json", str(results), "--markdown", str(page)], check=True)
+    assert page.read_text() == committed
+
+
+CHECKER = ROOT / "benchmarks" / "checker_path.py"
+
+
+def test_the_checker_benchmark_downloads_hashes_and_puts_through_the_adapters(tmp_path):
+    out = tmp_path / "checker.json"
+    cmd = [sys.executable, str(CHECKER), "--mb", "2", "--runs", "1", "--work", str(tmp_path / "w"), "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["file_mb"] >= 1 and result["cpu_s"]["median"] > 0 and result["peak_rss_mb"]["median"] > 0
+    assert result["projected_first_run_s_by_memory_mb"]["512"] >= result["projected_first_run_s_by_memory_mb"]["1769"]

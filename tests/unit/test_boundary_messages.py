@@ -112,8 +112,8 @@ def test_the_requests_that_do_run_are_read_as_meant():
             "checked must be a list of at most 9",
         ),
         ({"action": "repair", "year": 2024}, "unknown field 'year' in the repair event"),
-        ({"action": "record_check_dates", "run": "a b", "checked": [], "outcomes": []}, "run is not of the expected"),
-        ({"action": "record_check_dates", "run": 7, "checked": [], "outcomes": []}, "run must be text"),
+        ({"action": "record_check_dates", "run": "a b", "checked": [], "outcomes": []}, "run must be a Step Functions"),
+        ({"action": "record_check_dates", "run": 7, "checked": [], "outcomes": []}, "run must be a Step Functions"),
         ("stage", "the event must be a JSON object"),
     ],
 )
@@ -163,3 +163,73 @@ def test_a_state_file_of_another_shape_is_one_line_not_a_traceback(tmp_path, con
     path.write_text(content)
     with pytest.raises(InvalidInput, match=message):
         LocalStateStore(path).get("qpp", 2024)
+
+
+# Names Step Functions starts an execution under (its StartExecution rule), and names it refuses.
+ACCEPTED_NAMES = ["rerun.2024", "run@2024", "manual.2024-correction", "Überprüfung-2024", "a" * 80, "x", "(re)run!"]
+REFUSED_NAMES = [
+    "a b",
+    "a\tb",
+    "x/y",
+    "a:b",
+    "a,b",
+    "a;b",
+    "a*",
+    "a?",
+    "[a]",
+    "{a}",
+    "<a>",
+    "a#b",
+    "100%",
+    'a"b',
+    "a\\b",
+    "a^b",
+    "a|b",
+    "a~b",
+    "a`b",
+    "$a",
+    "a&b",
+    "a\x01",
+    "a\x85",
+    "a" * 81,
+    "",
+    "a\u00a0b",
+]
+
+
+@pytest.mark.parametrize("name", ACCEPTED_NAMES)
+def test_a_name_step_functions_accepts_passes_check_and_every_step(name):
+    from mips_profiles.orchestration.messages import parse_check_event
+
+    assert parse_check_event({"request": {"reason": "r"}, "run": name}) == ({"reason": "r"}, name)
+    assert parse_step_event({"action": "selftest", "run": name})["run"] == name
+
+
+@pytest.mark.parametrize("name", REFUSED_NAMES)
+def test_a_name_step_functions_refuses_is_refused_at_check_before_any_download(name):
+    from mips_profiles.orchestration.messages import parse_check_event
+
+    with pytest.raises(InvalidInput, match="run must be a Step Functions execution name"):
+        parse_check_event({"request": {"reason": "r"}, "run": name})
+    with pytest.raises(InvalidInput, match="run must be a Step Functions execution name"):
+        parse_step_event({"action": "selftest", "run": name})
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"request": []}, "the Check event's request must be a JSON object, got list"),
+        ({"request": False}, "the Check event's request must be a JSON object, got bool"),
+        ({"request": ""}, "the Check event's request must be a JSON object, got str"),
+        ({"request": 0}, "the Check event's request must be a JSON object, got int"),
+        ({"request": None}, "the Check event's request must be a JSON object, got NoneType"),
+        ({"performance_year": 2024, "force": True}, "unknown field 'force' in the Check event"),
+        ({}, 'the Check event must carry "request"'),
+        ([], "the Check event must be a JSON object"),
+    ],
+)
+def test_a_check_event_is_parsed_never_read_as_a_scheduled_check(event, message):
+    from mips_profiles.orchestration.messages import parse_check_event
+
+    with pytest.raises(InvalidInput, match=message):
+        parse_check_event(event)

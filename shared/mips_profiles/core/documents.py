@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -78,8 +79,13 @@ REDUCED_WRITE_LOCKED_INPUTS = {
 }
 
 
-STATUS_LABELS = pa.array(STATUSES, pa.string())
-BASIS_LABELS = pa.array(WEIGHTS_BASES, pa.string())
+@cache
+def _labels(texts: tuple[str, ...]) -> pa.Array:
+    """A dictionary of labels, built on first use: ``pa.array`` asks pyarrow's pandas shim whether its argument is
+    a DataFrame, which imports pandas where it is importable (1.5-2.5 s of CPU), so nothing builds one at import."""
+    return pa.array(texts, pa.string())
+
+
 DOCUMENT_CHUNK_ROWS = 32_768
 """Entries per chunk of documents built at once: about 70 MB of document bytes at a time."""
 
@@ -262,7 +268,7 @@ class DocumentBuilder:
         cols.append(("category_scores", jc.Struct(tuple((n, jc.Floats(shown.scores[n])) for n in names))))
         if "category_status" in derived:
             status = tuple(
-                (c.name, jc.Texts(pa.DictionaryArray.from_arrays(shown.status[c.name], STATUS_LABELS)))
+                (c.name, jc.Texts(pa.DictionaryArray.from_arrays(shown.status[c.name], _labels(tuple(STATUSES)))))
                 for c in CATEGORIES
             )
             cols.append(("category_status", jc.Struct(status)))
@@ -270,7 +276,7 @@ class DocumentBuilder:
             weights = tuple((c.name, jc.Floats(shown.weights[c.name])) for c in CATEGORIES)
             cols.append(("category_weights", jc.Struct(weights)))
         if "category_weights_basis" in derived:
-            basis = pa.DictionaryArray.from_arrays(pa.array(shown.basis), BASIS_LABELS)
+            basis = pa.DictionaryArray.from_arrays(pa.array(shown.basis), _labels(tuple(WEIGHTS_BASES)))
             cols.append(("category_weights_basis", jc.Texts(basis)))
         if "final_score_reproduced" in derived:
             cols.append(("final_score_reproduced", jc.Bools(shown.reproduced)))

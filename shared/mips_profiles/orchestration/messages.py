@@ -245,7 +245,35 @@ def parse_plan_item(value: Any, where: str = "item") -> PlanItem:
     return cast(PlanItem, item)
 
 
-EXECUTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")  # what Step Functions accepts as an execution name
+# Step Functions' own rule for an execution name (StartExecution's ``name``): 1-80 characters, none of white
+# space, brackets < > { } [ ], wildcards ? *, " # % \\ ^ | ~ ` $ & , ; : / or a control character
+# (U+0000-001F, U+007F-009F). Non-ASCII letters are allowed. The one rule: Check refuses a name the publishing
+# steps would refuse before anything is downloaded, and both accept every name Step Functions starts.
+# https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html
+EXECUTION_NAME_FORBIDDEN = re.compile(r'[\s<>{}\[\]?*"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]')
+
+
+def parse_execution_name(value: Any, where: str = "run") -> str:
+    """An execution name as Step Functions accepts it, or InvalidInput naming ``where``."""
+    if not isinstance(value, str) or not 1 <= len(value) <= 80 or EXECUTION_NAME_FORBIDDEN.search(value):
+        raise InvalidInput(
+            f"{where} must be a Step Functions execution name (1-80 characters; no white space, brackets, "
+            f'wildcards, control characters or any of " # % \\ ^ | ~ ` $ & , ; : /), got {printable(repr(value), 100)}'
+        )
+    return value
+
+
+def parse_check_event(event: Any) -> tuple[dict[str, Any], str | None]:
+    """The Check step's event, ``{"request": <the execution input>, "run": <the execution name>}``: the request
+    (still to be parsed by ``parse_run_request``) and the name. Anything else (a list, ``false``, an unwrapped
+    request, a missing request) is refused by name, never read as a scheduled check of every year."""
+    body = _object(event, "the Check event")
+    _only(body, ("request", "run"), "the Check event")
+    if "request" not in body:
+        raise InvalidInput('the Check event must carry "request" (the execution input), as the state machine sends it')
+    request = _object(body["request"], "the Check event's request")
+    run = None if body.get("run") is None else parse_execution_name(body["run"])
+    return request, run
 
 
 def parse_step_event(event: Any) -> dict[str, Any]:
@@ -257,7 +285,7 @@ def parse_step_event(event: Any) -> dict[str, Any]:
     _only(body, ("action", "run", *STEP_FIELDS[action]), f"the {action} event")
     out: dict[str, Any] = {"action": action}
     if body.get("run") is not None:  # the execution name, the steps' correlation id (absent when invoked by hand)
-        out["run"] = _text(body.get("run"), "run", pattern=EXECUTION_NAME)
+        out["run"] = parse_execution_name(body.get("run"))
     if "item" in STEP_FIELDS[action]:
         out["item"] = parse_plan_item(body.get("item"))
     if "run_id" in STEP_FIELDS[action]:
