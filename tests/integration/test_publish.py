@@ -493,10 +493,13 @@ def test_a_sharp_drop_of_the_final_score_check_is_named_but_does_not_block(run_c
 
     write_csv(generate_table(2023, 300, seed=2), tmp_path / "py2023.csv")
     off = generate_table(2024, 300, seed=2)
-    moved = [
-        f"{min(100.0, float(v) + 5) if float(v) < 95 else float(v) - 5:g}" if v else v
-        for v in off["final score"].to_pylist()
-    ]
+
+    def away_from_the_threshold(v: float) -> float:  # 5 points, staying on its side of PY2024's threshold (75)
+        if v >= 75:
+            return v + 5 if v < 95 else v - 5
+        return v - 5 if v >= 5 else v + 5
+
+    moved = [f"{away_from_the_threshold(float(v)):g}" if v else v for v in off["final score"].to_pylist()]
     off = off.set_column(off.column_names.index("final score"), "final score", pa.array(moved))
     write_csv(off, tmp_path / "py2024.csv")
     assert run_cli("publish", "--performance-year", 2023, "--source", tmp_path / "py2023.csv", "--out", tree).code == 0

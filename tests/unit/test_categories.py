@@ -103,7 +103,9 @@ def test_published_weights_are_checked_against_the_final_score():
     row = cells(80, 100, 40, 50, weights=(0.3, 0.25, 0.15, 0.3))
     good = one_entry(2024, row, final=24 + 25 + 15 + 15)
     assert good.final_score_reproduced is True and good.weights_basis == "published"
-    bad = one_entry(2024, row, final=79 + 0.02)
+    # a point off: more than any rounding of the printed parts explains (80, 100 and 50 may each be half a unit
+    # off, times their weights: 0.43; the activities' 40 points are whole)
+    bad = one_entry(2024, row, final=79 + 1)
     assert bad.final_score_reproduced is False and bad.weights_basis == "published"
     assert weights_of(bad) == [0.3, 0.25, 0.15, 0.3]  # published weights stay, whatever the check says
     assert one_entry(2024, row).final_score_reproduced is None  # nothing to check
@@ -124,11 +126,31 @@ def test_a_category_with_a_score_and_no_flag_cannot_have_been_reweighted():
     assert one_entry(2022, cells(80, 60, 40, 80, flags=(PI,)), final=83.0)[PI] == ("reweighted", 60.0, 0.0)
 
 
-def test_within_0_01_of_the_published_final_score_and_no_further():
-    row = cells(80, 100, 40, 50)  # 24 + 25 + 15 + 15 = 79
+def test_within_the_rounding_of_what_cms_printed_and_no_further():
+    """CMS computes from unrounded parts and prints each rounded: a part printed with two decimals may be off by
+    0.005, times its weight; the final score by its own 0.005 (never less than 0.01 in all)."""
+    row = cells(80.12, 99.87, 40, 50.03)  # 24.036 + 24.9675 + 15 + 15.009 = 79.0125
+    # tolerance: 0.3 x 0.005 + 0.25 x 0.005 + 0 (whole activity points) + 0.3 x 0.005 + 0.005 = 0.00925 -> 0.01
     assert one_entry(2022, row, final=79.01).final_score_reproduced is True
-    assert one_entry(2022, row, final=78.99).final_score_reproduced is True
-    assert one_entry(2022, row, final=79.011).final_score_reproduced is False
+    assert one_entry(2022, row, final=79.02).final_score_reproduced is True  # 0.0075 off
+    assert one_entry(2022, row, final=79.03).final_score_reproduced is False  # 0.0175 off
+    assert one_entry(2022, row, final=78.99).final_score_reproduced is False  # 0.0225 off
+
+
+def test_parts_printed_as_whole_numbers_may_each_hide_half_a_unit():
+    row = cells(80, 100, 40, 50)  # 24 + 25 + 15 + 15 = 79; tolerance 0.15 + 0.125 + 0 + 0.15 + the final's own
+    assert one_entry(2022, row, final=79.4).final_score_reproduced is True  # 0.4 <= 0.425 + 0.05
+    assert one_entry(2022, row, final=79.6).final_score_reproduced is False  # 0.6 > 0.475
+
+
+def test_the_py2018_group_row_that_only_rounding_explains_is_reproduced():
+    """The real PY2018 row: quality 74.6, PI 0, IA 40, cost 60.2, complex patient bonus 1.6, the small-practice
+    bonus 5, final 64.9. The parts add up to 74.6 x 0.5 + 0 + 15 + 60.2 x 0.1 + 1.6 + 5 = 64.92, 0.02 from what
+    CMS printed; each part printed to one decimal may be 0.05 off: 0.025 + 0.005 + 0.05 (bonus) + 0.05 (final)."""
+    entry = one_entry(2018, cells(74.6, 0, 40, 60.2), final=64.9, bonus=1.6, small=True)
+    assert entry.final_score_reproduced is True
+    assert weights_of(entry) == [0.5, 0.25, 0.15, 0.1]
+    assert one_entry(2018, cells(74.6, 0, 40, 60.2), final=65.2, bonus=1.6, small=True).final_score_reproduced is False
 
 
 def test_improvement_activities_are_points_out_of_40():

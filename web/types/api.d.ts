@@ -254,7 +254,7 @@ export interface components {
              * @enum {unknown}
              */
             category_weights_basis: "published" | "reproduces_final_score" | "performance_threshold" | "final_score_not_reproduced" | "no_final_score";
-            /** @description Whether the category scores and weights shown, with the bonuses CMS's file carries, add up to the published final score within 0.01 (null when no final score was published). False where CMS scored in a way the file does not show (an APM Entity's scoring, a bonus the file does not carry). */
+            /** @description Whether the category scores and weights shown, with the bonuses CMS's file carries, add up to the published final score within the rounding of what CMS printed: half a unit of each part's last printed digit times its weight, plus the bonus's and the final score's own, at least 0.01 (null when no final score was published). False where CMS scored in a way the file does not show (an APM Entity's scoring, a bonus the file does not carry). */
             final_score_reproduced: boolean | null;
             scored_practices: number;
             /** @description Whether the performance year before was scored with the same performance threshold and standard category weights. Even then measures and benchmarks change every year: CMS's scores are not directly comparable across years. */
@@ -349,11 +349,16 @@ export interface components {
                 };
             };
             cms_profile_reconciliation?: Record<string, never>;
-            /** @description The release's fidelity self-check: of its entries with a final score, how many the category scores and weights their documents show (with the bonuses CMS's file carries) add up to, within 0.01. A share far below the year before's means a layout or a rule may be misread. */
+            /** @description The release's fidelity self-check: of its entries with a final score, how many the category scores and weights their documents show (with the bonuses CMS's file carries) add up to, within the rounding of what CMS printed (``tolerance``). A share far below the year before's means a layout or a rule may be misread. */
             final_score_check?: {
                 entries_with_final_score: number;
                 reproduced: number;
                 share: number | null;
+                /** @description How close is close enough: the rule, and the widest allowance a reproduced entry of this release needed (points of the final score). */
+                tolerance?: {
+                    rule: string;
+                    largest: number | null;
+                };
             };
             /** @description Columns of the CMS file the display contract does not know (drift): kept verbatim in the private audit record, never published. */
             unknown_columns?: string[];
@@ -505,7 +510,7 @@ export interface components {
              * @enum {unknown}
              */
             category_weights_basis: "published" | "reproduces_final_score" | "performance_threshold" | "final_score_not_reproduced" | "no_final_score";
-            /** @description Whether the category scores and weights shown, with the bonuses CMS's file carries, add up to the published final score within 0.01 (null when no final score was published). False where CMS scored in a way the file does not show (an APM Entity's scoring, a bonus the file does not carry). */
+            /** @description Whether the category scores and weights shown, with the bonuses CMS's file carries, add up to the published final score within the rounding of what CMS printed: half a unit of each part's last printed digit times its weight, plus the bonus's and the final score's own, at least 0.01 (null when no final score was published). False where CMS scored in a way the file does not show (an APM Entity's scoring, a bonus the file does not carry). */
             final_score_reproduced: boolean | null;
             scored_practices: number;
             /** @description Whether the performance year before was scored with the same performance threshold and standard category weights. Even then measures and benchmarks change every year: CMS's scores are not directly comparable across years. */

@@ -188,11 +188,23 @@ RELEASE_SCHEMA: dict[str, Any] = {
             "required": ["entries_with_final_score", "reproduced", "share"],
             "description": "The release's fidelity self-check: of its entries with a final score, how many the "
             "category scores and weights their documents show (with the bonuses CMS's file carries) add up to, "
-            "within 0.01. A share far below the year before's means a layout or a rule may be misread.",
+            "within the rounding of what CMS printed (``tolerance``). A share far below the year before's means a "
+            "layout or a rule may be misread.",
             "properties": {
                 "entries_with_final_score": {"type": "integer", "minimum": 0},
                 "reproduced": {"type": "integer", "minimum": 0},
                 "share": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+                "tolerance": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["rule", "largest"],
+                    "description": "How close is close enough: the rule, and the widest allowance a reproduced "
+                    "entry of this release needed (points of the final score).",
+                    "properties": {
+                        "rule": {"type": "string"},
+                        "largest": {"type": ["number", "null"], "minimum": 0},
+                    },
+                },
             },
         },
         "unknown_columns": {

@@ -16,10 +16,11 @@ category of a document entry carries a status:
   scoring, a bonus the file does not carry): whether the category counted is not known, so not guessed.
 
 Weights: the fractions CMS published (PY2023+). For earlier years, the weights among the year's rules
-(``methodology.category_weighting``) that reproduce the published final score within 0.01, the one the
-flags predict tried first; none does: every weight is null and every status ``unknown``. The check itself
-is public: ``final_score_reproduced`` says whether the shown scores and weights (with the bonuses the file
-carries) add up to the published final score, and ``category_weights_basis`` where the weights come from.
+(``methodology.category_weighting``) that reproduce the published final score within the rounding of what
+CMS printed (``half_unit``), the one the flags predict tried first; none does: every weight is null and every
+status ``unknown``. The check itself is public: ``final_score_reproduced`` says whether the shown scores and
+weights (with the bonuses the file carries) add up to the published final score, and
+``category_weights_basis`` where the weights come from.
 
 >>> from mips_profiles.core.one_entry import one_entry
 >>> one_entry(2022, {"quality": (75, None, False), "promoting_interoperability": (100, None, True),
@@ -124,6 +125,7 @@ class CategoryDisplay:
     weights: dict[str, np.ndarray]
     reproduced: np.ndarray
     basis: np.ndarray
+    tolerance: np.ndarray  # how far from the printed final score rounding allowed the reproduced sum (NaN: none)
 
     def row(self, i: int) -> ShownEntry:
         """One entry, for messages and tests."""
@@ -200,6 +202,7 @@ def display(
     weights = np.zeros((n, len(CATEGORIES)))
     reproduced = np.zeros(n, dtype=np.int8)
     basis = np.zeros(n, dtype=np.int8)
+    tolerance = np.full(n, np.nan)
     years = np.asarray(years)
     has_weights = np.all(~np.isnan(data.weights), axis=1)
     for year in np.unique(years).tolist():
@@ -208,7 +211,7 @@ def display(
         for at, method in ((published, _YearRule.published), (in_year & ~published, _YearRule.reproduce)):
             if at.any():
                 rule = _YearRule(int(year), _take(data, np.flatnonzero(at)), methodology)
-                status[at], weights[at], reproduced[at], basis[at] = method(rule)
+                status[at], weights[at], reproduced[at], basis[at], tolerance[at] = method(rule)
     exempt = (status == REWEIGHTED) & (np.isnan(data.scores) | (data.scores == 0))
     shown = np.where(exempt, np.nan, data.scores)  # a published score above 0 is always shown
     return CategoryDisplay(
@@ -217,14 +220,30 @@ def display(
         weights={c.name: weights[:, i] for i, c in enumerate(CATEGORIES)},
         reproduced=reproduced,
         basis=basis,
+        tolerance=tolerance,
     )
+
+
+def half_unit(values: np.ndarray) -> np.ndarray:
+    """Half a unit of the last digit each value shows (``74.6`` -> 0.05, ``40`` -> 0.5, ``64.92`` -> 0.005), as the
+    shortest decimal that is the value; 0 where there is none (NaN) and for 0 (no score or bonus: exact). A
+    trailing zero CMS printed (``74.60``) is not in the number: it counts as ``74.6``, a bound a little wider than
+    CMS's own rounding."""
+    v = np.abs(np.nan_to_num(values, nan=0.0))  # 0 (no score, no bonus) is exact: nothing to round
+    decimals = np.full(v.shape, 6)
+    for k in range(6, -1, -1):  # the fewest decimals that represent the value
+        scaled = v * 10.0**k
+        decimals = np.where(np.abs(np.round(scaled) - scaled) < 1e-6, k, decimals)
+    half: np.ndarray = np.where(np.isnan(values) | (v == 0), 0.0, 0.5 * 10.0 ** (-decimals.astype(float)))
+    return half
 
 
 def _take(data: _Inputs, rows: np.ndarray) -> _Inputs:
     return _Inputs(**{name: getattr(data, name)[rows] for name in _Inputs.__dataclass_fields__})
 
 
-_Answer = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # status, weights, reproduced, basis
+_Answer = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # status, weights, reproduced, basis,
+# and the tolerance the final score was reproduced within (NaN where it was not)
 _TIERS = {"standard": 1, "redistribution": 1, "threshold": 2, "scoring_standard": 3}
 
 
@@ -245,6 +264,15 @@ class _YearRule:
         scale = np.array([100 / rules.ia_points_max if c.name == "improvement_activities" else 1 for c in CATEGORIES])
         self.percent = np.nan_to_num(data.scores) * scale  # no score published: it adds nothing
         self.bonus = data.bonus + np.where(data.small, rules.small_practice_final_score_bonus.get(year, 0.0), 0.0)
+        # CMS computes from unrounded parts and prints each rounded: a part may be off by half a unit of its last
+        # printed digit, which its weight carries into the sum; the bonus and the final score add their own.
+        printed = half_unit(data.scores)
+        ia = [c.name for c in CATEGORIES].index("improvement_activities")
+        whole_points = np.nan_to_num(data.scores[:, ia]) % 1 == 0
+        printed[:, ia] = np.where(whole_points, 0.0, printed[:, ia])  # activities earn whole points: nothing rounded
+        self.part_rounding = printed * scale  # rows x 4, as percentages like ``percent``
+        self.bonus_rounding = half_unit(data.bonus)
+        self.final_rounding = half_unit(data.final)
 
     def _final_scores(self, total: np.ndarray, carrying: np.ndarray) -> np.ndarray:
         """The final score from the weighted sum (rows x weightings) and how many categories carry weight: the
@@ -258,15 +286,36 @@ class _YearRule:
         """The final score each candidate weighting (``weights``: weightings x 4) gives each row."""
         return self._final_scores(self.percent @ weights.T, (weights > 0).sum(axis=1)[None, :])
 
+    def candidate_tolerances(self, weights: np.ndarray) -> np.ndarray:
+        """How far each candidate weighting's sum may be from the printed final score by rounding alone."""
+        return self._tolerances(
+            self.percent @ weights.T, (weights > 0).sum(axis=1)[None, :], self.part_rounding @ weights.T
+        )
+
+    def _tolerances(self, total: np.ndarray, carrying: np.ndarray, parts: np.ndarray) -> np.ndarray:
+        """The parts' rounding carried by their weights, the bonus's and the final score's own; only the final
+        score's where the rule fixes the value (capped at 100 whatever the rounding, or the threshold)."""
+        final_only = self.final_rounding[:, None]
+        fixed = (total + self.bonus[:, None] - parts - self.bonus_rounding[:, None] >= 100) | (carrying <= 1)
+        tolerance = np.where(fixed, final_only, parts + self.bonus_rounding[:, None] + final_only)
+        return np.maximum(tolerance, self.tolerance)
+
     def row_finals(self, weights: np.ndarray) -> np.ndarray:
         """The final score each row's own weighting (``weights``: rows x 4) gives it (rows x 1)."""
         total = np.einsum("ij,ij->i", self.percent, weights)[:, None]
         return self._final_scores(total, (weights > 0).sum(axis=1)[:, None])
 
-    def _matches(self, estimate: np.ndarray) -> np.ndarray:
-        """Within the tolerance of the published final score (rounded to 1e-9: both sides are decimals)."""
+    def row_tolerances(self, weights: np.ndarray) -> np.ndarray:
+        """How far each row's own weighting's sum may be from its printed final score by rounding (rows x 1)."""
+        w = np.nan_to_num(weights)
+        total = np.einsum("ij,ij->i", self.percent, w)[:, None]
+        parts = np.einsum("ij,ij->i", self.part_rounding, w)[:, None]
+        return self._tolerances(total, (weights > 0).sum(axis=1)[:, None], parts)
+
+    def _matches(self, estimate: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
+        """Within ``tolerance`` of the published final score (rounded to 1e-9: both sides are decimals)."""
         final = self.data.final[:, None]
-        close: np.ndarray = ~np.isnan(final) & (np.round(np.abs(estimate - final), 9) <= self.tolerance)
+        close: np.ndarray = ~np.isnan(final) & (np.round(np.abs(estimate - final) - tolerance, 9) <= 0)
         return close
 
     def _statuses(self, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -277,9 +326,11 @@ class _YearRule:
     def published(self) -> _Answer:
         """PY2023+: the published weights decide the statuses; the final score is checked against them."""
         d = self.data
-        matched = self._matches(self.row_finals(d.weights))[:, 0]
+        tolerance = self.row_tolerances(d.weights)
+        matched = self._matches(self.row_finals(d.weights), tolerance)[:, 0]
         reproduced = np.where(np.isnan(d.final), -1, matched)
-        return self._statuses(d.scores, d.weights), d.weights, reproduced, np.full(len(d.final), PUBLISHED)
+        used = np.where(matched, tolerance[:, 0], np.nan)
+        return self._statuses(d.scores, d.weights), d.weights, reproduced, np.full(len(d.final), PUBLISHED), used
 
     def predicted(self) -> np.ndarray:
         """The categories the rule predicts reweighted (rows x 4): no score (or 0) and a flag; no cost score at
@@ -323,7 +374,9 @@ class _YearRule:
         candidates = self.methodology.weightings(self.year)
         weights = np.array([w.weights for w in candidates]) / 100.0
         zero = weights == 0  # weightings x 4
-        fits = self._matches(self.candidate_finals(weights)) & self._allowed(candidates, zero)
+        tolerances = self.candidate_tolerances(weights)
+        fits = self._matches(self.candidate_finals(weights), tolerances)
+        fits &= self._allowed(candidates, zero)
         ranked = np.where(fits, self._priority(candidates, zero), np.inf)
         chosen = np.argmin(ranked, axis=1)
         found = np.isfinite(ranked[np.arange(n), chosen])
@@ -342,7 +395,8 @@ class _YearRule:
         status[unscored] = np.where(self.predicted()[unscored], REWEIGHTED, carried)
         reproduced = np.where(has_final, found, -1)
         basis = np.select([~has_final, threshold, found], [NO_FINAL, THRESHOLD, REPRODUCED], NOT_REPRODUCED)
-        return status, shown_weights, reproduced, basis
+        used = np.where(found, tolerances[np.arange(n), chosen], np.nan)
+        return status, shown_weights, reproduced, basis, used
 
 
 __all__ = [

@@ -112,6 +112,7 @@ class FinalScoreCheck:
 
     entries_with_final_score: int
     reproduced: int
+    largest_tolerance: float | None = None  # the widest rounding allowance a reproduced entry needed
 
     @property
     def share(self) -> float | None:
@@ -119,7 +120,9 @@ class FinalScoreCheck:
 
     @classmethod
     def of(cls, shown: CategoryDisplay) -> FinalScoreCheck:
-        return cls(int((shown.reproduced >= 0).sum()), int((shown.reproduced == 1).sum()))
+        used = shown.tolerance[shown.reproduced == 1]
+        largest = round(float(np.nanmax(used)), 6) if used.size and not np.isnan(used).all() else None
+        return cls(int((shown.reproduced >= 0).sum()), int((shown.reproduced == 1).sum()), largest)
 
     def as_dict(self) -> dict[str, Any]:
         share = self.share
@@ -127,7 +130,15 @@ class FinalScoreCheck:
             "entries_with_final_score": self.entries_with_final_score,
             "reproduced": self.reproduced,
             "share": None if share is None else round(share, 4),
+            "tolerance": {"rule": TOLERANCE_RULE, "largest": self.largest_tolerance},
         }
+
+
+TOLERANCE_RULE = (
+    "an entry is reproduced when its category scores times the weights shown, plus the bonuses, are within the "
+    "rounding of what CMS printed of the published final score: half a unit of each part's last printed digit "
+    "times its weight, plus the bonus's and the final score's own (at least 0.01)"
+)
 
 
 # -- year entries ----------------------------------------------------------------------------

@@ -186,6 +186,11 @@ def _lenient_decimals(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.if_else(pa.array(ok), number, pa.scalar(None, pa.float64()))
 
 
+def plain_decimals(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A column of published numbers as float64: each plain decimal as CMS writes it, anything else null."""
+    return _lenient_decimals(column)
+
+
 def validate(source: SourceTable, methodology: Methodology | None = None) -> Validated:
     """Verdicts for every row. Whether the file as a whole may be published (its share of rejected rows, its
     drop from the last release) is the publish gates' rule (``gates.enforce_gates``), which a forced re-run

@@ -19,6 +19,7 @@ new), and running the same release again converges to the same bytes.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -36,6 +37,7 @@ from ..core.methodology import Methodology, load_methodology
 from ..core.reader import read_source
 from ..core.stats import StatsBuilder
 from ..core.validate import Validated, validate
+from ..core.year_identity import refuse_another_years_file
 from ..errors import PublishError, StaleRelease
 from ..keys import (
     DOCUMENT_PREFIX,
@@ -49,6 +51,8 @@ from .reconcile import ProfileReconciler
 from .repair import Repairer
 from .shards import ShardWriter, changed_npis
 from .stage import Stager
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["PartitionResult", "PublishResult", "Publisher", "ReleaseInfo", "StagedRun", "changed_npis"]
 
@@ -103,6 +107,9 @@ class Publisher:
         task = self.progress.task(f"PY{year}: read and validate {os.path.basename(path)}")
         try:
             source = read_source(path, year, self.contract, sha256=sha256)
+            identity = refuse_another_years_file(source, self.methodology, force=force)  # before any work
+            if identity.note():
+                logger.warning("PY%s: %s", year, identity.note())
             validated = validate(source, self.methodology)
         except BaseException:
             task.close(f"PY{year}: file refused")
