@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 
 from . import __version__
@@ -75,7 +76,7 @@ def _report(result: PublishResult, public: BlobStore, private: BlobStore) -> Non
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
-    public, private = stores(args.out, args.private)
+    public, private = stores(args.out, args.private, existing=True)
     with run_lock(private):
         report = Publisher(public, private).repairer().repair()
     print(
@@ -361,16 +362,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is, so that it ends as an interrupt does (one line, no traceback)."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+INTERRUPTED = (
+    "interrupted ({}): what was written stays consistent (the manifest is written last); run the same command "
+    "again to finish, a re-run converges to the bytes of an uninterrupted one"
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "force", False) and getattr(args, "performance_year", None) is None:
         parser.error("--force needs --performance-year: a forced re-run is for one named year")
+    previous = signal.signal(signal.SIGTERM, _terminated) if _main_thread() else None
     try:
         return int(args.func(args))
     except MipsProfilesError as exc:
         print(f"error: {printable(exc, 2000)}", file=sys.stderr)  # a message may quote CMS's or a client's text
         return 1
+    except OSError as exc:  # the file system (or a socket) refused: one line naming the path, never a traceback
+        where = f": {printable(str(exc.filename), 300)}" if exc.filename else ""
+        print(f"error: {printable(exc.strerror or exc, 300)}{where}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"error: {INTERRUPTED.format('SIGINT')}", file=sys.stderr)
+        return 130
+    except Terminated:
+        print(f"error: {INTERRUPTED.format('SIGTERM')}", file=sys.stderr)
+        return 143
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

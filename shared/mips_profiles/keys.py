@@ -187,6 +187,11 @@ def change_sequence_key(run_id: str) -> str:
     return f"runs/{run_id}/change-sequence.json"
 
 
+def unpublished_key(year: int) -> str:
+    """The runs of a year whose changes no listed change object carries yet (``Ledger.unpublished_runs``)."""
+    return f"index/unpublished/py={year}.json"
+
+
 def stats_stage_key(run_id: str) -> str:
     return f"runs/{run_id}/stats.json"
 
@@ -209,6 +214,19 @@ def mart_key(dataset: str, year: int) -> str:
 
 def stats_record_key(year: int) -> str:
     return f"index/stats/py={year}.json"
+
+
+PUBLIC_RECORD_PREFIX = "index/public/"
+"""The private record of every public object no private entry can rebuild (the manifest, the change objects,
+the aggregates), byte for byte: written before its public object, so the public tree is derived data."""
+
+
+def public_record_key(key: str) -> str:
+    """
+    >>> public_record_key("v1/manifest.json")
+    'index/public/v1/manifest.json'
+    """
+    return PUBLIC_RECORD_PREFIX + key
 
 
 def bulk_part_key(year: int, shard: int) -> str:

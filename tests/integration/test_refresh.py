@@ -108,7 +108,9 @@ def test_a_second_refresh_with_nothing_changed_rewrites_nothing_but_the_check_da
     assert years(report) == {2024: "unchanged"}
     after = env.snapshot()
     changed = {k for k in after if after[k] != before.get(k)}
-    assert changed == {str(env.tree / "v1" / "manifest.json"), str(env.state_path)}
+    manifest_record = env.private / "index" / "public" / "v1" / "manifest.json"  # its private record, written first
+    assert changed == {str(env.tree / "v1" / "manifest.json"), str(manifest_record), str(env.state_path)}
+    assert manifest_record.read_bytes() == (env.tree / "v1" / "manifest.json").read_bytes()
     state_after = LocalStateStore(env.state_path).get("qpp", 2024)
     assert state_after.pop("last_checked") > state_before.pop("last_checked")
     assert state_after == state_before

@@ -509,3 +509,75 @@ def test_a_small_practice_weighting_is_preferred_only_among_alike_weightings():
     weighting both give 70: the standard weights, with fewer categories at 0, come first."""
     entry = one_entry(2022, cells(100, 100, 40, None, flags=(PI,)), final=70.0, small=True)
     assert weights_of(entry) == [0.3, 0.25, 0.15, 0.3] and entry[COST] == ("not_scored", None, 0.3)
+
+
+# -- the rounding rule, case by case (each assertion pins one part of it) -------------------------------
+
+
+def test_half_a_unit_of_the_last_digit_each_value_shows():
+    from mips_profiles.core.categories import half_unit
+
+    values = np.array([74.6, 40.0, 0.0, 64.92, np.nan, -4.36, 0.123456, 0.1234567, 0.123456789, 7.5])
+    expected = [0.05, 0.5, 0.0, 0.005, 0.0, 0.005, 5e-7, 5e-7, 5e-7, 0.05]  # six places at most
+    assert np.allclose(half_unit(values), expected, rtol=1e-9, atol=0)
+
+
+def tolerance_of(year, cells_, **kw):
+    from mips_profiles.core.one_entry import one_entry_display
+
+    return float(one_entry_display(year, cells_, **kw).tolerance[0])
+
+
+def test_whole_activity_points_are_exact_and_half_points_are_rounded():
+    # PY2022, standard weights: 0.3 x 0.005 + 0.25 x 0.005 + 0.3 x 0.005 = 0.00425, plus the final's 0.005
+    assert tolerance_of(2022, cells(80.12, 99.87, 35, 50.03), final=77.14) == pytest.approx(0.01)  # the floor
+    assert one_entry(2022, cells(80.12, 99.87, 35, 50.03), final=77.16).final_score_reproduced is False
+    # 7.5 points printed to one decimal: 0.05 points x 2.5 (points to percent) x 0.15 = 0.01875 more
+    row = cells(80.12, 99.87, 7.5, 50.03)  # 24.036 + 24.9675 + 2.8125 + 15.009 = 66.825
+    assert tolerance_of(2022, row, final=66.81) == pytest.approx(0.00425 + 0.005 + 0.01875)
+    assert one_entry(2022, row, final=66.80).final_score_reproduced is True  # 0.025 off, within 0.028
+    assert one_entry(2022, row, final=66.79).final_score_reproduced is False  # 0.035 off
+
+
+def test_a_difference_of_exactly_the_tolerance_is_reproduced():
+    row = cells(80.12, 99.87, 40, 50.03)  # 79.0125; the tolerance is the floor, 0.01
+    assert one_entry(2022, row, final=79.0025).final_score_reproduced is True
+
+
+def test_two_categories_carrying_weight_take_their_rounding_and_one_is_the_threshold_exactly():
+    two = cells(80.5, 0, 0, 60.5, weights=(0.5, 0, 0, 0.5))  # 70.5; 0.5 x 0.05 x 2 + 0.005 = 0.055
+    assert tolerance_of(2024, two, final=70.46) == pytest.approx(0.055)
+    assert one_entry(2024, two, final=70.46).final_score_reproduced is True
+    single = cells(90, 0, 0, 0, weights=(1, 0, 0, 0))  # one category: the final score is the threshold, 75
+    assert one_entry(2024, single, final=75).final_score_reproduced is True
+    assert one_entry(2024, single, final=75.3).final_score_reproduced is False  # only 75.3's own 0.05
+    only_quality = cells(90, None, None, None, flags=("promoting_interoperability", "improvement_activities", "cost"))
+    assert one_entry(2022, only_quality, final=75).final_score_reproduced is True
+    assert one_entry(2022, only_quality, final=75.3).final_score_reproduced is False
+
+
+def test_near_the_cap_the_rounding_decides_whether_the_sum_was_over_100():
+    # 30 + 25 + 15 + 0.3 x 99.77 = 99.931, bonus 0.1: 100.031 capped to 100. Its lowest, less the parts' 0.0015
+    # and the bonus's 0.05, is 99.98: maybe not over 100, so the full tolerance, 0.0015 + 0.05 + 0.005
+    near = cells(100, 100, 40, 99.77)
+    assert one_entry(2022, near, final=99.97, bonus=0.1).final_score_reproduced is True
+    # 30 + 24.975 + 15 + 29.97 = 99.945, bonus 0.065: 100.01; less 0.0275 and 0.005 it is 99.98: the full tolerance
+    wide = cells(100, 99.9, 40, 99.9)
+    assert one_entry(2022, wide, final=99.98, bonus=0.065).final_score_reproduced is True
+    # over 100 whatever the rounding: capped at exactly 100, only the final score's own rounding
+    over = cells(100, 100, 40, 100)
+    assert one_entry(2022, over, final=99.96, bonus=5).final_score_reproduced is False
+
+
+def test_the_bonus_rounding_widens_the_tolerance():
+    entry = one_entry(2018, cells(74.6, 0, 40, 60.2), final=64.85, bonus=1.6, small=True)  # 0.07 off, within 0.085
+    assert entry.final_score_reproduced is True
+    assert tolerance_of(2018, cells(74.6, 0, 40, 60.2), final=64.9, bonus=1.6, small=True) == pytest.approx(0.13)
+
+
+def test_the_tolerance_is_stated_only_where_the_final_score_was_reproduced():
+    assert np.isnan(tolerance_of(2022, cells(80, 60, 40, 80), final=83.0))  # reproduced by nothing
+    assert np.isnan(tolerance_of(2024, cells(80, 100, 40, 50, weights=(0.3, 0.25, 0.15, 0.3)), final=80))
+    assert tolerance_of(2024, cells(80, 100, 40, 50, weights=(0.3, 0.25, 0.15, 0.3)), final=79) == pytest.approx(
+        0.15 + 0.125 + 0.15 + 0.5
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from .categories import CATEGORIES, ShownEntry, display
+from .categories import CATEGORIES, CategoryDisplay, ShownEntry, display
 from .contract import load_contract
 from .methodology import Methodology, load_methodology
 
@@ -24,6 +24,30 @@ def one_entry(
 ) -> ShownEntry:
     """One entry through :func:`display` (the same code the builder runs): ``cells`` maps a category name to
     its (score, weight, any reweighting flag) as published; ``euc`` names the categories with an EUC flag."""
+    return one_entry_display(
+        year,
+        cells,
+        final=final,
+        euc=euc,
+        bonus=bonus,
+        small=small,
+        participation=participation,
+        methodology=methodology,
+    ).row(0)
+
+
+def one_entry_display(
+    year: int,
+    cells: dict[str, tuple[float | None, float | None, bool | None]],
+    *,
+    final: float | None = None,
+    euc: tuple[str, ...] = (),
+    bonus: float | None = None,
+    small: bool = False,
+    participation: str = "Group",
+    methodology: Methodology | None = None,
+) -> CategoryDisplay:
+    """:func:`one_entry`, column-wise: the whole :class:`CategoryDisplay` of the one entry (its tolerance too)."""
     methodology = methodology or load_methodology()
     row: dict[str, list[object]] = {
         "final_score": [final],
@@ -43,4 +67,4 @@ def one_entry(
         }
     )
     with_weights = {year} if "quality_category_weight" in load_contract().candidate_columns(year) else set()
-    return display(table, np.array([year]), with_weights, methodology).row(0)
+    return display(table, np.array([year]), with_weights, methodology)

@@ -46,7 +46,9 @@ def _need_boto3(location: str) -> None:
         raise ConfigurationError(f"{location}: S3 needs boto3, which is not installed: pip install 'mips-profiles[s3]'")
 
 
-def stores(out: str, private: str | None) -> tuple[BlobStore, BlobStore]:
+def stores(out: str, private: str | None, *, existing: bool = False) -> tuple[BlobStore, BlobStore]:
+    """The public and private stores of ``--out`` and ``--private``; ``existing``: local ones must be there
+    already (``repair`` restores a tree, it never makes one)."""
     if out.startswith("s3://") != (private or "").startswith("s3://"):
         raise ConfigurationError(
             "with S3, give both --out s3://PUBLIC-BUCKET/... and --private "
@@ -60,9 +62,16 @@ def stores(out: str, private: str | None) -> tuple[BlobStore, BlobStore]:
             f"--private {private!r} overlaps --out {out!r}: the public tree would serve the "
             "audit data; give separate locations"
         )
-    for location in (out, private):
-        if not location.startswith("s3://") and os.path.exists(location) and not os.path.isdir(location):
-            raise ConfigurationError(f"{location!r} exists and is not a directory")
+    for flag, location in (("--out", out), ("--private", private)):
+        if location.startswith("s3://"):
+            continue
+        if os.path.exists(location) and not os.path.isdir(location):
+            raise ConfigurationError(f"{flag} {location!r} exists and is not a directory")
+        if existing and not os.path.isdir(location):
+            raise ConfigurationError(
+                f"{flag} {location!r} does not exist: repair restores a published tree from its private data, "
+                "it does not create one (publish or refresh first)"
+            )
     return store_for(out), store_for(private)
 
 

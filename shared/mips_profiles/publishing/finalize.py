@@ -12,12 +12,14 @@ from typing import Any
 from ..clock import iso
 from ..core.documents import CONTENT_TYPE, NOT_FOUND, DocumentBuilder, dumps
 from ..core.profile_schema import profile_schema
+from ..errors import PublishError
 from ..keys import CACHE_DOCUMENT, CACHE_MANIFEST, NOT_FOUND_KEY, SCHEMA_KEY, bulk_prefix, change_key
 from ..ports import BlobStore, content_hash
-from .bulk import BULK_FORMATS, CONTENT_ENCODING, BulkBuilder, BulkFile, change_object
+from .bulk import BULK_FORMATS, CONTENT_ENCODING, BulkBuilder, BulkFile, Changes, change_object
 from .bulk_year import BulkAssembler
 from .ledger import Ledger, PartitionResult, StagedRun
 from .manifest import Manifest, PublishedRelease, ReleaseInfo
+from .records import PublicRecords
 from .shards import builder_fingerprint
 
 __all__ = ["Finalizer", "PublishResult"]
@@ -61,8 +63,10 @@ class Finalizer:
         manifest: Manifest,
         builder: DocumentBuilder,
         clock: Callable[[], datetime],
+        records: PublicRecords,
     ) -> None:
         self.public = public
+        self.records = records
         self.ledger = ledger
         self.manifest = manifest
         self.builder = builder
@@ -118,6 +122,7 @@ class Finalizer:
         )
         documents = sum(r.documents for r in results)
         self.manifest.publish_release(manifest, release, published, documents, self.clock(), bulk=bulk, changes=changes)
+        self.ledger.set_unpublished_runs(run.performance_year, [])  # their changes are listed now
         return result
 
     def _publish_bulk(self, year: int, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -148,26 +153,45 @@ class Finalizer:
         )
 
     def _publish_changes(self, run: StagedRun, manifest: dict[str, Any]) -> dict[str, Any] | None:
-        """The run's change object (none if no document changed); the manifest's entry for it."""
-        changes = self.ledger.run_changes(run.run_id)
+        """The change object of every document changed since the year's last listed change object: this run's
+        and those of runs that were interrupted after writing documents (none if nothing changed); the
+        manifest's entry for it."""
+        year = run.performance_year
+        listed = int((manifest.get("changes") or {}).get("latest") or 0)
+        runs = [r for r in self.ledger.unpublished_runs(year) if r != run.run_id] + [run.run_id]
+        # a run whose change object the manifest lists already (its finalize got past the manifest's record but
+        # not to the end) carries the runs before it: only the runs after it are still unlisted
+        covered = [i for i, r in enumerate(runs) if (n := self.ledger.reserved_sequence(r)) is not None and n <= listed]
+        runs = runs[covered[-1] + 1 :] if covered else runs
+        changes = Changes.merged(self.ledger.run_changes(r) for r in runs)
         if not changes:
             return None
-        feed = manifest.get("changes") or {}
-        sequence = self.ledger.change_sequence(run.run_id, int(feed.get("latest") or 0) + 1)
-        previous = (self.manifest.release_entry(manifest, run.performance_year) or {}).get("release_id")
-        key = change_key(sequence)
-        self.public.write(
-            key,
-            change_object(
-                sequence, run.performance_year, run.release_id, previous, run.release.get("cms_modified"), changes
-            ),
-            content_type=CONTENT_TYPE,
-            cache_control=CACHE_DOCUMENT,
-        )
+        previous = (self.manifest.release_entry(manifest, year) or {}).get("release_id")
+        cms_modified = run.release.get("cms_modified")
+
+        def data(sequence: int) -> bytes:
+            return change_object(sequence, year, run.release_id, previous, cms_modified, changes)
+
+        def choose() -> int:
+            """The next number after the highest ever written (recorded privately: a lost manifest never makes a
+            number used twice), or the highest itself when it was never listed and an interrupted attempt of
+            this same publish wrote it with these very bytes."""
+            highest = self.records.highest_change()
+            if highest > listed and self.records.recorded(change_key(highest)) == data(highest):
+                return highest
+            return max(listed, highest) + 1
+
+        sequence = self.ledger.change_sequence(run.run_id, choose)
+        key, body = change_key(sequence), data(sequence)
+        recorded = self.records.recorded(key)
+        if recorded is not None and recorded != body:  # a retried finalize makes the same bytes, or refuses
+            raise PublishError(f"change object {key} was recorded with other contents: it is never rewritten")
+        self.records.record(key, body)
+        self.public.write(key, body, content_type=CONTENT_TYPE, cache_control=CACHE_DOCUMENT)
         return {
             "sequence": sequence,
             "key": key,
-            "performance_year": run.performance_year,
+            "performance_year": year,
             "release_id": run.release_id,
             "published_at": iso(self.clock()),
             "counts": changes.counts(),
@@ -185,7 +209,10 @@ class Finalizer:
         digests = {key: content_hash(data).hex() for key, data in fresh.items()}
         for key, data in fresh.items():
             if before.get(key) != digests[key]:
+                self.records.record(key, data)  # recorded first, so repair can restore it
                 self.public.write(key, data, content_type=CONTENT_TYPE, cache_control=CACHE_DOCUMENT)
+        # an emptied group's record stays (the role may not delete private objects); repair restores only what
+        # the stats record lists as published
         self.public.delete_many(key for key in before if key not in fresh)
         if digests != before:
             self.ledger.record_stats(run.performance_year, digests)

@@ -15,7 +15,7 @@ Parquet here is Snappy-compressed, the one codec every reader of it has (see ``P
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -49,6 +49,7 @@ from ..keys import (
     staged_key,
     stats_record_key,
     stats_stage_key,
+    unpublished_key,
 )
 from ..ports import BlobStore
 from .bulk import Changes
@@ -123,6 +124,8 @@ class Ledger:
     def write_run(self, run: StagedRun) -> None:
         """Record the run, then make it the current run of its year (any other run of the year is stale)."""
         self.store.write(run_key(run.run_id), run.to_json())
+        pending = self.unpublished_runs(run.performance_year)
+        self.set_unpublished_runs(run.performance_year, [*pending, run.run_id])
         current = {"run_id": run.run_id, "release_id": run.release_id}
         self.store.write(current_run_key(run.performance_year), orjson.dumps(current))
 
@@ -162,13 +165,28 @@ class Ledger:
         ]
         return Changes.merged(parts)
 
-    def change_sequence(self, run_id: str, next_free: int) -> int:
-        """The change-feed sequence of the run: ``next_free`` reserved the first time, the same one after."""
+    def reserved_sequence(self, run_id: str) -> int | None:
+        """The change-feed sequence the run reserved at its finalize, if it got that far."""
         taken = self.store.read(change_sequence_key(run_id))
+        return None if taken is None else int(orjson.loads(taken)["sequence"])
+
+    def change_sequence(self, run_id: str, choose: Callable[[], int]) -> int:
+        """The change-feed sequence of the run: ``choose()`` reserved the first time, the same one after."""
+        taken = self.reserved_sequence(run_id)
         if taken is not None:  # a retried finalize: the same sequence, the same bytes
-            return int(orjson.loads(taken)["sequence"])
-        self.store.write(change_sequence_key(run_id), orjson.dumps({"sequence": next_free}))
-        return next_free
+            return taken
+        sequence = choose()
+        self.store.write(change_sequence_key(run_id), orjson.dumps({"sequence": sequence}))
+        return sequence
+
+    def unpublished_runs(self, year: int) -> list[str]:
+        """The runs of ``year`` staged since its last change object was listed in the manifest: an interrupted
+        run's documents are public, so its changes belong to the next change object of the year."""
+        data = self.store.read(unpublished_key(year))
+        return list(orjson.loads(data)) if data else []
+
+    def set_unpublished_runs(self, year: int, runs: list[str]) -> None:
+        self.store.write(unpublished_key(year), orjson.dumps(runs))
 
     # -- published entries and the document index --------------------------------------------------------
     def entries(self, year: int, shard: int, only: pa.Array | None = None) -> pa.Table:

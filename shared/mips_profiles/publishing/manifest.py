@@ -15,9 +15,11 @@ from ..clock import iso
 from ..core.contract import Contract
 from ..core.documents import CONTENT_TYPE, DISCLAIMER, SCHEMA_VERSION, attribution
 from ..core.methodology import Methodology
+from ..errors import PublishError
 from ..keys import CACHE_MANIFEST, CHANGE_KEY_PATTERN, MANIFEST_KEY, NPI_KEY_PATTERN, SCHEMA_KEY, national_key
 from ..ports import BlobStore
 from .bulk import RECENT_CHANGES
+from .records import PublicRecords
 
 SOURCE = {
     "name": "CMS QPP MIPS",
@@ -62,20 +64,41 @@ class Manifest:
         self,
         public: BlobStore,
         *,
+        records: PublicRecords | None = None,
         contract: Contract,
         methodology: Methodology,
         documents_source: dict[str, Any],
         clock: Callable[[], datetime],
     ) -> None:
         self.public = public
+        self.records = records
         self.contract = contract
         self.methodology = methodology
         self.documents_source = documents_source
         self.clock = clock
 
     def read(self) -> dict[str, Any]:
-        data = self.public.read(MANIFEST_KEY)
-        return orjson.loads(data) if data else {}
+        """What is published: the private record of the manifest (the public one is derived from it), or the
+        public manifest of a tree published before records were kept; {} when there is neither."""
+        where, data = f"the private record of {MANIFEST_KEY}", self.recorded()
+        if data is None:
+            where, data = MANIFEST_KEY, self.public.read(MANIFEST_KEY)
+        if not data:
+            return {}
+        try:
+            parsed = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("releases", []), list):
+            raise PublishError(
+                f"{where} is damaged (not a manifest: truncated or overwritten) and nothing rebuilds it: restore it "
+                f"from the bucket's previous object version"
+            )
+        return parsed
+
+    def recorded(self) -> bytes | None:
+        """The bytes of the manifest as last written, from the private record."""
+        return self.records.recorded(MANIFEST_KEY) if self.records else None
 
     def release_entry(self, manifest: dict[str, Any], year: int) -> dict[str, Any] | None:
         return next((r for r in manifest.get("releases", []) if int(r["performance_year"]) == year), None)
@@ -178,12 +201,10 @@ class Manifest:
                 "recent": (changes or {}).get("recent", []),
             },
         }
-        self.public.write(
-            MANIFEST_KEY,
-            orjson.dumps(body, option=orjson.OPT_INDENT_2),
-            content_type=CONTENT_TYPE,
-            cache_control=CACHE_MANIFEST,
-        )
+        data = orjson.dumps(body, option=orjson.OPT_INDENT_2)
+        if self.records:  # recorded first: a manifest made public was recorded
+            self.records.record(MANIFEST_KEY, data)
+        self.public.write(MANIFEST_KEY, data, content_type=CONTENT_TYPE, cache_control=CACHE_MANIFEST)
 
     def touch_last_checked(self, years: set[int], now: datetime | None = None) -> None:
         """Record that CMS was checked: only the manifest's last-checked dates change."""

@@ -48,6 +48,7 @@ from .finalize import Finalizer, PublishResult
 from .ledger import Ledger, PartitionResult, StagedRun
 from .manifest import Manifest, ReleaseInfo
 from .reconcile import ProfileReconciler
+from .records import PublicRecords
 from .repair import Repairer
 from .shards import ShardWriter, changed_npis
 from .stage import Stager
@@ -76,8 +77,10 @@ class Publisher:
         self.contract = contract or load_contract()
         self.methodology = methodology or load_methodology()
         self.builder = DocumentBuilder(self.contract, self.methodology)
+        self.records = PublicRecords(private)
         self.manifest = Manifest(
             public,
+            records=self.records,
             contract=self.contract,
             methodology=self.methodology,
             documents_source=self.builder.source,
@@ -88,7 +91,7 @@ class Publisher:
         self.limits = limits or GateLimits()
         self.stager = Stager(private, self.ledger, self.builder, self.stats, self.contract, clock)
         self.shards = ShardWriter(public, self.ledger, self.builder)
-        self.finalizer = Finalizer(public, self.ledger, self.manifest, self.builder, clock)
+        self.finalizer = Finalizer(public, self.ledger, self.manifest, self.builder, clock, self.records)
         self.reconciler = ProfileReconciler(private, self.ledger, self.manifest)
 
     # -- entry point ---------------------------------------------------------------------------
@@ -208,7 +211,7 @@ class Publisher:
 
     def repairer(self) -> Repairer:
         """Repair of the public tree from this publisher's private state (``repair.py``)."""
-        return Repairer(self.public, self.manifest, self)
+        return Repairer(self.public, self.manifest, self, self.records)
 
     def probe_private(self, key: str) -> str:
         """Self-test: write and read back ``key`` in the private store; the store's description."""
