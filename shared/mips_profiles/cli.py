@@ -271,8 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser(
         "repair",
-        help="re-put every public document that is missing or differs from the private "
-        "state; delete documents no entry explains",
+        help="restore the public tree from the private state: documents and bulk files rebuilt from the entries, "
+        "the manifest, change objects and aggregates from their records; delete documents no entry explains. "
+        "The tree must exist",
     )
     _tree_arguments(rep)
     rep.add_argument("--json", action="store_true", help="print the repair report as one JSON object last")

@@ -557,10 +557,11 @@ def test_two_categories_carrying_weight_take_their_rounding_and_one_is_the_thres
 
 
 def test_near_the_cap_the_rounding_decides_whether_the_sum_was_over_100():
-    # 30 + 25 + 15 + 0.3 x 99.77 = 99.931, bonus 0.1: 100.031 capped to 100. Its lowest, less the parts' 0.0015
-    # and the bonus's 0.05, is 99.98: maybe not over 100, so the full tolerance, 0.0015 + 0.05 + 0.005
-    near = cells(100, 100, 40, 99.77)
-    assert one_entry(2022, near, final=99.97, bonus=0.1).final_score_reproduced is True
+    # 29.997 + 24.9975 + 15 + 29.931 = 99.9255, bonus 0.1: 100.0255 capped to 100. Its lowest, less the parts'
+    # 0.00425 and the bonus's 0.05, is 99.97: maybe not over 100, so the full tolerance, 0.00425 + 0.05 + 0.005
+    near = cells(99.99, 99.99, 40, 99.77)
+    assert tolerance_of(2022, near, final=99.98, bonus=0.1) == pytest.approx(0.05925)
+    assert weights_of(one_entry(2022, near, final=99.98, bonus=0.1)) == [0.3, 0.25, 0.15, 0.3]
     # 30 + 24.975 + 15 + 29.97 = 99.945, bonus 0.065: 100.01; less 0.0275 and 0.005 it is 99.98: the full tolerance
     wide = cells(100, 99.9, 40, 99.9)
     assert one_entry(2022, wide, final=99.98, bonus=0.065).final_score_reproduced is True
