@@ -7,6 +7,7 @@ rebuild (one line ``error: ...`` on stderr, nothing published or changed), 2 for
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import signal
@@ -145,6 +146,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .consumers.serve import make_server
 
+    if not _is_loopback(args.host) and not args.allow_non_loopback:
+        raise ConfigurationError(
+            f"--host {printable(args.host, 100)} is not a loopback address: serve is a local preview, not a server "
+            "(add --allow-non-loopback to expose it to the network anyway)"
+        )
+
     server = make_server(args.dir, host=args.host, port=args.port, cors_origins=args.cors_origin, quiet=args.quiet)
     host, port = server.server_address[:2]
     origins = ", ".join(args.cors_origin) or "none (same-origin only)"
@@ -258,7 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("publish", help="ingest one CMS QPP Experience file into a tree")
-    p.add_argument("--performance-year", type=YEAR, required=True, metavar="YYYY")
+    p.add_argument(
+        "--performance-year", type=YEAR, required=True, metavar="YYYY", help="the performance year the file is CMS's of"
+    )
     p.add_argument("--source", required=True, metavar="FILE", help="the CMS CSV file")
     _tree_arguments(p)
     p.add_argument(
@@ -314,16 +323,32 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_refresh)
 
     g = sub.add_parser("generate", help="write a synthetic CMS file in a performance year's layout")
-    g.add_argument("--performance-year", type=YEAR, required=True, metavar="YYYY")
-    g.add_argument("--rows", type=_int_in(1, 10_000_000), default=1000)
-    g.add_argument("--seed", type=_int_in(0, 2**32 - 1), default=7)
+    g.add_argument(
+        "--performance-year", type=YEAR, required=True, metavar="YYYY", help="write the file in this year's layout"
+    )
+    g.add_argument("--rows", type=_int_in(1, 10_000_000), default=1000, help="rows to write (default: %(default)s)")
+    g.add_argument(
+        "--seed",
+        type=_int_in(0, 2**32 - 1),
+        default=7,
+        help="same seed, same file (default: %(default)s)",
+    )
     g.add_argument("--title-case", action="store_true", help="Title Case header, as some older CMS files")
-    g.add_argument("--out", required=True, metavar="FILE")
+    g.add_argument("--out", required=True, metavar="FILE", help="the CSV file to write")
     g.set_defaults(func=cmd_generate)
 
     s = sub.add_parser("serve", help="serve a published tree on loopback with the CDN's headers (local preview)")
     s.add_argument("dir", metavar="DIR", help="public tree root (the --out of publish/refresh)")
-    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="a loopback address to listen on (default: %(default)s); serve is a preview, not a server",
+    )
+    s.add_argument(
+        "--allow-non-loopback",
+        action="store_true",
+        help="listen on a --host that is not loopback all the same (it then answers anyone who can reach it)",
+    )
     s.add_argument("--port", type=_int_in(0, 65535), default=8000, help="0 picks a free port (default: %(default)s)")
     s.add_argument(
         "--cors-origin",
@@ -358,7 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_contract)
 
     d = sub.add_parser("demo", help="refresh from a loopback CMS stand-in: two years, then a correction (no network)")
-    d.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "mips-profiles-demo"), metavar="DIR")
+    d.add_argument(
+        "--out",
+        default=os.path.join(tempfile.gettempdir(), "mips-profiles-demo"),
+        metavar="DIR",
+        help="where the demo's tree goes (DIR/tree, DIR/tree.private; default: %(default)s)",
+    )
     d.set_defaults(func=cmd_demo)
     return parser
 
@@ -401,6 +431,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _main_thread() -> bool:

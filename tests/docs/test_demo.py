@@ -38,3 +38,54 @@ def test_the_readme_gives_exactly_the_two_commands():
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     block = readme.split("## The two commands", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
     assert [line.split("#")[0].strip() for line in block.strip().splitlines()] == ["make demo", "make test"]
+
+
+def test_the_demo_prints_a_preview_command_that_runs_as_printed(tmp_path):
+    """After `make demo` the CLI is .venv/bin/mips-profiles, not on PATH: the hint prints what runs from here."""
+    import shlex
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("mips-profiles")
+    out = subprocess.run([str(script), "demo", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    hint = next(line for line in out.stdout.splitlines() if line.startswith("preview:"))
+    command = shlex.split(hint.removeprefix("preview:").split("  (")[0])
+    assert command[0] == str(script) and command[1:3] == ["serve", str(tmp_path / "tree")]
+    # as printed, with --port 0 (a free port) and stopped at once: it starts, serving that tree
+    proc = subprocess.Popen([*command, "--port", "0"], stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stderr.readline()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert first.startswith(f"serving {tmp_path / 'tree'} on http://127.0.0.1:")
+
+
+def test_every_cli_option_says_what_it_does():
+    import argparse
+
+    from mips_profiles.cli import build_parser
+
+    missing = []
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub, subparser in action.choices.items():
+                    walk(subparser, f"{name} {sub}")
+            elif not action.help:
+                missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+
+    walk(build_parser(), "mips-profiles")
+    assert missing == []
+
+
+def test_serve_refuses_a_host_that_is_not_loopback_unless_asked(run_cli, tmp_path):
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v1" / "manifest.json").write_text("{}")
+    result = run_cli("serve", tmp_path, "--host", "0.0.0.0", "--port", "0")
+    assert result.code == 1
+    (line,) = result.err.strip().splitlines()
+    assert "is not a loopback address" in line and "--allow-non-loopback" in line

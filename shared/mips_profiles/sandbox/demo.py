@@ -7,7 +7,10 @@ performance year, runs ``refresh`` again, and prints what changed and where to l
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -70,6 +73,19 @@ def run_demo(out: str) -> int:
     print(f"one document:  {tree}/v1/npi/{fix.changed[0]}.json")
     print(f"aggregates:    {tree}/v1/stats/2024/national.json")
     print(f"bulk files:    {tree}/v1/bulk/2024/  (gzip-encoded NDJSON and CSV; change feed: {tree}/v1/changes/)")
-    print(f"preview:       mips-profiles serve {tree} --cors-origin http://127.0.0.1:8080  (docs/public-api.md)")
+    serve = f"{invoked_as()} serve {shlex.quote(str(tree))} --cors-origin http://127.0.0.1:8080"
+    print(f"preview:       {serve}  (docs/public-api.md)")
     print(f"done in {time.monotonic() - started:.1f} s")
     return 0 if ok else 1
+
+
+def invoked_as() -> str:
+    """The command that ran this process, as a person can type it again from here: the script by the name
+    PATH finds it under, else its path (``.venv/bin/mips-profiles`` after ``make demo``), else ``python -m``."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if not argv0 or argv0.endswith(("__main__.py", "-c")) or os.path.basename(argv0) != "mips-profiles":
+        return f"{shlex.quote(sys.executable)} -m mips_profiles"
+    found = shutil.which("mips-profiles")
+    if found and os.path.realpath(found) == os.path.realpath(argv0):
+        return "mips-profiles"
+    return shlex.quote(argv0 if os.sep in argv0 else f"./{argv0}")
