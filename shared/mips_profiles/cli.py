@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 from . import __version__
 from .adapters.terminal_progress import for_cli
-from .errors import ConfigurationError, MipsProfilesError
+from .errors import ConfigurationError, MipsProfilesError, Terminated
 from .orchestration.local import print_outcomes, refresh_tree, run_lock, store_for, stores, warn_published
 from .orchestration.refresh import RefreshReport
 from .ports import BlobStore
@@ -391,10 +391,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.set_defaults(func=cmd_demo)
     return parser
-
-
-class Terminated(BaseException):
-    """SIGTERM, raised where the process is, so that it ends as an interrupt does (one line, no traceback)."""
 
 
 def _terminated(signum: int, frame: object) -> None:

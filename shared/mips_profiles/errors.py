@@ -13,6 +13,8 @@
     ├── StoreError                  a store could not be read or written as asked
     └── Transient                   worth retrying as it is (the state machine retries this name only)
 
+    Terminated (a BaseException, as KeyboardInterrupt is): SIGTERM, raised where the CLI is, ended as one line
+
 A test (``tests/unit/test_architecture.py``) holds that no other module defines an exception.
 """
 
@@ -75,3 +77,7 @@ class BodyCut(DownloadError):
 
 class CatalogError(MipsProfilesError):
     """The catalog does not have what we look for, or not in the expected shape."""
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is, so that it ends as an interrupt does (one line, no traceback)."""

@@ -37,3 +37,23 @@ def printable(value: object, limit: int | None = None) -> str:
     if text.isprintable():  # the common case: nothing to escape
         return text
     return "".join(_escape(ch) if unicodedata.category(ch) in _ESCAPED_CATEGORIES else ch for ch in text)
+
+
+MAX_DIGITS = 19
+"""The longest whole number ``whole_number`` reads (below 2**63): any longer header value is no length."""
+
+
+def whole_number(value: str | None) -> int | None:
+    """A non-negative whole number written in ASCII digits, as HTTP headers (Content-Length, Retry-After) and the
+    project's own records carry it; None for anything else. The one number parser: ``str.isdigit`` accepts
+    ``²`` and ``٣`` where ``int`` refuses the first and reads the second, so neither decides here.
+
+    >>> whole_number(" 42 "), whole_number("4²"), whole_number("٤٢"), whole_number("-1"), whole_number("")
+    (42, None, None, None, None)
+    """
+    if value is None:
+        return None
+    text = value.strip(" \t")
+    if not text or len(text) > MAX_DIGITS or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)

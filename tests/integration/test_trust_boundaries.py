@@ -262,3 +262,21 @@ def test_the_check_steps_answer_stays_small_for_the_worst_catalog_the_bounds_let
     assert len(answer["years"]) == catalog_module.MAX_YEARS and answer["plan"] == []
     assert all(len(d["error"]) <= MAX_ERROR + 40 and "\n" not in d["error"] for d in answer["years"].values())
     assert len(json.dumps(answer)) < 64 * 1024
+
+
+@pytest.mark.parametrize("value", ["4²", "٤٢", "１２", "-1", "1e3", "0x10", " ", "9" * 40])
+def test_one_number_parser_reads_only_ascii_digits(value):
+    """Content-Length, Retry-After and serve's request lengths all go through text.whole_number."""
+    from mips_profiles.adapters.http import _retry_after
+    from mips_profiles.text import whole_number
+
+    assert whole_number(value) is None
+    assert _retry_after(value) is None
+
+
+@pytest.mark.parametrize("temporal", ["２０２３-01-01/２０２３-12-31", "٢٠٢٣-01-01/٢٠٢٣-12-31"])
+def test_a_catalog_year_in_other_digits_is_not_read_as_a_year(temporal):
+    from mips_profiles.core import catalog
+
+    assert catalog._TEMPORAL.match(temporal) is None
+    assert catalog._PDC_YEAR.search("Clinician scores PY ٢٠٢٣") is None

@@ -48,7 +48,7 @@ from .. import __version__
 from ..core.sniff import non_csv_kind
 from ..errors import BodyCut, DownloadError, MipsProfilesError
 from ..ports import NO_PROGRESS, Progress
-from ..text import printable
+from ..text import printable, whole_number
 
 log = logging.getLogger(__name__)
 
@@ -222,8 +222,9 @@ def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    seconds = whole_number(value)
+    if seconds is not None:
+        return float(seconds)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -280,11 +281,11 @@ class HttpClient:
             retry_after = None
             try:
                 response = self._opener.open(request, timeout=self.policy.timeout)
-                length = response.headers.get("Content-Length")
-                if length and length.strip().isdigit() and int(length) > limit:
+                length = whole_number(response.headers.get("Content-Length"))
+                if length is not None and length > limit:
                     response.close()
                     raise DownloadError(
-                        f"refused {url}: Content-Length {int(length):,} bytes is over the {limit:,}-byte limit"
+                        f"refused {url}: Content-Length {length:,} bytes is over the {limit:,}-byte limit"
                     )
                 return response
             except urllib.error.HTTPError as exc:
@@ -341,9 +342,9 @@ class HttpClient:
     def _body(self, response: Any, url: str, limit: int, seconds: float) -> bytearray:
         """The whole body in one buffer: sized once from Content-Length where the server gives it (one
         allocation, not thousands of blocks the allocator keeps after they are joined), else grown."""
-        length = response.headers.get("Content-Length")
-        if length and length.strip().isdigit() and int(length) <= limit:
-            body = bytearray(int(length))
+        length = whole_number(response.headers.get("Content-Length"))
+        if length is not None and length <= limit:
+            body = bytearray(length)
             filled = 0
             for block in self._blocks(response, url, limit, seconds):
                 if filled + len(block) > len(body):
@@ -456,7 +457,7 @@ class _FileDownload:
         self.headers = {k.lower(): v for k, v in response.headers.items()}
 
     def _total(self) -> int | None:
-        return int(self.expected) if self.expected and self.expected.isdigit() else None
+        return whole_number(self.expected)
 
     def _receive(self, response: Any, out: Any, task: Any) -> None:
         limits = self.client.limits

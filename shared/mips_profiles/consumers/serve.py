@@ -31,7 +31,7 @@ from ..core.documents import CONTENT_TYPE, NOT_FOUND, dumps
 from ..errors import ConfigurationError
 from ..keys import MANIFEST_KEY, NOT_FOUND_KEY, PUBLIC_ROOT, cache_control_for, check_key
 from ..publishing.bulk import stored_headers
-from ..text import printable
+from ..text import printable, whole_number
 
 GZIP_MIN_BYTES = 1000
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
@@ -107,10 +107,11 @@ class TreeHandler(BaseHTTPRequestHandler):
             return False
         length = self.headers.get("Content-Length")
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
-        if chunked or (length is not None and (not length.strip().isdigit() or int(length) > MAX_DISCARDED_BODY)):
+        size = whole_number(length)
+        if chunked or (length is not None and (size is None or size > MAX_DISCARDED_BODY)):
             self.close_connection = True
-        elif length:
-            self.rfile.read(int(length))
+        elif size:
+            self.rfile.read(size)
         return True
 
     # -- HTTP verbs -----------------------------------------------------------------------------

@@ -25,9 +25,9 @@ DEFAULT_CATALOG_URL = "https://data.cms.gov/data.json"
 PDC_DATASET_ID = "a174-a962"
 DEFAULT_PDC_URL = f"https://data.cms.gov/provider-data/api/1/metastore/schemas/dataset/items/{PDC_DATASET_ID}"
 
-_TEMPORAL = re.compile(r"^\s*(\d{4})-01-01\s*/\s*(\d{4})-12-31\s*$")
+_TEMPORAL = re.compile(r"^\s*([0-9]{4})-01-01\s*/\s*([0-9]{4})-12-31\s*$")  # ASCII digits: \d takes any
 _UUID = re.compile(r"/dataset/([0-9a-fA-F-]{36})(?:/|$)")
-_PDC_YEAR = re.compile(r"\bPY\s*(\d{4})\b", re.IGNORECASE)
+_PDC_YEAR = re.compile(r"\bPY\s*([0-9]{4})\b", re.IGNORECASE | re.ASCII)
 
 
 @dataclass(frozen=True)

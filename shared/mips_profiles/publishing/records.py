@@ -15,7 +15,7 @@ import re
 from ..keys import CHANGES_PREFIX, PUBLIC_RECORD_PREFIX, public_record_key
 from ..ports import BlobStore
 
-_CHANGE_NUMBER = re.compile(r"(\d{8})\.json")
+_CHANGE_NUMBER = re.compile(r"([0-9]{8})\.json")
 
 
 class PublicRecords:
