@@ -52,7 +52,10 @@ def archived_by_content(after: dict[str, str], before: dict[str, str]) -> dict[s
     """What ``after`` has beyond ``before`` that is a file CMS served, archived under ``raw/`` by its SHA-256 (the
     Check step keeps every download there, as the raw bucket on AWS, before any step reads it)."""
     new = {k: v for k, v in after.items() if k not in before}
-    return {k: v for k, v in new.items() if "/raw/" in k and k.endswith(f"{v}.csv")}
+    files = {k: v for k, v in new.items() if "/raw/" in k and k.endswith(f"{v}.csv")}
+    # and the Check step's record of each, beside it (``keys.check_record_key``)
+    records = {k: v for k, v in new.items() if any(k == f.removesuffix(".csv") + ".check.json" for f in files)}
+    return {**files, **records}
 
 
 def changed_beyond_the_raw_archive(after: dict[str, str], before: dict[str, str]) -> bool:

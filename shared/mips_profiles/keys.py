@@ -252,6 +252,12 @@ def raw_key(source: str, year: int, sha256: str) -> str:
     return f"raw/{source}/py={year}/{sha256}.csv"
 
 
+def check_record_key(source: str, year: int, sha256: str) -> str:
+    """What the Check step saw of a downloaded file (its catalog entry and HTTP validators), beside it: Finalize
+    takes the state record's fields from here, never from its event."""
+    return f"raw/{source}/py={year}/{sha256}.check.json"
+
+
 def pdc_file_key(year: int, release: str) -> str:
     return f"pdc/py={year}/release={release}/ec_score_file.parquet"
 

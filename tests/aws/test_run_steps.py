@@ -12,7 +12,8 @@ from mips_profiles.adapters.cloudfront import NoCdn
 from mips_profiles.adapters.local_state import LocalStateStore
 from mips_profiles.adapters.local_store import LocalDirStore, MemoryStore
 from mips_profiles.errors import InvalidInput
-from mips_profiles.keys import raw_key
+from mips_profiles.keys import check_record_key, raw_key
+from mips_profiles.orchestration.release_check import check_record
 from mips_profiles.orchestration.run_steps import RunSteps
 from mips_profiles.publishing.publish import Publisher
 from mips_profiles.sandbox.generator import generate_table, write_csv
@@ -66,6 +67,7 @@ def put_raw(steps, tmp_path, table, year: int = 2024) -> str:
     write_csv(table, path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     steps.raw.put_file(raw_key("qpp", year, digest), path)
+    steps.raw.write(check_record_key("qpp", year, digest), check_record(item(year, digest)))  # and its record
     return digest
 
 
@@ -132,3 +134,40 @@ def test_finalize_refuses_an_item_that_is_not_what_the_run_staged(steps, tmp_pat
     with pytest.raises(InvalidInput, match="is not what the run staged"):
         steps.finalize(staged["run_id"], item(2023, digest))
     assert steps.state.get("qpp", 2024) is None and not steps.publisher.manifest.read()
+
+
+@pytest.mark.parametrize(
+    ("part", "field", "value"),
+    [
+        ("release", "modified", "2026-01-15"),
+        ("release", "download_url", "https://data.cms.gov/newer.csv"),
+        ("release", "api_uuid", "00000000-0000-4000-8000-000000000001"),
+        ("release", "title", "Quality Payment Program Experience : 2026-01-15"),
+        ("download", "etag", '"current-etag"'),
+        ("download", "last_modified", "Thu, 15 Jan 2026 00:00:00 GMT"),
+        ("download", "size", 123456),
+    ],
+)
+def test_a_finalize_item_that_differs_from_what_check_recorded_is_refused_by_name(part, field, value, steps, tmp_path):
+    """The rollback: an old raw file finalized with the current release's validators would record the old score
+    under today's ETag, and the daily conditional GET would answer 304 for good. Every field must be what the
+    Check step recorded beside the file (and what Stage staged); nothing is written otherwise."""
+    digest = put_raw(steps, tmp_path, generate_table(2024, 80))
+    staged = steps.stage(item(2024, digest))
+    for group in staged["groups"]:
+        steps.publish_partition(staged["run_id"], group)
+    forged = item(2024, digest)
+    forged[part][field] = value
+    with pytest.raises(InvalidInput, match=rf"the item's {part}\.{field} is not what the Check step recorded"):
+        steps.finalize(staged["run_id"], forged)
+    assert steps.state.get("qpp", 2024) is None and steps.publisher.manifest.read() == {}
+
+
+def test_a_finalize_without_a_check_record_of_its_file_is_refused(steps, tmp_path):
+    digest = put_raw(steps, tmp_path, generate_table(2024, 80))
+    staged = steps.stage(item(2024, digest))
+    for group in staged["groups"]:
+        steps.publish_partition(staged["run_id"], group)
+    steps.raw.delete_many([check_record_key("qpp", 2024, digest)])
+    with pytest.raises(InvalidInput, match="no Check record of the file"):
+        steps.finalize(staged["run_id"], item(2024, digest))

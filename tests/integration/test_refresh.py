@@ -229,7 +229,9 @@ def test_a_bad_file_from_cms_changes_nothing(env, tables, tmp_path):
     report = env.refresh(pdc_url=None)
     assert "columns belong to the PY2017-2021 layout" in report.outcomes[0].error
     after = env.snapshot()
-    assert len(archived_by_content(after, before)) == 1  # the refused file, kept for a person to look at
+    assert (
+        len(archived_by_content(after, before)) == 2
+    )  # the refused file, kept for a person to look at, and its Check record
     assert not changed_beyond_the_raw_archive(after, before)
 
 

@@ -7,6 +7,7 @@ the checker Lambda imports.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -15,7 +16,7 @@ from ..adapters.http import HttpClient
 from ..clock import iso, utc_now
 from ..core.catalog import Release, pdc_release, qpp_releases, split_supported, unsupported_reason
 from ..errors import CatalogError, MipsProfilesError
-from ..keys import raw_key
+from ..keys import check_record_key, raw_key
 from ..ports import BlobStore, StateStore
 from ..text import printable
 from .checker import CheckResult, check_release, checked_record, discard
@@ -121,9 +122,16 @@ def _check_one(
         path, sha256 = check.fetched.file
         key = raw_key("qpp", year, sha256)
         raw.put_file(key, path)
-        return _Checked(check.decision, check.reason, _plan_item(key, check))
+        item = _plan_item(key, check)
+        raw.write(check_record_key("qpp", year, sha256), check_record(item))  # what Finalize will trust
+        return _Checked(check.decision, check.reason, item)
     finally:
         discard(check.download)  # the store took the file (moved or uploaded); nothing may be left behind
+
+
+def check_record(item: PlanItem) -> bytes:
+    """The Check step's own record of a download: the plan item's release and download, as JSON."""
+    return json.dumps({"release": item["release"], "download": item["download"]}, sort_keys=True).encode()
 
 
 def _plan_item(raw_key: str, check: CheckResult) -> PlanItem:

@@ -21,11 +21,15 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
+
+import orjson
 
 from ..adapters.http import Download
 from ..core.catalog import Release
 from ..core.reader import sha256_file
 from ..errors import InvalidInput, MipsProfilesError
+from ..keys import check_record_key
 from ..ports import BlobStore, Cdn, StateStore
 from ..publishing.publish import Publisher, ReleaseInfo
 from .checker import published_record
@@ -126,6 +130,22 @@ class RunSteps:
             "documents": done.documents,
         }
 
+    def _as_checked(self, run_id: str, item: PlanItem, staged: dict[str, Any]) -> PlanItem:
+        """The item, if every field is what the Check step recorded beside the raw file and what Stage staged;
+        else refused naming the field (an old file finalized with the current release's validators would roll
+        the score back and make the daily conditional GET answer 304 for good)."""
+        year, sha256 = int(item["release"]["performance_year"]), item["download"]["sha256"]
+        data = self.raw.read(check_record_key("qpp", year, sha256))
+        if data is None:
+            raise InvalidInput(f"finalize of run {run_id}: no Check record of the file {sha256}: refused")
+        differing = _differing_field(item, orjson.loads(data), staged)
+        if differing:
+            raise InvalidInput(
+                f"finalize of run {run_id}: the item's {differing} is not what the Check step recorded of the file "
+                "or what Stage staged: refused, nothing written"
+            )
+        return item
+
     def finalize(self, run_id: str, item: PlanItem) -> PublishedOutcome:
         item = parse_plan_item(item)
         run = self.publisher.load_run(run_id)
@@ -136,6 +156,7 @@ class RunSteps:
                 f"finalize of run {run_id}: the item (PY{claimed[0]}, {claimed[1]}) is not what the run staged "
                 f"(PY{staged[0]}, {staged[1]}): refused, nothing written"
             )
+        item = self._as_checked(run_id, item, run.release)  # every field as Check recorded it, or refused
         results = []
         for g in range(len(run.groups)):
             recorded = self.publisher.partition_result(run_id, g)
@@ -223,6 +244,21 @@ def _refused(year: int, error: str, *, source: Source = "qpp") -> RefusedOutcome
         "groups": [],
         "error": error,
     }
+
+
+def _differing_field(item: PlanItem, record: dict[str, Any], staged: dict[str, Any]) -> str | None:
+    """The first field in which a finalize item is not what Check recorded of its file or what Stage staged."""
+    for part in ("release", "download"):
+        recorded = record.get(part) or {}
+        given = item[part]
+        for name in sorted(set(recorded) | set(given)):
+            if given.get(name) != recorded.get(name):
+                return f"{part}.{name}"
+    staged_as = {"download_url": "source_url", "modified": "cms_modified", "api_uuid": "api_uuid"}
+    for name, key in staged_as.items():
+        if item["release"].get(name) != staged.get(key):
+            return f"release.{name}"
+    return None
 
 
 def _download(release: Release, item: PlanItem) -> Download:
