@@ -67,3 +67,56 @@ def test_the_declarations_type_check_strictly():
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+CONSUMER = """\
+import "@mips-profiles/score-card";
+import type { CardStateDetail, Manifest, ProfileDocument } from "@mips-profiles/score-card";
+export const latest = (doc: ProfileDocument): number | null => doc.latest.final_score;
+export const years = (manifest: Manifest): number => manifest.releases.length;
+export type State = CardStateDetail;
+"""
+
+
+@pytest.fixture(scope="module")
+def consumer(tmp_path_factory) -> Path:
+    """A blank ES-module project with the packed package installed as npm would (the tarball's files only)."""
+    project = tmp_path_factory.mktemp("consumer")
+    done = subprocess.run([NPM, "pack", "--silent", "--pack-destination", str(project)], cwd=WEB, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    (tarball,) = project.glob("*.tgz")
+    target = project / "node_modules" / "@mips-profiles" / "score-card"
+    target.mkdir(parents=True)
+    subprocess.run(["tar", "-xzf", str(tarball), "-C", str(target), "--strip-components=1"], check=True)
+    (project / "package.json").write_text('{"type": "module"}')
+    (project / "consumer.ts").write_text(CONSUMER)
+    return project
+
+
+@pytest.mark.parametrize(
+    ("resolution", "module"), [("nodenext", "nodenext"), ("node16", "node16"), ("bundler", "esnext")]
+)
+def test_a_consumer_compiles_against_the_packed_types(resolution, module, consumer):
+    """With skipLibCheck off, as a strict front-end toolchain runs: a relative import without its extension in the
+    package's declarations is error TS2834 under NodeNext and Node16."""
+    done = subprocess.run(
+        [
+            str(BIN / "tsc"),
+            "--noEmit",
+            "--strict",
+            "--skipLibCheck",
+            "false",
+            "--lib",
+            "es2022,dom",
+            "--module",
+            module,
+            "--moduleResolution",
+            resolution,
+            "consumer.ts",
+        ],
+        cwd=consumer,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -1,6 +1,6 @@
 // Types of @mips-profiles/score-card. The API's documents are generated from openapi.yaml into ./api.d.ts
 // (openapi-typescript, `npm run types`); this file declares the element and the functions by hand.
-import type { components } from "./api";
+import type { components } from "./api.js";  // the extension: NodeNext and Node16 resolve ES imports only with it
 
 /** One per-NPI document of the static API (`v1/npi/{npi}.json`). */
 export type ProfileDocument = components["schemas"]["ProfileDocument"];
