@@ -5,10 +5,12 @@
  *   <mips-score-card npi="1376745471" base-url="https://cdn.example.org"></mips-score-card>
  *
  * The element renders when it is added to a page and whenever npi, performance-year, base-url or timeout-ms
- * changes. It fires `mips-score-card:state` (detail.state: "loading", "ready" or "unavailable"; detail.result:
- * "scored", "not_scored" or "not_found" when ready), sets aria-busy while loading and fills a polite live
- * region. It never throws into the host page: a network error, a timeout or a malformed answer shows a quiet
- * "unavailable" note. Every value is set as text, never as HTML; the base URL must be https (http only to
+ * changes. It fires `mips-score-card:state` (detail.state: "loading", "ready", "unavailable" or "misconfigured";
+ * detail.result: "scored", "not_scored" or "not_found" when ready), sets aria-busy while loading and fills a
+ * polite live region. It never throws into the host page: a network error, a timeout or a malformed answer shows
+ * a quiet "unavailable" note. "No MIPS score published" is said only when the API itself says so (its own 404
+ * document, beside a manifest); a base-url that does not answer as the API (none given, a foreign 404, a base
+ * with no manifest) is "misconfigured", with a console error naming the URL. Every value is set as text, never as HTML; the base URL must be https (http only to
  * loopback). Styles are a constructed style sheet (adoptedStyleSheets), so a page whose Content-Security-Policy
  * forbids inline styles still shows the card styled; a <style> element only where that API is missing.
  * Theming: ::part(card), ::part(score), ... and the --mips-card-* custom properties (custom-elements.json).
@@ -153,11 +155,27 @@ function fetchJson(url, timeoutMs) {
   var timer = controller ? setTimeout(function () { controller.abort(); }, timeoutMs) : null;
   return fetch(url, { mode: "cors", credentials: "omit", signal: controller ? controller.signal : undefined })
     .then(function (response) {
-      if (response.status === 404) return { status: 404, body: null };
+      if (response.status === 404) {  // the API's own not-found document, or a foreign page's 404
+        return response.text().then(function (text) {
+          var body = null;
+          try { body = JSON.parse(text); } catch (error) { body = null; }
+          return { status: 404, body: body, url: url };
+        });
+      }
       if (!response.ok) throw new Error("HTTP " + response.status + " for " + url);
       return response.json().then(function (body) { return { status: response.status, body: body }; });
     })
     .finally(function () { if (timer) clearTimeout(timer); });
+}
+
+var MISSING = {};  // the manifest's place when the base answered, but not with a manifest
+
+function isManifest(body) {
+  return body !== null && typeof body === "object" && Array.isArray(body.releases);
+}
+
+function isNotFoundDocument(body) {
+  return body !== null && typeof body === "object" && body.error === "not_found";
 }
 
 function lastChecked(manifest, year) {
@@ -388,6 +406,13 @@ function render(host, options) {
     if (!current()) return "superseded";
     return finish("unavailable", quietly(host, "unavailable", "MIPS score unavailable right now."));
   };
+  var misconfigured = function (url, what) {
+    if (g.console && g.console.error) {
+      g.console.error("mips-score-card: " + url + " " + what + ": is base-url the API's base (the URL before /v1/)?");
+    }
+    if (!current()) return "superseded";
+    return finish("misconfigured", quietly(host, "misconfigured", "MIPS score unavailable: this card's API address is not set up right."));
+  };
   var notFound = function (message) {
     return finish("ready", quietly(host, "not_found", message || "No MIPS score published for this clinician."));
   };
@@ -403,19 +428,25 @@ function render(host, options) {
     announce(host, "loading", null, npi);
     quietly(host, "loading", "Loading the MIPS score\u2026");
     var documentRequest = fetchJson(joinUrl(base, "v1/npi/" + npi + ".json"), timeoutMs);
-    var manifestRequest = fetchJson(joinUrl(base, "v1/manifest.json"), timeoutMs)
-      .then(function (r) { return r.body; }, function () { return null; });
+    var manifestUrl = joinUrl(base, "v1/manifest.json");
+    var manifestRequest = fetchJson(manifestUrl, timeoutMs)
+      .then(function (r) { return isManifest(r.body) ? r.body : MISSING; }, function () { return null; });
     return Promise.all([documentRequest, manifestRequest])
       .then(function (results) {
         if (!current()) return "superseded";
         var doc = results[0];
-        if (doc.status === 404) return notFound();
+        if (doc.status === 404) {
+          if (!isNotFoundDocument(doc.body)) return misconfigured(doc.url, "answered 404 without the API's not-found document");
+          if (results[1] === MISSING) return misconfigured(manifestUrl, "has no mips-profiles manifest");
+          if (results[1] === null) throw new Error("the manifest did not answer: " + manifestUrl);
+          return notFound();
+        }
         if (!validDocument(doc.body)) throw new Error("unexpected document for NPI " + npi);
         var entry = entryFor(doc.body, year);
         if (!entry || !validDocument({ latest: entry })) {
           return notFound("No MIPS score published for this clinician for Performance Year " + year + ".");
         }
-        return finish("ready", renderScored(host, doc.body, entry, results[1]));
+        return finish("ready", renderScored(host, doc.body, entry, results[1] === MISSING ? null : results[1]));
       })
       .catch(unavailable);
   } catch (error) {

@@ -221,3 +221,40 @@ def test_the_packed_manifest_describes_the_element_it_ships(page, site, packed):
     for part in element["cssParts"]:
         assert f'"{part["name"]}"' in source or f'"{part["name"]} ' in source, part["name"]
     assert [e["name"] for e in element["events"]] == ["mips-score-card:state"]
+
+
+@pytest.mark.parametrize("base", ["none", "the page's own origin", "the API with /v1", "the API"])
+def test_a_card_whose_base_is_not_the_api_says_so_instead_of_no_score(base, page, site):
+    """No base-url (the page's origin answers), a foreign 404, or `…/v1` as base (the API's own not-found at
+    /v1/v1/…, but no manifest there): a configuration error, in the state and on the console, naming the URL.
+    The API itself, for an NPI it has no document of, is still "no score"."""
+    origin, api = site
+    open_page(page, origin)
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    attributes = {"npi": "1234567893"}
+    if base == "the page's own origin":
+        attributes["base-url"] = origin
+    elif base == "the API with /v1":
+        attributes["base-url"] = f"{api}/v1"
+    elif base == "the API":
+        attributes["base-url"] = api
+    page.evaluate("(a) => addCard(a)", attributes)
+    event = settle(page, 1)[-1]
+    if base == "the API":
+        assert event == {"state": "ready", "result": "not_found", "npi": "1234567893"}
+        assert not [e for e in errors if "mips-score-card" in e]
+        return
+    assert event == {"state": "misconfigured", "result": "misconfigured", "npi": "1234567893"}
+    assert (
+        shadow_text(page, "[data-field='message']")
+        == "MIPS score unavailable: this card's API address is not set up right."
+    )
+    (logged,) = [e for e in errors if e.startswith("mips-score-card: ")]
+    expected = {
+        "none": f"{origin}/index.html/v1/npi/1234567893.json",  # the page's own URL is the base then
+        "the page's own origin": f"{origin}/v1/npi/1234567893.json",
+        "the API with /v1": f"{api}/v1/v1/manifest.json",
+    }[base]
+    assert expected in logged and "base-url" in logged
+    assert axe_violations(page) == []

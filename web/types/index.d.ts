@@ -10,12 +10,12 @@ export type ProfileEntry = components["schemas"]["ProfileEntry"];
 export type Manifest = components["schemas"]["Manifest"];
 
 /** What a card shows once settled. */
-export type CardResult = "scored" | "not_scored" | "not_found" | "unavailable";
+export type CardResult = "scored" | "not_scored" | "not_found" | "unavailable" | "misconfigured";
 
 /** `detail` of the `mips-score-card:state` event. */
 export interface CardStateDetail {
-  state: "loading" | "ready" | "unavailable";
-  /** Set when ready (and "unavailable" when unavailable); null while loading. */
+  state: "loading" | "ready" | "unavailable" | "misconfigured";
+  /** Set when ready ("unavailable" or "misconfigured" likewise); null while loading. */
   result: CardResult | null;
   npi: string;
 }
