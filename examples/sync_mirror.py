@@ -27,6 +27,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 MARKER = ".sync.json"
@@ -96,6 +97,77 @@ def fetch(base: str, key: str, limit: int | None = None) -> bytes | None:
         raise SyncError(f"{key}: HTTP {exc.code}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise SyncError(f"{key}: {exc}") from None
+
+
+MAX_LINE_BYTES = 1 << 20  # one entry of a bulk file (the real ones are under 2 KB)
+CHUNK = 1 << 16
+
+
+def fetch_lines(base: str, key: str, limit: int) -> Iterator[bytes] | None:
+    """The lines of a (gzip-encoded) NDJSON object, inflated and split as they arrive, never held whole: at most
+    ``limit`` bytes sent and inflated, each line at most ``MAX_LINE_BYTES``; a gzip stream must end with its
+    trailer and be one member. None on 404."""
+    request = urllib.request.Request(f"{base.rstrip('/')}/{key}", headers={"Accept-Encoding": "gzip"})
+    try:
+        response = urllib.request.urlopen(request, timeout=60)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise SyncError(f"{key}: HTTP {exc.code}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise SyncError(f"{key}: {exc}") from None
+    encoding = response.headers.get("Content-Encoding")
+    if encoding not in (None, "", "identity", "gzip"):
+        response.close()
+        raise SyncError(f"{key}: unexpected Content-Encoding {encoding!r:.40}")
+    return _lines(response, key, limit, zlib.decompressobj(wbits=16 + zlib.MAX_WBITS) if encoding == "gzip" else None)
+
+
+def _lines(response: object, key: str, limit: int, inflater: object | None) -> Iterator[bytes]:
+    sent = inflated = 0
+    pending = b""
+    with response:  # type: ignore[attr-defined]
+        while True:
+            try:
+                chunk = response.read(CHUNK)  # type: ignore[attr-defined]
+            except OSError as exc:
+                raise SyncError(f"{key}: {exc}") from None
+            if not chunk:
+                break
+            sent += len(chunk)
+            if sent > limit:
+                raise SyncError(f"{key}: more than {limit:,} bytes")
+            for out in _inflate(inflater, chunk, key) if inflater is not None else (chunk,):
+                inflated += len(out)
+                if inflated > limit:
+                    raise SyncError(f"{key}: inflates to more than {limit:,} bytes")
+                lines = (pending + out).split(b"\n")
+                pending = lines.pop()
+                if len(pending) > MAX_LINE_BYTES:
+                    raise SyncError(f"{key}: a line longer than {MAX_LINE_BYTES:,} bytes")
+                yield from lines
+        if inflater is not None:
+            if not inflater.eof:  # type: ignore[attr-defined]
+                raise SyncError(f"{key}: the gzip stream ends early (no trailer): not the whole file")
+            if inflater.unused_data:  # type: ignore[attr-defined]
+                raise SyncError(f"{key}: data after the gzip stream (a second member): refused")
+    if pending:
+        yield pending
+
+
+def _inflate(inflater: object, chunk: bytes, key: str) -> Iterator[bytes]:
+    """A chunk inflated at most ``CHUNK`` bytes at a time, so a small chunk never becomes a large buffer."""
+    data = chunk
+    while data:
+        try:
+            out = inflater.decompress(data, CHUNK)  # type: ignore[attr-defined]
+        except zlib.error as exc:
+            raise SyncError(f"{key}: not valid gzip ({exc})") from None
+        data = inflater.unconsumed_tail  # type: ignore[attr-defined]
+        if out:
+            yield out
+        if inflater.eof:  # type: ignore[attr-defined]
+            return
 
 
 def fetch_json(base: str, key: str) -> object | None:
@@ -189,10 +261,11 @@ def bootstrap(base: str, mirror: Mirror, manifest: dict) -> int:
     entries: dict[str, list[dict]] = {}
     for release in manifest["releases"]:
         year = release.get("performance_year")
-        data = fetch(base, f"v1/bulk/{_sequence(year, 'a performance year')}/scores.ndjson", limit=MAX_BULK_BYTES)
-        if data is None:
+        key = f"v1/bulk/{_sequence(year, 'a performance year')}/scores.ndjson"
+        lines = fetch_lines(base, key, limit=MAX_BULK_BYTES)
+        if lines is None:
             raise SyncError(f"bulk file of PY{year} is missing")
-        for number, line in enumerate(data.splitlines(), 1):
+        for number, line in enumerate(lines, 1):
             try:
                 entry = json.loads(line)
             except ValueError:

@@ -132,11 +132,43 @@ def test_a_gzip_bomb_is_refused_without_inflating_it(origin, tmp_path, capsys, m
     sync = load_example()
     monkeypatch.setattr(sync, "MAX_BULK_BYTES", 1 << 20)
     publish(origin, [GOOD])
-    bomb = gzip.compress(b"\n" * (64 << 20))  # 64 MiB of newlines in about 64 KB
+    line = json.dumps({"npi": GOOD, **entry()}).encode() + b"\n"
+    bomb = gzip.compress(line * ((64 << 20) // len(line)))  # 64 MiB of entries in a few hundred KB
     origin.objects["v1/bulk/2024/scores.ndjson"] = (bomb, {"Content-Encoding": "gzip"})
     code, err = run(sync, origin, tmp_path / "mirror", capsys)
-    assert len(bomb) < 100_000
+    assert len(bomb) < 1_000_000
     assert code == 1 and "inflates to more than 1,048,576 bytes" in err
+
+
+def test_a_body_of_line_breaks_is_refused_at_its_first_line_in_bounded_memory(origin, tmp_path, capsys):
+    """294 KB of gzip that inflates to 300 MiB of line breaks: read line by line as it arrives, the first (empty)
+    line stops the run; nothing is inflated whole or split into a list of every line (it was: 1.98 GB)."""
+    import tracemalloc
+
+    sync = load_example()
+    publish(origin, [GOOD])
+    origin.objects["v1/bulk/2024/scores.ndjson"] = (gzip.compress(b"\n" * (300 << 20)), {"Content-Encoding": "gzip"})
+    tracemalloc.start()
+    try:
+        code, err = run(sync, origin, tmp_path / "mirror", capsys)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert code == 1 and "line 1: not JSON" in err
+    assert peak < 64 << 20, f"{peak:,} bytes at peak"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "two members"])
+def test_a_gzip_stream_without_its_trailer_or_with_a_second_member_is_refused(damage, origin, tmp_path, capsys):
+    sync = load_example()
+    publish(origin, [GOOD])
+    body, headers = origin.objects["v1/bulk/2024/scores.ndjson"]
+    body = body[:-8] if damage == "truncated" else body + gzip.compress(b"\n" + json.dumps({"npi": GOOD}).encode())
+    origin.objects["v1/bulk/2024/scores.ndjson"] = (body, headers)
+    code, err = run(sync, origin, tmp_path / "mirror", capsys)
+    assert code == 1
+    assert ("ends early" in err) if damage == "truncated" else ("second member" in err)
+    assert not (tmp_path / "mirror" / "v1" / "npi" / f"{GOOD}.json").exists()
 
 
 def test_an_oversized_plain_body_is_refused(origin, tmp_path, capsys, monkeypatch):
