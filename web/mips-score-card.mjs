@@ -117,6 +117,13 @@ function checkedBase(base) {
   throw new Error("data-mips-base must be https (http only for loopback): " + url.protocol);
 }
 
+var MAX_HISTORY = 50;  // performance years a card lists at most (MIPS began in 2017): a longer list is not a document's
+
+// A value's own property, never one of Object.prototype's ("constructor", "toString", ...).
+function own(table, key) {
+  return typeof key === "string" && Object.prototype.hasOwnProperty.call(table, key);
+}
+
 function isScore(value) {
   return value === null || (typeof value === "number" && isFinite(value) && value >= 0 && value <= 100);
 }
@@ -135,7 +142,8 @@ function validDocument(body) {
   if (!latest || typeof latest !== "object" || Array.isArray(latest)) return false;
   if (typeof latest.performance_year !== "number" || latest.performance_year % 1 !== 0) return false;
   if (!isScore(latest.final_score === undefined ? NaN : latest.final_score)) return false;
-  if (!isNumberOrNull(latest.payment_adjustment_pct) || !isNumberOrNull(latest.payment_year)) return false;
+  if (!isNumberOrNull(latest.payment_adjustment_pct)) return false;
+  if (typeof latest.payment_year !== "number" || latest.payment_year % 1 !== 0) return false;  // shown as text
   if (!isTextOrNull(latest.score_band) || !isTextOrNull(latest.attribution)) return false;
   var cats = latest.category_scores;
   if (cats !== undefined && (cats === null || typeof cats !== "object")) return false;
@@ -262,8 +270,9 @@ function renderScored(host, doc, latest, manifest) {
   }
   card.appendChild(score);
   if (scored && latest.score_band) {
-    var band = text(d, "span", "band band-" + latest.score_band, BANDS[latest.score_band] || latest.score_band);
-    card.appendChild(part(field(band, "band"), "band band-" + latest.score_band));
+    var bandName = own(BANDS, latest.score_band) ? latest.score_band : "unknown";  // never a prototype's key
+    var band = text(d, "span", "band band-" + bandName, own(BANDS, bandName) ? BANDS[bandName] : latest.score_band);
+    card.appendChild(part(field(band, "band"), "band band-" + bandName));
   }
 
   var facts = part(text(d, "dl", "facts"), "facts");
@@ -277,7 +286,7 @@ function renderScored(host, doc, latest, manifest) {
     facts.appendChild(field(text(d, "dd", null, option), "participation"));
   }
   card.appendChild(facts);
-  if (option && EARNED_BY[option]) {
+  if (option && own(EARNED_BY, option)) {
     card.appendChild(field(text(d, "p", "caveat", EARNED_BY[option]), "participation-caveat"));
   }
 
@@ -308,7 +317,7 @@ function renderScored(host, doc, latest, manifest) {
       "These category scores do not add up to the final score: CMS scored it in a way its public file " +
       "does not show (for example an APM Entity's scoring)."), "parts-caveat"));
   }
-  var history = Array.isArray(doc.history) ? doc.history.filter(function (entry) {
+  var history = Array.isArray(doc.history) ? doc.history.slice(0, MAX_HISTORY).filter(function (entry) {
     return entry && typeof entry.performance_year === "number" && entry.performance_year !== year;
   }) : [];
   if (history.length) {
@@ -328,8 +337,9 @@ function renderScored(host, doc, latest, manifest) {
   var attribution = (latest.attribution || ("Source: " + SOURCE + " \u00b7 Performance Year " + year)) +
     (checked ? " \u00b7 Last checked " + checked : "");
   card.appendChild(part(field(text(d, "p", "attribution", attribution), "attribution"), "attribution"));
-  card.appendChild(part(field(text(d, "p", "disclaimer", (doc.source && doc.source.disclaimer) || DISCLAIMER),
-    "disclaimer"), "disclaimer"));
+  var given = doc.source && doc.source.disclaimer;  // the document's own, if it is text; else the card's: never none
+  var disclaimer = typeof given === "string" && given.trim() ? given : DISCLAIMER;
+  card.appendChild(part(field(text(d, "p", "disclaimer", disclaimer), "disclaimer"), "disclaimer"));
   return scored ? "scored" : "not_scored";
 }
 

@@ -377,3 +377,40 @@ def test_a_base_url_that_is_not_https_is_refused_without_a_request(page, site, b
     assert result == ["unavailable"]
     assert [u for u in requests if not u.startswith(origin)] == []
     assert page.errors == []
+
+
+@pytest.mark.parametrize("case", ["prototype band", "no payment year", "odd disclaimer", "60,000 history entries"])
+def test_the_card_shows_only_values_it_recognises(case, page, published_tree, host_origin, tmp_path):
+    """A tampered document: a band named after Object.prototype's keys shows as text, never a function's source;
+    a missing payment year is no document ("unavailable", never "undefined"); a disclaimer that is not text is
+    replaced by the card's own (the mandatory disclaimer is never lost); a history of 60,000 entries draws 50."""
+    doc = pick_documents(published_tree)["scored"]
+    latest = dict(doc["latest"])
+    body = {**doc}
+    if case == "prototype band":
+        latest["score_band"] = "constructor"
+    elif case == "no payment year":
+        latest.pop("payment_year")
+    elif case == "odd disclaimer":
+        body["source"] = {**doc.get("source", {}), "disclaimer": {}}
+    else:
+        body["history"] = [{**latest, "performance_year": 1000 + i} for i in range(60_000)]
+    body["latest"] = latest
+    proc, base = start_serve(tree_with_document(published_tree, tmp_path / "odd", doc["npi"], body), host_origin)
+    try:
+        card, state = open_card(page, host_origin, doc["npi"], base)
+        text = card.inner_text()
+        history_items = card.locator("[data-field='history'] li").count()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    if case == "no payment year":
+        assert state == "unavailable" and "undefined" not in text
+        return
+    assert state == "scored" and "undefined" not in text and "[object Object]" not in text
+    assert "function" not in text and "native code" not in text
+    assert "it is not a rating of clinical quality" in field(card, "disclaimer")
+    if case == "prototype band":
+        assert field(card, "band") == "constructor"
+    if case == "60,000 history entries":
+        assert history_items == 50
