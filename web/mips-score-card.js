@@ -8,9 +8,7 @@
  * changes. It fires `mips-score-card:state` (detail.state: "loading", "ready", "unavailable" or "misconfigured";
  * detail.result: "scored", "not_scored" or "not_found" when ready), sets aria-busy while loading and fills a
  * polite live region. It never throws into the host page: a network error, a timeout or a malformed answer shows
- * a quiet "unavailable" note. "No MIPS score published" is said only when the API itself says so (its own 404
- * document, beside a manifest); a base-url that does not answer as the API (none given, a foreign 404, a base
- * with no manifest) is "misconfigured", with a console error naming the URL. Every value is set as text, never as HTML; the base URL must be https (http only to
+ * a quiet "unavailable" note; a base-url that does not answer as the API is "misconfigured" (console names it). Every value is set as text, never as HTML; the base URL must be https (http only to
  * loopback). Styles are a constructed style sheet (adoptedStyleSheets), so a page whose Content-Security-Policy
  * forbids inline styles still shows the card styled; a <style> element only where that API is missing.
  * Theming: ::part(card), ::part(score), ... and the --mips-card-* custom properties (custom-elements.json).
@@ -120,9 +118,9 @@ function checkedBase(base) {
   throw new Error("data-mips-base must be https (http only for loopback): " + url.protocol);
 }
 
-var MAX_HISTORY = 50;  // performance years a card lists at most (MIPS began in 2017): a longer list is not a document's
+var MAX_HISTORY = 50;  // years listed at most
 
-// A value's own property, never one of Object.prototype's ("constructor", "toString", ...).
+// own property only, never Object.prototype's ("constructor", ...)
 function own(table, key) {
   return typeof key === "string" && Object.prototype.hasOwnProperty.call(table, key);
 }
@@ -163,7 +161,7 @@ function fetchJson(url, timeoutMs) {
   var timer = controller ? setTimeout(function () { controller.abort(); }, timeoutMs) : null;
   return fetch(url, { mode: "cors", credentials: "omit", signal: controller ? controller.signal : undefined })
     .then(function (response) {
-      if (response.status === 404) {  // the API's own not-found document, or a foreign page's 404
+      if (response.status === 404) {
         return response.text().then(function (text) {
           var body = null;
           try { body = JSON.parse(text); } catch (error) { body = null; }
@@ -176,7 +174,7 @@ function fetchJson(url, timeoutMs) {
     .finally(function () { if (timer) clearTimeout(timer); });
 }
 
-var MISSING = {};  // the manifest's place when the base answered, but not with a manifest
+var MISSING = {};  // the base answered, but not with a manifest
 
 function isManifest(body) {
   return body !== null && typeof body === "object" && Array.isArray(body.releases);
@@ -273,7 +271,7 @@ function renderScored(host, doc, latest, manifest) {
   }
   card.appendChild(score);
   if (scored && latest.score_band) {
-    var bandName = own(BANDS, latest.score_band) ? latest.score_band : "unknown";  // never a prototype's key
+    var bandName = own(BANDS, latest.score_band) ? latest.score_band : "unknown";
     var band = text(d, "span", "band band-" + bandName, own(BANDS, bandName) ? BANDS[bandName] : latest.score_band);
     card.appendChild(part(field(band, "band"), "band band-" + bandName));
   }
@@ -340,7 +338,7 @@ function renderScored(host, doc, latest, manifest) {
   var attribution = (latest.attribution || ("Source: " + SOURCE + " \u00b7 Performance Year " + year)) +
     (checked ? " \u00b7 Last checked " + checked : "");
   card.appendChild(part(field(text(d, "p", "attribution", attribution), "attribution"), "attribution"));
-  var given = doc.source && doc.source.disclaimer;  // the document's own, if it is text; else the card's: never none
+  var given = doc.source && doc.source.disclaimer;  // text, else the card's own: never none
   var disclaimer = typeof given === "string" && given.trim() ? given : DISCLAIMER;
   card.appendChild(part(field(text(d, "p", "disclaimer", disclaimer), "disclaimer"), "disclaimer"));
   return scored ? "scored" : "not_scored";
