@@ -298,11 +298,17 @@ def main() -> None:
         del table, repeats
         csv_mb = (work / "qpp.csv").stat().st_size / 2**20
         pdc_mb = (work / "pdc.csv").stat().st_size / 2**20
+        from mips_profiles.keys import check_record_key
+        from mips_profiles.orchestration.release_check import check_record
+
         raw = S3Store(RAW)
         items = {}
         for name, source, decision in (("qpp", "qpp", "new"), ("qpp-fixed", "qpp", "corrected"), ("pdc", "pdc", "new")):
             items[name] = plan_item(source, 2024, work / f"{name}.csv", decision)
             raw.put_file(items[name]["raw_key"], work / f"{name}.csv")
+            # and the Check step's record of it, beside it: Finalize takes the item's fields from there
+            sha = items[name]["download"]["sha256"]
+            raw.write(check_record_key(source, 2024, sha), check_record(items[name]))
         result: dict[str, Any] = {
             "date": time.strftime("%Y-%m-%d"),
             "input": {
