@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from fixtures.browser import install_packed
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
@@ -82,12 +83,7 @@ export type State = CardStateDetail;
 def consumer(tmp_path_factory) -> Path:
     """A blank ES-module project with the packed package installed as npm would (the tarball's files only)."""
     project = tmp_path_factory.mktemp("consumer")
-    done = subprocess.run([NPM, "pack", "--silent", "--pack-destination", str(project)], cwd=WEB, capture_output=True)
-    assert done.returncode == 0, done.stderr
-    (tarball,) = project.glob("*.tgz")
-    target = project / "node_modules" / "@mips-profiles" / "score-card"
-    target.mkdir(parents=True)
-    subprocess.run(["tar", "-xzf", str(tarball), "-C", str(target), "--strip-components=1"], check=True)
+    install_packed(project)
     (project / "package.json").write_text('{"type": "module"}')
     (project / "consumer.ts").write_text(CONSUMER)
     return project

@@ -74,38 +74,6 @@ def test_a_scored_npi_shows_the_published_numbers_and_attribution(page, api, hos
         card.screenshot(path=str(target))
 
 
-@pytest.mark.parametrize("snippet_index", [0, 1], ids=["element-module", "classic-script"])
-def test_the_docs_embed_snippets_render_the_card(page, published_tree, tmp_path, snippet_index):
-    """Each snippet as written in docs/public-api.md (the element with the module, the classic script), on a page
-    of its own origin, with that origin allowed."""
-    docs = (WEB.parent / "docs" / "public-api.md").read_text(encoding="utf-8")
-    section = docs.split("### The score card widget", 1)[1].split("\n### ", 1)[0]
-    snippet = section.split("```html\n")[snippet_index + 1].split("```", 1)[0]
-    site = tmp_path / "site"
-    (site / "js").mkdir(parents=True)
-    shutil.copy(WEB / "mips-score-card.js", site / "js")
-    shutil.copy(WEB / "mips-score-card.mjs", site / "js")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(site)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    origin = f"http://127.0.0.1:{server.server_address[1]}"
-    proc, api = start_serve(published_tree, origin)
-    doc = pick_documents(published_tree)["scored"]
-    page_html = snippet.replace("1376745471", doc["npi"]).replace("https://d111111abcdef8.cloudfront.net", api)
-    (site / "index.html").write_text(f"<!doctype html><meta charset=utf-8><h1>Profile</h1>\n{page_html}")
-    try:
-        page.goto(f"{origin}/index.html")
-        score = page.locator("[data-field='final-score']")  # Playwright's locators pierce open shadow roots
-        score.wait_for(state="visible", timeout=15_000)
-        shown = score.inner_text()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        server.shutdown()
-        server.server_close()
-    assert shown == str(doc["latest"]["final_score"]).removesuffix(".0")
-    assert page.errors == []
-
-
 def test_an_npi_with_history_shows_the_newest_year(page, api, host_origin, published_tree):
     doc = pick_documents(published_tree)["history"]
     newest = max(doc["history"], key=lambda e: e["performance_year"])

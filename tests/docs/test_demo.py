@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 
 def test_demo_refreshes_from_the_loopback_cms_then_applies_a_correction(run_cli, tmp_path):
@@ -20,6 +22,13 @@ def test_demo_refreshes_from_the_loopback_cms_then_applies_a_correction(run_cli,
     manifest = json.loads((tmp_path / "tree" / "v1" / "manifest.json").read_bytes())
     assert [r["performance_year"] for r in manifest["releases"]] == [2024, 2023]
     assert manifest["documents"]["count"] == len(list((tmp_path / "tree" / "v1" / "npi").glob("*.json")))
+    # the sample NPI the demo names is the one web/example.html and the docs' card snippets use: it has a card
+    sample = next(line for line in lines if line.startswith("one document:")).rsplit("/", 1)[1].removesuffix(".json")
+    root = Path(__file__).parents[2]
+    for page in ("web/example.html", "web/README.md", "docs/public-api.md"):
+        shown = set(re.findall(r"(?:npi=\"?|data-mips-npi=\")(\d{10})", (root / page).read_text(encoding="utf-8")))
+        assert shown == {sample}, page
+    assert json.loads((tmp_path / "tree" / "v1" / "npi" / f"{sample}.json").read_bytes())["latest"]["final_score"]
 
 
 def test_the_docs_show_the_display_contract_as_it_is():
