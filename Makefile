@@ -19,7 +19,7 @@ LAMBDA_PYTHON ?= $(shell for p in "$$(pyenv prefix 3.12 2>/dev/null)/bin/python3
 	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { command -v "$$p"; break; }; done)
 UV_COMPILE := $(UV) pip compile --quiet --universal --generate-hashes --custom-compile-command "make lock"
 
-.PHONY: web demo test unit test-lambda-python lint docs mutation screenshot openapi mart clean lock upgrade check-locks
+.PHONY: web demo report docs-serve test unit test-lambda-python lint docs mutation screenshot openapi mart clean lock upgrade check-locks
 
 $(UV):  requirements/uv.txt
 	$(PYTHON) -m venv $(UV_VENV)
@@ -85,6 +85,10 @@ web: $(VENV)/.installed $(WEB_NPM)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/mips-profiles demo --out out/demo
 
+# The docs' score-bands page (docs/report/) from a fresh demo; CI checks it (tests/docs/test_docs_report.py).
+report: $(VENV)/.installed
+	$(BIN)/python tools/docs_report.py
+
 test: $(VENV)/.installed $(ASL)/.installed $(DBT_VENV)/.installed $(WEB_NPM)/.installed
 	$(BIN)/pytest
 
@@ -120,6 +124,10 @@ lint: check-locks $(VENV)/.installed $(TOOLS)/.installed $(ASL)/.installed
 # The docs site (mkdocs-material) from docs/: strict, so a broken link or a page left out of the nav fails.
 docs: $(VENV)/.installed
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# The same site, previewed with live reload on http://127.0.0.1:8002 (mkdocs.yml's dev_addr; serve takes 8000).
+docs-serve: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 # Mutation testing of the rule modules (mutmut; tools/mutation.toml). A scratch copy in .mutation/, since
 # mutmut 3 wants the package at the top of the tree; the score goes into docs/reliability.md by hand.

@@ -31,6 +31,7 @@ def dbt_env(private: Path, public: Path, database: Path) -> dict[str, str]:
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_VERSION_CHECK": "false",
         "DO_NOT_TRACK": "1",
+        "DBT_USE_COLORS": "false",  # its lines are printed (and may be piped): no terminal codes
     }
 
 

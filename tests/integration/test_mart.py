@@ -244,6 +244,7 @@ def test_make_mart_prints_where_things_are_and_a_leaderboard_and_a_distribution(
     out = done.stdout
     assert "database:" in out and "make-mart.duckdb" in out and "Leaderboard:" in out
     assert "Distribution by specialty" in out and "not a rating of clinical quality" in out
+    assert "\x1b" not in out + done.stderr  # dbt's colour codes are off: the output is plain text
 
 
 def test_the_mart_tables_on_the_terminal_escape_what_cms_wrote():
