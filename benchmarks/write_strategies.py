@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from mips_profiles.adapters.dir_handles import replace_atomically
 from mips_profiles.adapters.local_store import LocalDirStore
 
 Payload = list[tuple[str, bytes]]
@@ -50,28 +51,32 @@ def os_write(out: str, payload: Payload) -> None:
 
 def temp_rename(out: str, payload: Payload) -> None:
     os.makedirs(out)
+    directory = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
     for name, data in payload:
-        LocalDirStore._atomic_write(f"{out}/{name}", data)
+        replace_atomically(directory, name, data)  # the store's per-file write, relative to the open directory
+    os.close(directory)
 
 
 def queue_threads(workers: int) -> Callable[[str, Payload], None]:
     def run(out: str, payload: Payload) -> None:
         os.makedirs(out)
+        directory = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
         todo: queue.Queue[tuple[str, bytes] | None] = queue.Queue(maxsize=4096)
 
         def work() -> None:
             while (item := todo.get()) is not None:
-                LocalDirStore._atomic_write(*item)
+                replace_atomically(directory, *item)
 
         threads = [threading.Thread(target=work) for _ in range(workers)]
         for t in threads:
             t.start()
         for name, data in payload:
-            todo.put((f"{out}/{name}", data))
+            todo.put((name, data))
         for _ in threads:
             todo.put(None)
         for t in threads:
             t.join()
+        os.close(directory)
 
     return run
 

@@ -19,12 +19,15 @@ object's key is built here, never from the manifest's pattern; nothing is writte
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import re
+import secrets
+import stat
 import sys
-import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 from collections.abc import Iterator
@@ -34,7 +37,7 @@ MARKER = ".sync.json"
 MAX_JSON_BYTES = 16 << 20  # a manifest, a document or a change object (the real ones are KB)
 MAX_BULK_BYTES = 2 << 30  # one year's NDJSON, decompressed (the national one is a few hundred MB)
 MAX_CHANGES_PER_RUN = 100_000  # a mirror away for years walks a few hundred; more is a broken feed
-_NPI = re.compile(r"^[12][0-9]{9}$")
+_NPI = re.compile(r"[12][0-9]{9}")  # fullmatch: "$" would let a final newline through
 
 
 class SyncError(Exception):
@@ -47,7 +50,7 @@ def valid_npi(value: object) -> str:
     >>> valid_npi("1376745471")
     '1376745471'
     """
-    if not isinstance(value, str) or not _NPI.match(value):
+    if not isinstance(value, str) or not _NPI.fullmatch(value):
         raise SyncError(f"not an NPI: {value!r:.40}")
     total = 24  # the prefix 80840, as the NPI standard adds it
     for i, ch in enumerate(reversed(value[:9])):
@@ -56,6 +59,50 @@ def valid_npi(value: object) -> str:
     if (10 - total % 10) % 10 != int(value[9]):
         raise SyncError(f"not an NPI (check digit): {value!r}")
     return value
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is followed only to the origin asked (scheme, host and port): a CDN's own redirects work, an
+    origin that sends the mirror to another host is refused by name."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        asked, told = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
+        if (told.scheme, told.netloc) != (asked.scheme, asked.netloc):
+            raise SyncError(
+                f"{asked.path.lstrip('/')}: redirected to another origin ({told.scheme}://{told.netloc:.60}): refused"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_SameOriginRedirects)
+# What a broken or hostile origin can make the HTTP client raise: one line each, never a traceback.
+TRANSPORT_ERRORS = (urllib.error.URLError, OSError, http.client.HTTPException, ValueError)
+
+
+def _said(exc: BaseException) -> str:
+    """What a transport error says, on one line: control characters and non-ASCII escaped, at most 200."""
+    return f"{type(exc).__name__}: " + str(exc)[:200].encode("unicode_escape").decode("ascii")
+
+
+def _whole(response: object, received: int, key: str) -> None:
+    """A body shorter than its Content-Length was cut short (the connection closed early): refused."""
+    declared = response.headers.get("Content-Length")  # type: ignore[attr-defined]
+    if declared and declared.isascii() and declared.isdigit() and received != int(declared):
+        raise SyncError(f"{key}: {received:,} of {int(declared):,} bytes arrived: the answer was cut short")
+
+
+def _open(base: str, key: str) -> object | None:
+    """The response for ``key`` (None on 404); any other failure is one ``SyncError`` naming the key."""
+    request = urllib.request.Request(f"{base.rstrip('/')}/{key}", headers={"Accept-Encoding": "gzip"})
+    try:
+        return _OPENER.open(request, timeout=60)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code == 404:
+            return None
+        raise SyncError(f"{key}: HTTP {exc.code}") from None
+    except TRANSPORT_ERRORS as exc:
+        raise SyncError(f"{key}: {_said(exc)}") from None
 
 
 def _read_bounded(response: object, limit: int, what: str) -> bytes:
@@ -81,22 +128,21 @@ def fetch(base: str, key: str, limit: int | None = None) -> bytes | None:
     """The object at ``key``, decompressed if served gzip-encoded (bulk files are); None on 404. At most
     ``limit`` bytes, sent and inflated (``MAX_JSON_BYTES`` unless said)."""
     limit = MAX_JSON_BYTES if limit is None else limit
-    request = urllib.request.Request(f"{base.rstrip('/')}/{key}", headers={"Accept-Encoding": "gzip"})
+    response = _open(base, key)
+    if response is None:
+        return None
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            encoding = response.headers.get("Content-Encoding")
+        with response:  # type: ignore[attr-defined]
+            encoding = response.headers.get("Content-Encoding")  # type: ignore[attr-defined]
             body = _read_bounded(response, limit, key)
-            if encoding == "gzip":
-                return _gunzip_bounded(body, limit, key)
-            if encoding not in (None, "", "identity"):
-                raise SyncError(f"{key}: unexpected Content-Encoding {encoding!r:.40}")
-            return body
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return None
-        raise SyncError(f"{key}: HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise SyncError(f"{key}: {exc}") from None
+            _whole(response, len(body), key)
+    except TRANSPORT_ERRORS as exc:
+        raise SyncError(f"{key}: {_said(exc)}") from None
+    if encoding == "gzip":
+        return _gunzip_bounded(body, limit, key)
+    if encoding not in (None, "", "identity"):
+        raise SyncError(f"{key}: unexpected Content-Encoding {encoding!r:.40}")
+    return body
 
 
 MAX_LINE_BYTES = 1 << 20  # one entry of a bulk file (the real ones are under 2 KB)
@@ -107,18 +153,12 @@ def fetch_lines(base: str, key: str, limit: int) -> Iterator[bytes] | None:
     """The lines of a (gzip-encoded) NDJSON object, inflated and split as they arrive, never held whole: at most
     ``limit`` bytes sent and inflated, each line at most ``MAX_LINE_BYTES``; a gzip stream must end with its
     trailer and be one member. None on 404."""
-    request = urllib.request.Request(f"{base.rstrip('/')}/{key}", headers={"Accept-Encoding": "gzip"})
-    try:
-        response = urllib.request.urlopen(request, timeout=60)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return None
-        raise SyncError(f"{key}: HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise SyncError(f"{key}: {exc}") from None
-    encoding = response.headers.get("Content-Encoding")
+    response = _open(base, key)
+    if response is None:
+        return None
+    encoding = response.headers.get("Content-Encoding")  # type: ignore[attr-defined]
     if encoding not in (None, "", "identity", "gzip"):
-        response.close()
+        response.close()  # type: ignore[attr-defined]
         raise SyncError(f"{key}: unexpected Content-Encoding {encoding!r:.40}")
     return _lines(response, key, limit, zlib.decompressobj(wbits=16 + zlib.MAX_WBITS) if encoding == "gzip" else None)
 
@@ -130,9 +170,10 @@ def _lines(response: object, key: str, limit: int, inflater: object | None) -> I
         while True:
             try:
                 chunk = response.read(CHUNK)  # type: ignore[attr-defined]
-            except OSError as exc:
-                raise SyncError(f"{key}: {exc}") from None
+            except TRANSPORT_ERRORS as exc:
+                raise SyncError(f"{key}: {_said(exc)}") from None
             if not chunk:
+                _whole(response, sent, key)
                 break
             sent += len(chunk)
             if sent > limit:
@@ -176,59 +217,98 @@ def fetch_json(base: str, key: str) -> object | None:
         return None
     try:
         return json.loads(data)
-    except ValueError as exc:
-        raise SyncError(f"{key}: not JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than the parser goes
+        raise SyncError(f"{key}: not JSON ({str(exc)[:200]})") from None
 
 
 class Mirror:
-    """The mirror's directory: documents under ``v1/npi/`` only, written atomically, no symlink followed."""
+    """The mirror's directory: documents under ``v1/npi/`` only, written atomically, no symlink followed.
+
+    Its directories are opened once, each relative to its parent and never through a link (``O_NOFOLLOW``), and
+    every write, rename and delete goes relative to those handles: a link swapped in while the run waits on the
+    origin redirects nothing, and :meth:`check_unchanged` fails the run by name when it finds one."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.documents = root / "v1" / "npi"
+        self._handles: list[tuple[str, int, int | None]] = []  # (path shown, handle, parent handle)
 
     def prepare(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)  # the operator's own path
-        for directory in (self.root / "v1", self.documents):
-            if directory.is_symlink():
-                raise SyncError(f"{directory} is a symbolic link: refused")
-            directory.mkdir(exist_ok=True)
+        self.top = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self._handles.append((str(self.root), self.top, None))
+        parent = self.top
+        for name in ("v1", "npi"):
+            shown = os.path.join(self._handles[-1][0], name)
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, dir_fd=parent)
+            try:
+                handle = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+            except OSError:
+                kind = "a symbolic link" if os.path.islink(shown) else "not a directory"
+                raise SyncError(f"{shown} is {kind}: refused") from None
+            self._handles.append((shown, handle, parent))
+            parent = handle
+        self.documents = parent
 
-    def path(self, npi: str) -> Path:
-        return self.documents / f"{valid_npi(npi)}.json"
+    def check_unchanged(self) -> None:
+        """Each directory's path still leads to the directory opened (checked again after the writes)."""
+        for shown, handle, parent in self._handles[1:]:
+            opened = os.fstat(handle)
+            try:
+                now = os.stat(os.path.basename(shown), dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:
+                now = None
+            if now is None or (now.st_dev, now.st_ino) != (opened.st_dev, opened.st_ino):
+                raise SyncError(f"{shown} was replaced during the run (a link or another directory): refused")
 
-    def write(self, path: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # unique, exclusive, no symlink followed
+    def close(self) -> None:
+        for _, handle, _ in self._handles:
+            os.close(handle)
+        self._handles = []
+
+    def name(self, npi: str) -> str:
+        return f"{valid_npi(npi)}.json"
+
+    def write(self, directory: int, name: str, data: bytes) -> None:
+        tmp = f".tmp-{name}.{secrets.token_hex(8)}"  # unique, created exclusively, never through a link
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=directory)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            os.replace(tmp, path)  # replaces a symlink itself, never its target
+            os.replace(tmp, name, src_dir_fd=directory, dst_dir_fd=directory)  # replaces a link, not its target
         except BaseException:
-            with_missing_ok(tmp)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=directory)
             raise
 
+    def write_document(self, npi: str, data: bytes) -> None:
+        self.write(self.documents, self.name(npi), data)
+
     def delete(self, npi: str) -> None:
-        with_missing_ok(self.path(npi))  # unlink removes a link itself, never what it points at
+        with contextlib.suppress(FileNotFoundError):  # unlink removes a link itself, never what it points at
+            os.unlink(self.name(npi), dir_fd=self.documents)
 
     def marker(self) -> int | None:
-        path = self.root / MARKER
-        if path.is_symlink():
-            raise SyncError(f"{path} is a symbolic link: refused")
-        if not path.exists():
+        shown = self.root / MARKER
+        try:  # never through a link, and a FIFO is refused rather than waited on
+            fd = os.open(MARKER, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=self.top)
+        except FileNotFoundError:
             return None
+        except OSError:
+            raise SyncError(f"{shown} is a symbolic link: refused") from None
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise SyncError(f"{shown} is not a regular file: refused")
+            text = fh.read(4096)
         try:
-            sequence = json.loads(path.read_text())["sequence"]
+            sequence = json.loads(text)["sequence"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise SyncError(f"{path}: not a marker this script wrote ({exc})") from None
+            raise SyncError(f"{shown}: not a marker this script wrote ({exc})") from None
         return _sequence(sequence, "the marker")
 
     def set_marker(self, sequence: int) -> None:
-        self.write(self.root / MARKER, json.dumps({"sequence": sequence}).encode())
-
-
-def with_missing_ok(path: str | Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+        self.check_unchanged()  # before the marker says the documents are there
+        self.write(self.top, MARKER, json.dumps({"sequence": sequence}).encode())
 
 
 def _sequence(value: object, what: str) -> int:
@@ -268,13 +348,13 @@ def bootstrap(base: str, mirror: Mirror, manifest: dict) -> int:
         for number, line in enumerate(lines, 1):
             try:
                 entry = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise SyncError(f"bulk file of PY{year}, line {number}: not JSON") from None
             if not isinstance(entry, dict) or not isinstance(entry.get("performance_year"), int):
                 raise SyncError(f"bulk file of PY{year}, line {number}: not an entry")
             entries.setdefault(valid_npi(entry.pop("npi", None)), []).append(entry)
     for npi, history in entries.items():
-        mirror.write(mirror.path(npi), document(manifest, npi, history))
+        mirror.write_document(npi, document(manifest, npi, history))
     return len(entries)
 
 
@@ -290,7 +370,7 @@ def apply(base: str, mirror: Mirror, change: dict, sequence: int) -> None:
             raise SyncError(f"v1/npi/{npi}.json: not JSON") from None
         if not isinstance(published, dict) or published.get("npi") != npi:
             raise SyncError(f"v1/npi/{npi}.json: not the document of NPI {npi}")
-        mirror.write(mirror.path(npi), data)
+        mirror.write_document(npi, data)
     for npi in _npis(change, "removed", sequence):
         mirror.delete(npi)
 
@@ -305,8 +385,20 @@ def sync(base: str, root: Path) -> dict:
     if not isinstance(feed, dict) or not isinstance(releases, list) or not all(isinstance(r, dict) for r in releases):
         raise SyncError("the manifest has no change feed or no list of releases")
     latest = _sequence(feed.get("latest"), "the manifest's changes.latest")
+    documents = manifest.get("documents")
+    if not isinstance(manifest.get("schema_version"), int) or not (
+        isinstance(documents, dict) and isinstance(documents.get("source"), dict)
+    ):
+        raise SyncError("the manifest has no schema_version or no documents.source")
     mirror = Mirror(root)
     mirror.prepare()
+    try:
+        return _sync_into(base, mirror, manifest, latest)
+    finally:
+        mirror.close()
+
+
+def _sync_into(base: str, mirror: Mirror, manifest: dict, latest: int) -> dict:
     marker = mirror.marker()
     if marker is None:
         documents = bootstrap(base, mirror, manifest)

@@ -26,7 +26,8 @@ def load_example():
 
 
 class Origin:
-    """A loopback origin answering whatever a test puts in ``objects`` (key -> bytes, or (bytes, headers))."""
+    """A loopback origin answering whatever a test puts in ``objects`` (key -> bytes, (bytes, headers), or
+    (bytes, headers, status))."""
 
     def __init__(self) -> None:
         self.objects: dict[str, object] = {}
@@ -42,8 +43,8 @@ class Origin:
                     self.send_response(404)
                     self.end_headers()
                     return
-                body, headers = found if isinstance(found, tuple) else (found, {})
-                self.send_response(200)
+                body, headers, status = (*found, 200)[:3] if isinstance(found, tuple) else (found, {}, 200)
+                self.send_response(status)
                 for name, value in {"Content-Length": str(len(body)), **headers}.items():
                     self.send_header(name, value)
                 self.end_headers()
@@ -97,8 +98,17 @@ def files_under(path: Path) -> set[str]:
 
 @pytest.mark.parametrize(
     "npi",
-    ["../../escaped", "/tmp/absolute", "1234567890", None, 1376745471, "13767454710", "１３７６７４５４７１"],
-    ids=["dot-dot", "absolute", "check-digit", "null", "number", "eleven", "fullwidth"],
+    [
+        "../../escaped",
+        "/tmp/absolute",
+        "1234567890",
+        None,
+        1376745471,
+        "13767454710",
+        "１３７６７４５４７１",
+        GOOD + "\n",
+    ],
+    ids=["dot-dot", "absolute", "check-digit", "null", "number", "eleven", "fullwidth", "final-newline"],
 )
 def test_a_bulk_file_with_a_hostile_npi_writes_nothing_and_exits_1(origin, tmp_path, capsys, npi):
     sync = load_example()
@@ -223,6 +233,41 @@ def test_the_manifests_key_pattern_is_never_used_to_build_a_key(origin, tmp_path
             b'{"npi": "1376745471", "performance_year": 2024}\nnot json',
             "line 2: not JSON",
         ),
+        ("v1/manifest.json", b"[" * 100_000 + b"]" * 100_000, "v1/manifest.json: not JSON"),
+        (
+            "v1/bulk/2024/scores.ndjson",
+            b'{"npi": "1376745471", "performance_year": 2024}\n' + b"[" * 100_000 + b"]" * 100_000,
+            "line 2: not JSON",
+        ),
+        (
+            "v1/manifest.json",
+            json.dumps({"changes": {"latest": 1}, "releases": [{"performance_year": 2024}]}).encode(),
+            "no schema_version or no documents.source",
+        ),
+        (
+            "v1/manifest.json",
+            json.dumps(
+                {
+                    "schema_version": 1,
+                    "documents": {},
+                    "changes": {"latest": 1},
+                    "releases": [{"performance_year": 2024}],
+                }
+            ).encode(),
+            "no schema_version or no documents.source",
+        ),
+    ],
+    ids=[
+        "not-json",
+        "a-list",
+        "negative",
+        "boolean",
+        "feed-a-list",
+        "bulk-line",
+        "deep-manifest",
+        "deep-line",
+        "no-schema-version",
+        "no-source",
     ],
 )
 def test_malformed_answers_stop_the_run_with_one_line(origin, tmp_path, capsys, key, body, message):
@@ -274,3 +319,100 @@ def test_a_planted_document_symlink_is_replaced_not_written_through(origin, tmp_
     assert run(sync, origin, tmp_path / "mirror", capsys)[0] == 0
     assert target.read_text() == "keep me"
     assert not (documents / f"{GOOD}.json").is_symlink()
+
+
+class RawOrigin:
+    """A loopback origin that answers every connection with the same raw bytes (not necessarily HTTP)."""
+
+    def __init__(self, answer: bytes) -> None:
+        import socket
+
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.base = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+        def serve() -> None:
+            while True:
+                try:
+                    conn, _ = self.listener.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(answer)
+
+        threading.Thread(target=serve, daemon=True).start()
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (b"SPDY/9 lol\r\n\r\n", "BadStatusLine"),
+        (b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(120)) + b"\r\n{}", "headers"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}", "2 of 10 bytes arrived: the answer was cut short"),
+    ],
+    ids=["garbage-status-line", "120-headers", "short-body"],
+)
+def test_an_origin_that_does_not_speak_http_is_one_line(tmp_path, capsys, answer, message):
+    sync = load_example()
+    origin = RawOrigin(answer)
+    code = sync.main(["sync_mirror.py", origin.base, str(tmp_path / "mirror")])
+    err = capsys.readouterr().err
+    origin.listener.close()
+    assert code == 1 and err.startswith("error: v1/manifest.json: ") and err.count("\n") == 1, err
+    assert message in err
+
+
+def test_a_redirect_to_another_host_is_refused_and_the_same_origin_followed(origin, tmp_path, capsys):
+    sync = load_example()
+    publish(origin, [GOOD])
+    manifest = origin.objects["v1/manifest.json"]
+    origin.objects["v1/manifest.json"] = (b"", {"Location": "/v1/moved-manifest.json"}, 302)
+    origin.objects["v1/moved-manifest.json"] = manifest
+    assert run(sync, origin, tmp_path / "mirror", capsys) == (0, "")  # the same origin: followed
+    other = Origin()
+    try:
+        other.objects["v1/manifest.json"] = manifest
+        origin.objects["v1/manifest.json"] = (b"", {"Location": f"{other.base}/v1/manifest.json"}, 302)
+        code, err = run(sync, origin, tmp_path / "elsewhere", capsys)
+    finally:
+        other.close()
+    assert code == 1 and "v1/manifest.json: redirected to another origin (http://127.0.0.1:" in err
+    assert other.requests == [] and err.count("\n") == 1
+
+
+def test_a_fifo_as_the_marker_is_refused_not_waited_on(origin, tmp_path, capsys):
+    import os
+
+    sync = load_example()
+    publish(origin, [GOOD])
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    os.mkfifo(mirror / ".sync.json")
+    code, err = run(sync, origin, mirror, capsys)
+    assert code == 1 and ".sync.json is not a regular file: refused" in err
+
+
+def test_a_link_swapped_in_while_the_origin_answers_redirects_nothing(origin, tmp_path, capsys):
+    """The origin decides how long the run waits: here the document directory is swapped for a link to another
+    directory while the bulk file is being asked for. Nothing is written there, and the run fails by name."""
+    import os
+
+    sync = load_example()
+    publish(origin, [GOOD, ALSO_GOOD])
+    mirror, victim = tmp_path / "mirror", tmp_path / "victim"
+    victim.mkdir()
+    (victim / f"{GOOD}.json").write_text("keep")
+    real = sync.fetch_lines
+
+    def swap_then_fetch(base, key, limit):
+        os.rename(mirror / "v1" / "npi", tmp_path / "moved-away")
+        (mirror / "v1" / "npi").symlink_to(victim)
+        return real(base, key, limit)
+
+    sync.fetch_lines = swap_then_fetch
+    code, err = run(sync, origin, mirror, capsys)
+    assert {p.name: p.read_text() for p in victim.iterdir()} == {f"{GOOD}.json": "keep"}
+    assert code == 1 and f"{mirror / 'v1' / 'npi'} was replaced during the run" in err
+    assert not (mirror / ".sync.json").exists()  # no marker: the next run starts again

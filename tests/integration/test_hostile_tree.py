@@ -190,3 +190,52 @@ def test_a_stage_that_fails_after_the_audit_write_takes_it_back(sample_file, tmp
     with pytest.raises(StoreError):  # the same release again: its audit from before is kept
         Publisher(LocalDirStore(public), LocalDirStore(private)).publish_file(sample_file(2023), ReleaseInfo(2023))
     assert snapshot(private).keys() == before.keys()
+
+
+def test_a_document_directory_swapped_for_a_link_mid_publish_redirects_nothing(run_cli, tree, tmp_path, monkeypatch):
+    """Issue 38: the "no link is followed" rule checked once, before the work, let a link swapped in after the
+    first document redirect a correction's writes and deletes into the link's target. Now every directory is
+    opened once by handle and written relative to it, so the swap redirects nothing, and the run that met it
+    fails by name (exit 1) instead of finishing in the moved directory."""
+    from mips_profiles.adapters import local_store
+
+    table = generate_table(2024, 300)
+    write_csv(table, tmp_path / "a.csv")
+    assert publish(run_cli, tmp_path / "a.csv", tree).code == 0
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    for doc in (tree / "v1" / "npi").glob("*.json"):  # the target holds files named as the documents
+        (victim / doc.name).write_text("keep")
+    before = snapshot(victim)
+    write_csv(make_correction(table, changed_share=0.2, removed=5, added=5).table, tmp_path / "b.csv")
+    real, swapped = local_store.replace_atomically, []
+
+    def swap_after_the_first_document(dir_fd, name, data):
+        real(dir_fd, name, data)
+        if not swapped and name[:10].isdigit() and (tree / "v1" / "npi" / name).exists():
+            os.rename(tree / "v1" / "npi", tmp_path / "npi-moved-away")
+            (tree / "v1" / "npi").symlink_to(victim)
+            swapped.append(name)
+
+    monkeypatch.setattr(local_store, "replace_atomically", swap_after_the_first_document)
+    result = publish(run_cli, tmp_path / "b.csv", tree)
+
+    assert swapped, "the correction wrote no document"
+    assert snapshot(victim) == before  # nothing overwritten, nothing deleted, nothing added behind the link
+    assert result.code == 1 and result.err.count("\n") == 1
+    assert f"{tree / 'v1' / 'npi'} was replaced during the run" in result.err
+
+
+def test_a_fifo_planted_as_the_run_lock_or_a_document_is_refused_not_waited_on(run_cli, sample_file, tree, tmp_path):
+    private = tree.with_name("tree.private")
+    private.mkdir(parents=True)
+    os.mkfifo(private / ".run.lock")
+    result = publish(run_cli, sample_file(2024), tree)
+    assert result.code == 1 and "cannot take the run lock" in result.err and "not a regular file" in result.err
+    os.unlink(private / ".run.lock")
+
+    assert publish(run_cli, sample_file(2024), tree).code == 0
+    os.mkfifo(tree / "v1" / "manifest.tmp")
+    store = LocalDirStore(tree)
+    with pytest.raises(StoreError, match=r"^cannot read v1/manifest\.tmp: not a regular file"):
+        store.read("v1/manifest.tmp")

@@ -407,14 +407,14 @@ def test_an_error_inside_the_block_publishes_nothing(tmp_path):
 def test_a_failed_write_on_the_worker_thread_publishes_nothing(tmp_path, monkeypatch):
     from mips_profiles.adapters import local_store
 
-    real = local_store._write_file
+    real = local_store.write_new
 
-    def disk_full(path, data):
-        if path.endswith("1234567893.json"):
+    def disk_full(dir_fd, name, data):
+        if name.endswith("1234567893.json"):
             raise OSError(28, "No space left on device")
-        real(path, data)
+        real(dir_fd, name, data)
 
-    monkeypatch.setattr(local_store, "_write_file", disk_full)
+    monkeypatch.setattr(local_store, "write_new", disk_full)
     store = LocalDirStore(tmp_path / "tree")
     # When a file of the block fails to write on the worker thread
     from mips_profiles.errors import StoreError

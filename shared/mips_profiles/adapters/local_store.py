@@ -11,7 +11,6 @@ import contextlib
 import errno
 import hashlib
 import os
-import secrets
 import shutil
 import stat
 from collections import deque
@@ -22,15 +21,18 @@ from typing import Any
 
 from ..errors import StoreError
 from ..keys import check_key
+from .dir_handles import DirectoryHandles, open_regular, read_file, replace_atomically, temp_name, walk_files, write_new
 
 
 class LocalDirStore:
     """A directory as a blob store: atomic writes (temp file + rename), so readers never see half a file.
 
-    The tree under the root is not trusted (anyone who can write there could plant a link): no symbolic link
-    below the root is followed (each directory on a path is checked once with ``lstat``; files are opened with
-    ``O_NOFOLLOW``), temp files have unique names and are created exclusively, and an OS error (a full disk,
-    a read-only file, a file where a directory should be) is one ``StoreError`` naming the key.
+    The tree under the root is not trusted (anyone who can write there could plant a link, or swap one in while
+    a run goes on): every directory below the root is opened once by handle, never through a link, and every
+    write, rename and delete goes relative to that handle (``adapters.dir_handles``), so a link swapped in
+    mid-run redirects nothing, and the swap itself fails the run by name. Files are opened with ``O_NOFOLLOW``
+    and must be regular; temp files have unique names and are created exclusively; an OS error (a full disk, a
+    read-only file, a file where a directory should be) is one ``StoreError`` naming the key.
 
     :meth:`publish_together` gives a first publish the cheaper way to the same guarantee: every file is
     written once, straight into a hidden directory (by a worker thread, while the caller builds the next
@@ -38,32 +40,29 @@ class LocalDirStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
-        self._root = os.fspath(self.root)
         self._together: tuple[str, str] | None = None  # (key prefix, hidden directory) while a block is open
         self._writer: _BackgroundWriter | None = None  # the block's worker
-        self._dirs = _LinkFreeDirectories(self._root)
+        self._dirs = DirectoryHandles(os.fspath(self.root))
 
-    def _staged(self, key: str) -> str | None:
-        """The hidden path of ``key`` while a publish-together block holds its prefix, else None."""
-        if self._together is None or not key.startswith(self._together[0]):
-            return None
-        return os.path.join(self._together[1], check_key(key)[len(self._together[0]) :])
+    def _location(self, key: str) -> tuple[str, str]:
+        """(directory relative to the root, file name) of ``key``, inside the hidden directory while a
+        publish-together block holds its prefix."""
+        check_key(key)
+        if self._together is not None and key.startswith(self._together[0]):
+            key = self._together[1] + "/" + key[len(self._together[0]) :]
+        rel, _, name = key.rpartition("/")
+        return rel, name
 
-    def _path(self, key: str) -> Path:
-        return self.root.joinpath(*check_key(key).split("/"))
+    def _staged(self, key: str) -> bool:
+        return self._together is not None and key.startswith(self._together[0])
 
     def read(self, key: str) -> bytes | None:
         if self._staged(key):
             return None  # not visible before the block ends
-        path = os.fspath(self._path(key))
+        rel, name = self._location(key)
         with _store_errors("read", key):
-            self._dirs.check(os.path.dirname(path))
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            except FileNotFoundError:
-                return None
-            with os.fdopen(fd, "rb") as fh:
-                return fh.read()
+            fd = self._dirs.get(rel, create=False)
+            return None if fd is None else read_file(fd, name)
 
     def write(
         self,
@@ -74,36 +73,36 @@ class LocalDirStore:
         cache_control: str = "",
         content_encoding: str | None = None,
     ) -> None:
+        rel, name = self._location(key)
         with _store_errors("write", key):
-            staged = self._staged(key)
-            if staged:
-                self._dirs.made_parent(staged)
-                _write_file(staged, data)
-                return
-            path = os.fspath(self._path(key))
-            self._dirs.made_parent(path)
-            _atomic_write(path, data)
+            fd = self._dirs.get(rel, create=True)
+            assert fd is not None
+            if self._staged(key):
+                write_new(fd, name, data)
+            else:
+                replace_atomically(fd, name, data)
+            self._dirs.check_unchanged()
 
     def write_many(self, items: Iterable[tuple[str, bytes]], *, content_type: str = "", cache_control: str = "") -> int:
-        root = self._root
         count = 0
-        hidden: list[tuple[str, bytes]] = []  # invisible until the block ends: no temp file needed
+        hidden: list[tuple[int, str, bytes]] = []  # invisible until the block ends: no temp file needed
         for key, data in items:  # the caller's own errors pass through as they are
             try:
-                staged = self._staged(key)
-                path = staged or os.path.join(root, check_key(key))  # string paths: a first publish writes ~500k
-                self._dirs.made_parent(path)
-                if staged:
-                    hidden.append((path, data))
+                rel, name = self._location(key)
+                fd = self._dirs.get(rel, create=True)
+                assert fd is not None
+                if self._staged(key):
+                    hidden.append((fd, name, data))
                 else:
-                    _atomic_write(path, data)
+                    replace_atomically(fd, name, data)
             except OSError as exc:
                 raise _store_error("write", key, exc) from None
             count += 1
-        if hidden:
-            assert self._writer is not None
-            with _store_errors("write", "documents"):
+        with _store_errors("write", "documents"):
+            if hidden:
+                assert self._writer is not None
                 self._writer.submit(hidden)
+            self._dirs.check_unchanged()
         return count
 
     @contextlib.contextmanager
@@ -111,40 +110,47 @@ class LocalDirStore:
         """Where nothing exists under ``prefix`` yet, write its files into a hidden sibling directory and
         rename that into place when the block ends: one rename instead of one per file. Elsewhere (or in a
         block already open) writes go one by one, each atomic."""
-        target = self._path(prefix.rstrip("/"))
+        check_key(prefix.rstrip("/"))
+        parent_rel, _, name = prefix.rstrip("/").rpartition("/")
+        hidden_name = f".{name}.together"
+        hidden_rel = f"{parent_rel}/{hidden_name}" if parent_rel else hidden_name
         with _store_errors("write", prefix):
-            self._dirs.check(os.fspath(target.parent))
-            if self._together is not None or os.path.lexists(target):
+            parent = self._dirs.get(parent_rel, create=True)
+            assert parent is not None
+            if self._together is not None or _exists(parent, name):
                 yield False
                 return
-            hidden = target.with_name(f".{target.name}.together")
-            if hidden.is_symlink():
-                hidden.unlink()
-            shutil.rmtree(hidden, ignore_errors=True)  # left by a run that died inside its block
-            hidden.mkdir(parents=True)
-        self._together = (prefix if prefix.endswith("/") else prefix + "/", os.fspath(hidden))
+            _remove(parent, hidden_name)  # left by a run that died inside its block
+            os.mkdir(hidden_name, 0o777, dir_fd=parent)
+        self._together = (prefix if prefix.endswith("/") else prefix + "/", hidden_rel)
         self._writer = _BackgroundWriter()
         try:
             yield True
             with _store_errors("write", prefix):  # the worker's own error (a full disk), as one line
                 self._writer.finish()
+                self._dirs.check_unchanged()
         except BaseException:
             self._writer.abandon()
-            shutil.rmtree(hidden, ignore_errors=True)
+            self._dirs.forget(hidden_rel)
+            _remove(parent, hidden_name)
             raise
         finally:
             self._together = self._writer = None
-            self._dirs.forget(os.fspath(hidden))
         with _store_errors("write", prefix):
             try:
-                os.rename(hidden, target)  # replaces nothing but an empty directory
-            except OSError:  # something appeared at the target meanwhile: move file by file, each atomic
-                for path in sorted(hidden.rglob("*")):
-                    if path.is_file():
-                        dest = os.fspath(target / path.relative_to(hidden))
-                        self._dirs.made_parent(dest)
-                        os.replace(path, dest)
-                shutil.rmtree(hidden, ignore_errors=True)
+                os.rename(hidden_name, name, src_dir_fd=parent, dst_dir_fd=parent)  # replaces no more than an
+            except OSError:  # empty directory; something appeared at the target meanwhile: file by file
+                self._move_into(hidden_rel, prefix.rstrip("/"))
+                _remove(parent, hidden_name)
+            finally:
+                self._dirs.forget(hidden_rel)
+
+    def _move_into(self, source_rel: str, target_rel: str) -> None:
+        source = self._dirs.get(source_rel, create=False)
+        assert source is not None
+        for rel, fd, name in walk_files(source):
+            dest = self._dirs.get(f"{target_rel}/{rel}" if rel else target_rel, create=True)
+            os.replace(name, name, src_dir_fd=fd, dst_dir_fd=dest)
 
     def delete_many(self, keys: Iterable[str]) -> int:
         if self._writer is not None:
@@ -152,31 +158,48 @@ class LocalDirStore:
                 self._writer.drain()  # a key deleted after it was written stays deleted
         count = 0
         for key in keys:
-            path = self._staged(key) or os.fspath(self._path(key))
+            rel, name = self._location(key)
             with _store_errors("delete", key):
-                self._dirs.check(os.path.dirname(path))
+                fd = self._dirs.get(rel, create=False)
+                if fd is None:
+                    continue
                 try:
-                    os.unlink(path)  # a link planted here is removed itself, never what it points at
+                    os.unlink(name, dir_fd=fd)  # a link planted here is removed itself, never what it points at
                     count += 1
                 except FileNotFoundError:
                     pass
+        with _store_errors("delete", "documents"):
+            self._dirs.check_unchanged()
         return count
 
     def put_file(self, key: str, path: str | os.PathLike[str]) -> None:
-        target = os.fspath(self._path(key))
+        rel, name = self._location(key)
         with _store_errors("write", key):
-            self._dirs.made_parent(target)
-            shutil.move(os.fspath(path), target)
+            fd = self._dirs.get(rel, create=True)
+            assert fd is not None
+            tmp = temp_name(name)
+            try:
+                os.rename(path, tmp, dst_dir_fd=fd)  # our own temp file, on the same file system
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                with open(path, "rb") as src:
+                    write_new(fd, tmp, src.read())
+                os.unlink(path)
+            os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+            self._dirs.check_unchanged()
 
     def get_file(self, key: str, path: str | os.PathLike[str]) -> bool:
-        source = os.fspath(self._path(key))
+        rel, name = self._location(key)
         with _store_errors("read", key):
-            self._dirs.check(os.path.dirname(source))
+            fd = self._dirs.get(rel, create=False)
+            if fd is None:
+                return False
             try:
-                fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                source = open_regular(fd, name)
             except FileNotFoundError:
                 return False
-            with os.fdopen(fd, "rb") as src, open(path, "wb") as dst:
+            with os.fdopen(source, "rb") as src, open(path, "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
         return True
 
@@ -185,86 +208,36 @@ class LocalDirStore:
 
     def md5_listing(self, prefix: str) -> dict[str, str | None]:
         """Every regular file under ``prefix`` (links and hidden files are not listed, nor followed)."""
-        base = os.fspath(self._path(prefix.rstrip("/")))
+        base = check_key(prefix.rstrip("/"))
         with _store_errors("list", prefix):
-            self._dirs.check(base)
-            if not os.path.isdir(base) or os.path.islink(base):
-                return {}
-            return _md5_walk(base, self._root)
+            fd = self._dirs.get(base, create=False)
+            out: dict[str, str | None] = {}
+            for rel, dir_fd, name in walk_files(fd) if fd is not None else ():
+                with os.fdopen(open_regular(dir_fd, name), "rb") as fh:
+                    out[f"{base}/{rel}/{name}" if rel else f"{base}/{name}"] = hashlib.md5(fh.read()).hexdigest()
+            return out
+
+    def close(self) -> None:
+        """Close the tree's directory handles (also done when the store is collected)."""
+        self._dirs.close()
 
 
-class _LinkFreeDirectories:
-    """The directories below a root, each checked once with ``lstat``: a symbolic link or a non-directory on a
-    path is refused, so nothing is read or written through a link planted in the tree."""
-
-    def __init__(self, root: str) -> None:
-        self.root = root
-        self.checked: set[str] = set()  # found to be real directories (not links) below the root
-
-    def check(self, directory: str) -> None:
-        """Refuse ``directory`` (below the root) if it or a directory between it and the root is a symbolic link
-        or not a directory. Missing ones are fine: they are made as directories."""
-        if directory in self.checked or directory == self.root:
-            return
-        current = self.root
-        for part in os.path.relpath(directory, self.root).split(os.sep):
-            current = os.path.join(current, part)
-            if current in self.checked:
-                continue
-            try:
-                info = os.lstat(current)
-            except FileNotFoundError:
-                return
-            if stat.S_ISLNK(info.st_mode):
-                raise StoreError(f"{current} is a symbolic link: refused (nothing is read or written through a link)")
-            if not stat.S_ISDIR(info.st_mode):
-                raise StoreError(f"{current} is not a directory: refused")
-            self.checked.add(current)
-
-    def made_parent(self, path: str) -> str:
-        """The directory of ``path``, checked and made (as real directories)."""
-        parent = os.path.dirname(path)
-        if parent not in self.checked:
-            self.check(parent)
-            os.makedirs(parent, exist_ok=True)
-            self.check(parent)  # made just now: a link planted meanwhile is refused all the same
-        return parent
-
-    def forget(self, below: str) -> None:
-        """Directories that were renamed away (a publish-together block's hidden one) are checked again."""
-        self.checked = {d for d in self.checked if not d.startswith(below)}
-
-
-def _atomic_write(path: str, data: bytes) -> None:
-    """Temp file beside the target (a unique name, created exclusively), then rename: a reader sees the old
-    bytes or the new ones; the rename replaces a link planted at the target, never what it points at."""
-    head, name = os.path.split(path)
-    tmp = os.path.join(head, f".tmp-{name}.{secrets.token_hex(8)}")
+def _exists(dir_fd: int, name: str) -> bool:
     try:
-        _write_file(tmp, data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
-def _md5_walk(base: str, root: str) -> dict[str, str | None]:
-    """Key -> MD5 of every regular file under ``base`` (links and hidden files are not listed, nor followed)."""
-    out: dict[str, str | None] = {}
-    stack = [base]
-    while stack:
-        with os.scandir(stack.pop()) as entries:
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                elif entry.is_file(follow_symlinks=False):
-                    key = os.path.relpath(entry.path, root).replace(os.sep, "/")
-                    with open(entry.path, "rb") as fh:
-                        out[key] = hashlib.md5(fh.read()).hexdigest()
-    return out
+def _remove(dir_fd: int, name: str) -> None:
+    """Remove ``name`` (a link itself, a file, or a directory tree, never through a link) if it is there."""
+    if not _exists(dir_fd, name):
+        return
+    if stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+        shutil.rmtree(name, dir_fd=dir_fd)
+    else:
+        os.unlink(name, dir_fd=dir_fd)
 
 
 def _store_error(action: str, key: str, exc: OSError) -> StoreError:
@@ -283,18 +256,6 @@ def _store_errors(action: str, key: str) -> Iterator[None]:
         raise _store_error(action, key, exc) from None
 
 
-def _write_file(path: str, data: bytes) -> None:
-    """Create ``path`` and write ``data``: exclusively (a file or a link already there is an error), never
-    through a link."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
-
-
 class _BackgroundWriter:
     """Batches of files written on one worker thread, in order (the system calls release the GIL). At most two
     batches wait; the first error is raised by the next submit, by :meth:`drain` or by :meth:`finish`."""
@@ -305,7 +266,7 @@ class _BackgroundWriter:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-writer")
         self._pending: deque[Future[None]] = deque()
 
-    def submit(self, batch: list[tuple[str, bytes]]) -> None:
+    def submit(self, batch: list[tuple[int, str, bytes]]) -> None:
         while len(self._pending) >= self.MAX_PENDING:
             self._pending.popleft().result()
         self._pending.append(self._pool.submit(_write_files, batch))
@@ -324,9 +285,9 @@ class _BackgroundWriter:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _write_files(batch: list[tuple[str, bytes]]) -> None:
-    for path, data in batch:
-        _write_file(path, data)
+def _write_files(batch: list[tuple[int, str, bytes]]) -> None:
+    for dir_fd, name, data in batch:
+        write_new(dir_fd, name, data)
 
 
 class MemoryStore:
@@ -398,11 +359,15 @@ class LocalRunLock:
         from ..errors import PublishRefused
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:  # never through a link (a planted .run.lock link would have its target truncated)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        try:  # never through a link (a planted .run.lock link would have its target truncated), never a FIFO
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             reason = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
             raise StoreError(f"cannot take the run lock {self.path}: {reason}") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise StoreError(f"cannot take the run lock {self.path}: not a regular file (a FIFO, a device?)")
+        os.set_blocking(fd, True)
         fh = os.fdopen(fd, "r+")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
