@@ -148,9 +148,11 @@ MiB = 1 << 20
 @dataclass(frozen=True)
 class SizeLimits:
     """Upper bounds from the real sizes (the DCAT catalog is tens of MB, a metastore item a few KB, a year's
-    QPP file about 300 MB, the PDC file about 40 MB), with room to grow; each configurable. The catalog's is
-    sized to where it is parsed, the checker Lambda's 512 MB: a JSON document takes about 5 times its bytes
-    once parsed (``tests/integration/test_bounds.py`` measures the checker's code path at this limit)."""
+    QPP file about 300 MB, the PDC file about 40 MB), with room to grow; each configurable. What a catalog takes
+    once parsed follows its shape, not its length (5 times its bytes for a real one, 25 for one of empty objects):
+    :func:`parsed_size_bound` is checked against :func:`parse_budget` before parsing, so a catalog within this
+    limit that would not fit the checker Lambda's 512 MB is refused by name (``tests/integration/test_bounds.py``
+    measures the checker's code path at this limit, for the real shape and the worst ones)."""
 
     catalog_bytes: int = 48 * MiB
     item_bytes: int = 4 * MiB
@@ -174,6 +176,36 @@ class SizeLimits:
             float(value("json_seconds")),
             float(value("file_seconds")),
         )
+
+
+# What json.loads makes of a document, bounded from counts of its tokens before it is parsed (bytes.count runs at
+# C speed): every object or array as at most CONTAINER_COST bytes, every value (a comma or colon begins one) as at
+# most VALUE_COST, plus the text and the strings' characters. Measured per shape (tests/integration/
+# test_bounds.py): empty objects take 73 bytes a container, `[[]]` 76, `{"a":{}}` 128 for two containers and two
+# values, two-character strings 60 a value, floats 33; a real catalog's shape about 5 times its bytes.
+CONTAINER_COST, VALUE_COST = 100, 64
+LAMBDA_HEADROOM = 0.85  # of the function's memory, the rest left for the runtime's own growth
+PARSE_BUDGET_OUTSIDE_LAMBDA = 1 << 30
+
+
+def parsed_size_bound(body: bytes | bytearray) -> int:
+    """An upper bound of the bytes of Python objects ``json.loads`` builds from ``body`` (a catalog of empty
+    objects takes about 25 times its bytes, a real one about 5: the bound follows the shape, not the length)."""
+    containers = body.count(b"{") + body.count(b"[")
+    values = body.count(b",") + body.count(b":") + 1
+    return CONTAINER_COST * containers + VALUE_COST * values + 2 * len(body)
+
+
+def parse_budget() -> int:
+    """The bytes a JSON parse may take here: in Lambda, the function's memory (``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``)
+    less headroom and less what this process holds now; elsewhere 1 GiB."""
+    memory = whole_number(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
+    if memory is None:
+        return PARSE_BUDGET_OUTSIDE_LAMBDA
+    held = 0
+    with contextlib.suppress(OSError, StopIteration, ValueError), open("/proc/self/status", encoding="ascii") as status:
+        held = int(next(line for line in status if line.startswith("VmRSS:")).split()[1]) * 1024
+    return int(memory * MiB * LAMBDA_HEADROOM) - held
 
 
 def _parse_json(text: str, ctype: str, url: str) -> Any:
@@ -326,8 +358,15 @@ class HttpClient:
         with contextlib.closing(self._open(url, {"Accept": "application/json"}, limit)) as response:
             ctype = response.headers.get("Content-Type", "")
             body = self._body(response, url, limit, self.limits.json_seconds)
-        # One copy at a time, each let go before the next: bytes -> text -> objects (the objects are the large
-        # part, about 4x the bytes; SizeLimits.catalog_bytes is sized to that)
+        # One copy at a time, each let go before the next: bytes -> text -> objects. The objects are the large part,
+        # and their size follows the document's shape: bounded before parsing, refused by name over the budget.
+        bound, budget = parsed_size_bound(body) + len(body), parse_budget()
+        if bound > budget:
+            raise DownloadError(
+                f"JSON from {normalise_url(url)} of {len(body) / MiB:.1f} MiB would take up to {bound / MiB:.0f} MiB "
+                f"parsed (its shape: {body.count(b'{') + body.count(b'['):,} objects and arrays), over the "
+                f"{max(budget, 0) / MiB:.0f} MiB this process has for it: refused"
+            )
         try:
             text = body.decode("utf-8-sig")
         except UnicodeDecodeError:
