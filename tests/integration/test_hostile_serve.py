@@ -12,6 +12,7 @@ import shutil
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -206,3 +207,92 @@ def test_control_characters_in_a_request_never_reach_the_terminal_raw(tree, capf
         srv.server_close()
     err = capfd.readouterr().err
     assert "\x1b" not in err and "\x07" not in err and "\\x1b[2J" in err
+
+
+def test_a_request_body_dripped_after_the_headers_is_cut_off_at_the_request_deadline(tree, monkeypatch):
+    """Issue 38: the deadline stopped at the headers, so a declared body sent a byte at a time held the
+    connection (and its thread) for ever; 64 of them locked everyone out. The deadline covers the body too."""
+    monkeypatch.setattr(serve_module, "READ_TIMEOUT_SECONDS", 1)
+    srv = make_server(tree, port=0, quiet=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(srv.server_address, timeout=5) as sock:
+            sock.sendall(b"GET /v1/manifest.json HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+            started, closed = time.monotonic(), False
+            while time.monotonic() - started < 4:
+                try:
+                    sock.send(b"x")
+                    sock.setblocking(False)
+                    closed = sock.recv(1) == b""
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    closed = True
+                finally:
+                    sock.setblocking(True)
+                if closed:
+                    break
+                time.sleep(0.2)
+            assert closed and time.monotonic() - started < 2.5
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_a_link_in_v1_to_a_file_of_the_tree_outside_v1_is_not_served(server, tree):
+    (tree / "v1" / "notes.json").symlink_to(tree / "secret.txt")
+    (tree / "v1" / "stats-link").symlink_to(tree / "v1" / "stats")
+    os.mkfifo(tree / "v1" / "pipe.json")
+    for path in ("/v1/notes.json", "/v1/stats-link/2024/national.json", "/v1/pipe.json"):
+        reply = exchange(server, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        assert reply.startswith(b"HTTP/1.1 404") and b"private notes" not in reply, path
+
+
+def test_a_large_file_is_streamed_from_disk_to_slow_readers_in_bounded_memory(tree, tmp_path):
+    """Issue 38: every request held the whole object in memory (24 slow readers of a 24 MiB file: +592 MB).
+    A large body is sent from its file in blocks: the server's memory does not grow with the readers."""
+    import hashlib
+    import subprocess
+    import sys
+
+    big = tree / "v1" / "bulk" / "2024" / "scores.csv"
+    big.parent.mkdir(parents=True, exist_ok=True)
+    big.write_bytes(os.urandom(24 << 20))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mips_profiles.cli", "serve", str(tree), "--port", "0", "--quiet"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = int(proc.stderr.readline().split("/v1/")[0].rsplit(":", 1)[1])
+
+        def rss_mib() -> float:
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+            return int(next(li for li in status.splitlines() if li.startswith("VmRSS:")).split()[1]) / 1024
+
+        before = rss_mib()
+        readers = []
+        for _ in range(24):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(b"GET /v1/bulk/2024/scores.csv HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.recv(4096)  # the headers and a first block, then nothing: a slow reader
+            readers.append(sock)
+        time.sleep(1.5)
+        grown = rss_mib() - before
+        for sock in readers:
+            sock.close()
+        # one whole reader still gets every byte, with the ETag of the bytes
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(b"GET /v1/bulk/2024/scores.csv HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            reply = b""
+            while chunk := sock.recv(1 << 20):
+                reply += chunk
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert body == big.read_bytes()
+    assert f'ETag: "{hashlib.md5(body).hexdigest()}"'.encode() in head and b"Content-Encoding: gzip" in head
+    print(f"\n24 slow readers of a 24 MiB file: the server grew {grown:.0f} MiB")
+    assert grown < 64

@@ -25,8 +25,10 @@ from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from ..adapters.dir_handles import DIRECTORY_FLAGS, open_regular
 from ..core.documents import CONTENT_TYPE, NOT_FOUND, dumps
 from ..errors import ConfigurationError
 from ..keys import MANIFEST_KEY, NOT_FOUND_KEY, PUBLIC_ROOT, cache_control_for, check_key
@@ -41,6 +43,18 @@ CORS_MAX_AGE = "600"
 
 def _etag(data: bytes) -> str:
     return '"' + hashlib.md5(data, usedforsecurity=False).hexdigest() + '"'
+
+
+def _etag_of_file(fh: Any) -> str:
+    """The ETag of an open file's bytes, read in blocks."""
+    digest = hashlib.md5(usedforsecurity=False)
+    while block := fh.read(1 << 20):
+        digest.update(block)
+    return '"' + digest.hexdigest() + '"'
+
+
+def _content_type(key: str) -> str:
+    return CONTENT_TYPE if key.endswith(".json") else (mimetypes.guess_type(key)[0] or "application/octet-stream")
 
 
 def _etag_matches(header: str, etag: str) -> bool:
@@ -70,6 +84,8 @@ ALLOWED_REQUEST_HEADERS = "If-None-Match, Accept-Encoding"  # fixed: never refle
 MAX_PATH_BYTES = 1024
 MAX_DISCARDED_BODY = 64 * 1024
 READ_TIMEOUT_SECONDS = 10
+STREAM_MIN_BYTES = 1 << 20  # a body this large is sent from disk in blocks, never held whole
+MIN_SEND_RATE = 64 * 1024  # bytes a second a reader must take: a response's deadline grows with its size
 MAX_CONNECTIONS = 64
 SLOT_WAIT_SECONDS = 2
 
@@ -82,16 +98,27 @@ class TreeHandler(BaseHTTPRequestHandler):
     quiet: bool
 
     def handle_one_request(self) -> None:
-        """A request (line and headers) must arrive whole within READ_TIMEOUT_SECONDS: a client dripping one
-        byte at a time is cut off then, instead of holding a connection (and a thread) for ever."""
-        watchdog = threading.Timer(READ_TIMEOUT_SECONDS, self._cut_off)
-        watchdog.daemon = True
-        self._watchdog = watchdog
-        watchdog.start()
+        """A request (line, headers and any body) must arrive whole within READ_TIMEOUT_SECONDS, and its response
+        be taken within that plus its size at MIN_SEND_RATE: a client dripping one byte at a time, or reading one,
+        is cut off then, instead of holding a connection (and a thread) for ever."""
+        self._watchdog: threading.Timer | None = None
+        self._arm(READ_TIMEOUT_SECONDS)
         try:
             super().handle_one_request()
+        except OSError:  # the client went away or was cut off: nothing to answer, nothing to log
+            self.close_connection = True
         finally:
-            watchdog.cancel()
+            self._arm(None)
+
+    def _arm(self, seconds: float | None) -> None:
+        """The deadline of what is left of this request: ``seconds`` from now (None: none, the request is done)."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._watchdog = None
+        if seconds is not None:
+            self._watchdog = threading.Timer(seconds, self._cut_off)
+            self._watchdog.daemon = True
+            self._watchdog.start()
 
     def _cut_off(self) -> None:
         self.close_connection = True
@@ -100,18 +127,18 @@ class TreeHandler(BaseHTTPRequestHandler):
 
     def parse_request(self) -> bool:
         """http.server never reads a request body; left on a keep-alive connection it would be parsed as the
-        next request (smuggling). Read and discard a small declared body; close on anything else."""
-        ok = super().parse_request()
-        self._watchdog.cancel()  # the request arrived in time: answering it is not limited
-        if not ok:
+        next request (smuggling). Read and discard a small declared body (within the request's deadline);
+        close on anything else."""
+        if not super().parse_request():
             return False
         length = self.headers.get("Content-Length")
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
         size = whole_number(length)
         if chunked or (length is not None and (size is None or size > MAX_DISCARDED_BODY)):
             self.close_connection = True
-        elif size:
-            self.rfile.read(size)
+        elif size and len(self.rfile.read(size)) < size:  # cut off at the deadline, or the client went away
+            self.close_connection = True
+            return False
         return True
 
     # -- HTTP verbs -----------------------------------------------------------------------------
@@ -148,19 +175,22 @@ class TreeHandler(BaseHTTPRequestHandler):
     # -- responses ------------------------------------------------------------------------------
     def _respond(self, *, body: bool) -> None:
         asked = self._key()
-        data = self._read(asked) if asked else None
+        found = self._open(asked) if asked else None
+        if found is not None and found[1] > STREAM_MIN_BYTES:
+            self._respond_from_disk(asked or "", *found, body=body)
+            return
+        data = self._read_whole(found) if found else None
         status = HTTPStatus.OK
         if asked is None or data is None:
             status, key = HTTPStatus.NOT_FOUND, NOT_FOUND_KEY
-            data = self._read(NOT_FOUND_KEY) or dumps(NOT_FOUND)
+            not_found = self._open(NOT_FOUND_KEY)
+            data = (self._read_whole(not_found) if not_found else None) or dumps(NOT_FOUND)
         else:
             key = asked
-        content_type = (
-            CONTENT_TYPE if key.endswith(".json") else (mimetypes.guess_type(key)[0] or "application/octet-stream")
-        )
         etag = _etag(data)
         encoded = data
         stored = stored_headers(key) if status == HTTPStatus.OK else None
+        content_type = _content_type(key)
         if stored:  # a bulk file is stored gzip-compressed and served as stored, as S3 and CloudFront do
             content_type, gzipped = stored[0], True
         else:
@@ -170,7 +200,34 @@ class TreeHandler(BaseHTTPRequestHandler):
                 etag = "W/" + etag
         if status == HTTPStatus.OK and _etag_matches(self.headers.get("If-None-Match", ""), etag):
             status, encoded = HTTPStatus.NOT_MODIFIED, b""
+        self._head(status, key, etag, content_type, gzipped, len(encoded))
+        if body and encoded:
+            self._arm(READ_TIMEOUT_SECONDS + len(encoded) / MIN_SEND_RATE)
+            self.wfile.write(encoded)
 
+    def _respond_from_disk(self, key: str, fd: int, size: int, *, body: bool) -> None:
+        """A large object, sent from its open file in blocks (never held whole), as stored: no compression on the
+        fly (CloudFront compresses up to 10 MB; the tree's files this large are the bulk files, stored gzip)."""
+        with os.fdopen(fd, "rb") as fh:
+            etag = _etag_of_file(fh)
+            stored = stored_headers(key)
+            content_type, gzipped = (stored[0], True) if stored else (_content_type(key), False)
+            if _etag_matches(self.headers.get("If-None-Match", ""), etag):
+                self._head(HTTPStatus.NOT_MODIFIED, key, etag, content_type, gzipped, 0)
+                return
+            self._head(HTTPStatus.OK, key, etag, content_type, gzipped, size)
+            if not body:
+                return
+            self._arm(READ_TIMEOUT_SECONDS + size / MIN_SEND_RATE)
+            fh.seek(0)
+            sent = 0
+            while sent < size and (block := fh.read(min(1 << 18, size - sent))):
+                self.wfile.write(block)
+                sent += len(block)
+            if sent < size:  # the file shrank meanwhile: the length promised cannot be kept
+                self.close_connection = True
+
+    def _head(self, status: HTTPStatus, key: str, etag: str, content_type: str, gzipped: bool, length: int) -> None:
         self.send_response(status)
         origin = self.headers.get("Origin")
         if self._origin_allowed(origin):
@@ -183,10 +240,8 @@ class TreeHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", content_type)
             if gzipped:
                 self.send_header("Content-Encoding", "gzip")
-            self.send_header("Content-Length", str(len(encoded)))
+            self.send_header("Content-Length", str(length))
         self.end_headers()
-        if body and encoded:
-            self.wfile.write(encoded)
 
     def _cors_headers(self, origin: str | None) -> None:
         self.send_header("Access-Control-Allow-Origin", "*" if "*" in self.cors_origins else str(origin))
@@ -208,14 +263,34 @@ class TreeHandler(BaseHTTPRequestHandler):
         except ValueError:
             return None
 
-    def _read(self, key: str) -> bytes | None:
+    def _open(self, key: str) -> tuple[int, int] | None:
+        """The open file of ``key`` and its size, or None (404): each directory opened relative to the last and
+        never through a link, the file a regular one opened without following a link, so a link anywhere in the
+        tree (to a file outside ``v1/``, to a secret beside the tree, in a loop) is not served."""
         try:
-            path = (self.root / key).resolve()
-            if not path.is_relative_to(self.root) or not path.is_file():
-                return None
-            return path.read_bytes()
-        except (OSError, RuntimeError, ValueError):  # a symlink loop, a name the OS refuses: not published
+            directory = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
             return None
+        try:
+            *parents, name = key.split("/")
+            for part in parents:
+                below = os.open(part, DIRECTORY_FLAGS, dir_fd=directory)
+                os.close(directory)
+                directory = below
+            fd = open_regular(directory, name)
+        except (OSError, ValueError):  # missing, a link, a FIFO, a name the OS refuses: not published
+            return None
+        finally:
+            os.close(directory)
+        return fd, os.fstat(fd).st_size
+
+    @staticmethod
+    def _read_whole(found: tuple[int, int]) -> bytes | None:
+        with os.fdopen(found[0], "rb") as fh:
+            try:
+                return fh.read()
+            except OSError:
+                return None
 
     def version_string(self) -> str:
         return "mips-profiles-serve"
