@@ -118,25 +118,32 @@ def test_a_proxy_that_is_down_is_named_and_each_retry_is_logged(origin, tmp_path
 # -- a body cut mid-stream -------------------------------------------------------------------------------------
 
 
-def _file_server(body: bytes, *, ranges: bool, cuts: int, etag: str = '"v1"'):
+def _file_server(
+    body: bytes, *, ranges: bool, cuts: int, etag: str = '"v1"', resumed_etag: str | None = None, unasked: int = 0
+):
     """Serves ``body`` at /f.csv; the first ``cuts`` answers stop halfway (their Content-Length promises more),
-    as a reset connection or a dropped CDN edge does. With ``ranges``: Accept-Ranges, an ETag and 206 answers."""
+    as a reset connection or a dropped CDN edge does. With ``ranges``: Accept-Ranges, an ETag and 206 answers.
+    A broken server: ``resumed_etag`` answers every Range with 206 under that ETag (If-Range ignored);
+    ``unasked`` answers 206 from that byte to a request with no Range at all."""
     seen: list[dict[str, str]] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             seen.append({k.lower(): v for k, v in self.headers.items()})
-            start, status = 0, 200
+            start, status, sent_etag = 0, 200, etag
             wanted = self.headers.get("Range")
-            if ranges and wanted and self.headers.get("If-Range") == etag:
+            if ranges and wanted and (resumed_etag or self.headers.get("If-Range") == etag):
                 start, status = int(wanted.removeprefix("bytes=").rstrip("-")), 206
+                sent_etag = resumed_etag or etag
+            elif unasked:
+                start, status = unasked, 206
             part = body[start:]
             self.send_response(status)
             self.send_header("Content-Type", "text/csv")
             self.send_header("Content-Length", str(len(part)))
             if ranges:
                 self.send_header("Accept-Ranges", "bytes")
-                self.send_header("ETag", etag)
+                self.send_header("ETag", sent_etag)
             if status == 206:
                 self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
             self.end_headers()
@@ -215,3 +222,44 @@ def test_a_file_changed_between_the_cut_and_the_resume_is_downloaded_again_whole
         server.server_close()
     assert seen[1]["if-range"] == '"v1"' and "range" in seen[1]
     assert download.sha256 == hashlib.sha256(BODY).hexdigest() and download.etag == '"v2"'
+
+
+def test_a_206_to_a_request_for_the_whole_file_is_refused(tmp_path):
+    """Issue 38: an unrequested 206 was taken as the whole file (a truncated year, hashed and recorded)."""
+    server, url, _ = _file_server(BODY, ranges=True, cuts=0, unasked=1000)
+    try:
+        client = HttpClient(FAST, sleep=lambda s: None, urls=UrlPolicy(allow_loopback_http=True), proxies={})
+        with pytest.raises(DownloadError, match="206 Partial Content to a request for the whole object"):
+            client.download(url, tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_resumed_part_of_another_version_of_the_file_is_never_spliced(tmp_path):
+    """Issue 38: a server that ignores If-Range and answers the resume with 206 under another ETag (the file
+    changed at CMS meanwhile) had its part spliced onto the first version's bytes."""
+    server, url, seen = _file_server(BODY, ranges=True, cuts=1, resumed_etag='"v2"')
+    try:
+        client = HttpClient(FAST, sleep=lambda s: None, urls=UrlPolicy(allow_loopback_http=True), proxies={})
+        with pytest.raises(DownloadError, match=r"resume of .* at byte \d+ answered 206"):
+            client.download(url, tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen[1]["if-range"] == '"v1"' and list(tmp_path.iterdir()) == []
+
+
+def test_a_validator_header_of_60000_characters_is_refused_by_name(tmp_path):
+    """Issue 38: response headers entered the plan unbounded; a 60,000-character ETag made a 1 MB Check answer
+    (Step Functions' state limit is 256 KiB). A validator is kept only if it is one."""
+    server, url, _ = _file_server(BODY, ranges=True, cuts=0, etag='"' + "e" * 60_000 + '"')
+    try:
+        client = HttpClient(FAST, sleep=lambda s: None, urls=UrlPolicy(allow_loopback_http=True), proxies={})
+        with pytest.raises(DownloadError, match=r"its etag header is not a validator of at most 256 printable"):
+            client.download(url, tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert list(tmp_path.iterdir()) == []

@@ -313,6 +313,9 @@ class HttpClient:
             retry_after = None
             try:
                 response = self._opener.open(request, timeout=self.policy.timeout)
+                if getattr(response, "status", None) == 206 and "Range" not in headers:
+                    response.close()  # a part of the file, taken as the whole, would be a truncated year
+                    raise DownloadError(f"refused {url}: 206 Partial Content to a request for the whole object")
                 length = whole_number(response.headers.get("Content-Length"))
                 if length is not None and length > limit:
                     response.close()
@@ -441,6 +444,9 @@ class HttpClient:
         return _FileDownload(self, url, expect_csv, chunk).run(response, directory)
 
 
+MAX_VALIDATOR_CHARS = 256  # an ETag or Last-Modified kept for the next conditional GET (real ones: under 100)
+
+
 class _FileDownload:
     """One file download: the body streamed to disk with its SHA-256 computed on the way, checked against its
     Content-Length and its last line, and resumed with ``Range`` after a cut where the server allows it."""
@@ -480,6 +486,14 @@ class _FileDownload:
             raise
         task.close(f"downloaded {self.size:,} bytes from {normalise_url(url)}")
         headers = self.headers
+        for name in ("etag", "last-modified"):  # they go into the state record and the Check answer: bounded
+            value = headers.get(name)
+            if value is not None and (len(value) > MAX_VALIDATOR_CHARS or printable(value) != value):
+                os.unlink(path)
+                raise DownloadError(
+                    f"refused {normalise_url(url)}: its {name} header is not a validator of at most "
+                    f"{MAX_VALIDATOR_CHARS} printable characters ({len(value):,} characters)"
+                )
         return Download(
             url,
             path,
@@ -542,8 +556,11 @@ class _FileDownload:
         headers = {"Accept": "text/csv, */*;q=0.5", "Range": f"bytes={size}-", "If-Range": str(validator)}
         response = client._open(self.url, headers, client.limits.file_bytes)
         status = getattr(response, "status", None)
+        same_file = all(
+            response.headers.get(name) in (None, first.get(name.lower())) for name in ("ETag", "Last-Modified")
+        )  # a resumed part of another version of the file would be spliced onto this one
         if status == 200 or (
-            status == 206 and response.headers.get("Content-Range") == f"bytes {size}-{total - 1}/{total}"
+            status == 206 and same_file and response.headers.get("Content-Range") == f"bytes {size}-{total - 1}/{total}"
         ):
             return response
         response.close()
