@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -104,6 +105,11 @@ FILE_FAILURES = {
     "HTML error page": (lambda tp, good: b"<!DOCTYPE html><html><body>Unavailable</body></html>\n", "HTML page"),
     "JSON error body": (lambda tp, good: b'{"error": "rate limited"}\n', "JSON document"),
     "gzip bytes": (lambda tp, good: gzip.compress(good), "gzip-compressed"),
+    "gzip bomb": (lambda tp, good: gzip.compress(bytes(1 << 22)), "gzip-compressed"),  # NUL-heavy: not "UTF-16"
+    "bad UTF-8 on line 2": (
+        lambda tp, good: good.split(b"\n", 1)[0] + b"\n\xff\xfe" + good.split(b"\n", 1)[1],
+        "not UTF-8 text: invalid bytes on line 2 (byte offset",
+    ),
     "truncated last line": (lambda tp, good: good[: len(good) - 7], "truncated file"),
     "short row in the middle": (
         lambda tp, good: good.replace(b"\n", b"\n1234567893,1\n", 3).replace(b"\n1234567893,1\n", b"\n", 2),
@@ -146,3 +152,27 @@ def test_a_file_of_another_layout_than_the_year_asked_is_refused(file_year, aske
     expected = f"columns belong to the {layout} layout, not to performance year {asked_year}"
     with pytest.raises(SourceFileError, match=expected):
         read_source(sample_file(file_year), asked_year)
+
+
+def test_the_hash_recorded_is_of_exactly_the_bytes_parsed(tmp_path, sample_file, monkeypatch):
+    """Issue 38: the SHA-256 was taken by a second read after the parse, so a same-size rewrite in place between
+    the two (mtime put back) recorded the hash of bytes never parsed. The parser's own stream is hashed now."""
+    import hashlib
+
+    from mips_profiles.core import reader
+
+    original = sample_file(2024).read_bytes()
+    path = _write(tmp_path, original)
+    real = reader._parse_body
+
+    def rewritten_right_after_the_parse(*args, **kwargs):
+        parsed = real(*args, **kwargs)
+        info = os.stat(path)
+        with open(path, "r+b") as fh:  # the same size, other scores, the mtime put back
+            fh.write(original.replace(b",9", b",8"))
+        os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+        return parsed
+
+    monkeypatch.setattr(reader, "_parse_body", rewritten_right_after_the_parse)
+    source = read_source(path, 2024)
+    assert source.sha256 == hashlib.sha256(original).hexdigest() != hashlib.sha256(path.read_bytes()).hexdigest()

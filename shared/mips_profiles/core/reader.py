@@ -24,6 +24,7 @@ import io
 import os
 import stat
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -66,6 +67,33 @@ MAX_NAMED_UNKNOWN = 50
 """Unknown columns named in the output and the manifest; the audit record keeps every one of them."""
 
 
+class HashedStream(io.RawIOBase):
+    """A file read once, front to back, by the CSV parser: the SHA-256 and size of exactly the bytes it was given,
+    its first ``MAX_HEADER_BYTES`` and its last byte, so what is recorded is what was parsed."""
+
+    def __init__(self, raw: io.BufferedReader) -> None:
+        self.raw, self.digest, self.size = raw, hashlib.sha256(), 0
+        self.prefix, self.last = bytearray(), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = self.raw.readinto(buffer)
+        if count:
+            view = memoryview(buffer)[:count]
+            self.digest.update(view)
+            if len(self.prefix) < MAX_HEADER_BYTES:
+                self.prefix += view[: MAX_HEADER_BYTES - len(self.prefix)]
+            self.size += count
+            self.last = bytes(view[-1:])
+        return count or 0
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -94,18 +122,40 @@ def _check_complete(path: str | os.PathLike[str], size: int) -> None:
         raise SourceFileError("truncated file: the last line has no line ending (download cut short?)")
 
 
+MAX_HEADER_BYTES = 1 << 20  # a real header is about 3 KB
+
+
 def read_header(path: str | os.PathLike[str]) -> list[str]:
+    """The header line's names. Only the header's own bytes are decoded here, so a bad byte further on is blamed
+    on its own line by the row reader, never on the header."""
     with open(path, "rb") as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        try:
-            header = next(csv.reader(text), None)
-        except UnicodeDecodeError as exc:
-            raise SourceFileError(f"not UTF-8 text: invalid byte in the header at offset {exc.start}") from None
-        except csv.Error as exc:
-            raise SourceFileError(f"malformed CSV header: {exc}") from None
+        line = raw.readline(MAX_HEADER_BYTES)
+    if len(line) == MAX_HEADER_BYTES and not line.endswith(b"\n"):
+        raise SourceFileError(f"malformed CSV header: no line break in the first {MAX_HEADER_BYTES:,} bytes")
+    try:
+        text = line.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SourceFileError(f"not UTF-8 text: invalid byte in the header at offset {exc.start}") from None
+    try:
+        header = next(csv.reader(io.StringIO(text, newline="")), None)
+    except csv.Error as exc:
+        raise SourceFileError(f"malformed CSV header: {exc}") from None
     if not header or all(not h.strip() for h in header):
         raise SourceFileError("empty file: no header line")
     return header
+
+
+def first_bad_utf8_line(path: str | os.PathLike[str]) -> str:
+    """Where the first invalid UTF-8 is: "on line N (byte offset M)" (looked for only once a read failed)."""
+    offset = 0
+    with open(path, "rb") as raw:
+        for number, line in enumerate(raw, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return f"on line {number:,} (byte offset {offset + exc.start:,})"
+            offset += len(line)
+    return "in a data row"
 
 
 def _detect_layout(contract: Contract, year: int, names: set[str]) -> Layout:
@@ -139,7 +189,8 @@ def read_source(
     info = _regular_file(path)
     size = info.st_size
     with open(path, "rb") as fh:
-        sniff(fh.read(_SNIFF_BYTES))
+        prefix = fh.read(MAX_HEADER_BYTES)
+    sniff(prefix[:_SNIFF_BYTES])
     _check_complete(path, size)
     header = read_header(path)
     if len(header) > MAX_COLUMNS:
@@ -149,7 +200,7 @@ def read_source(
     layout = _detect_layout(contract, performance_year, {normalise_column_name(h) for h in header})
     chosen, absent = _chosen_columns(contract, performance_year, header)
     named, verbatim = _unknown_columns(header, set(chosen.values()))
-    table = _parse_body(path, len(header), {**chosen, **verbatim})
+    table, parsed = _parse_body(path, len(header), {**chosen, **verbatim})
     if table.num_rows == 0:
         raise SourceFileError("no data rows: the file has a header only")
     # Absent optional fields are kept as all-null columns, so every PY has the same canonical set.
@@ -158,9 +209,17 @@ def read_source(
     lines = pa.array(np.arange(2, table.num_rows + 2, dtype=np.int64))
     table = table.append_column(LINE_COLUMN, lines)
 
-    digest = sha256 or sha256_file(path)
+    # What was checked (the first bytes, the header, the last line) is what was parsed, and the hash is of the
+    # bytes parsed: a file rewritten in place meanwhile, even to the same size with its mtime put back, is refused.
+    digest = parsed.digest.hexdigest()
     after = os.stat(path)
-    if (after.st_size, after.st_mtime_ns, after.st_ino) != (size, info.st_mtime_ns, info.st_ino):
+    if (
+        (after.st_size, after.st_mtime_ns, after.st_ino) != (size, info.st_mtime_ns, info.st_ino)
+        or parsed.size != size
+        or bytes(parsed.prefix) != prefix[: len(parsed.prefix)]
+        or parsed.last not in (b"\n", b"\r")
+        or (sha256 is not None and sha256 != digest)
+    ):
         raise SourceFileError(
             "the source file changed while it was read (it grew or was rewritten): refused; publish it complete"
         )
@@ -233,11 +292,12 @@ def _unknown_columns(header: list[str], used: set[int]) -> tuple[list[str], dict
     return named, verbatim
 
 
-def _parse_body(path: str | os.PathLike[str], width: int, chosen: dict[str, int]) -> pa.Table:
+def _parse_body(path: str | os.PathLike[str], width: int, chosen: dict[str, int]) -> tuple[pa.Table, HashedStream]:
     """Parse the body. First without ``newlines_in_values`` (blocks are split at line breaks and parsed
     on all cores, about twice as fast); a quoted line break that straddles a block boundary then shows
     up as a malformed record or a parse error, and the file is parsed again allowing line breaks in
-    values. A file that is still malformed is refused."""
+    values. A file that is still malformed is refused. The table comes with the stream it was parsed from:
+    the SHA-256, size, first bytes and last byte of exactly those bytes."""
     try:
         return _parse_once(path, width, chosen, newlines_in_values=False)
     except SourceFileError:
@@ -246,8 +306,23 @@ def _parse_body(path: str | os.PathLike[str], width: int, chosen: dict[str, int]
 
 def _parse_once(
     path: str | os.PathLike[str], width: int, chosen: dict[str, int], *, newlines_in_values: bool
-) -> pa.Table:
+) -> tuple[pa.Table, HashedStream]:
     bad: list[tuple[int | None, int]] = []
+    stream = HashedStream(open(path, "rb"))  # noqa: SIM115  (closed below, whatever the parse does)
+    try:
+        return _parse_stream(stream, path, width, chosen, newlines_in_values, bad), stream
+    finally:
+        stream.close()
+
+
+def _parse_stream(
+    stream: HashedStream,
+    path: str | os.PathLike[str],
+    width: int,
+    chosen: dict[str, int],
+    newlines_in_values: bool,
+    bad: list[tuple[int | None, int]],
+) -> pa.Table:
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
         bad.append((row.number, row.actual_columns))
@@ -257,7 +332,7 @@ def _parse_once(
     include = [f"c{i}" for i in sorted(chosen.values())]
     try:
         table = pacsv.read_csv(
-            path,
+            stream,
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=8 << 20),
             parse_options=pacsv.ParseOptions(newlines_in_values=newlines_in_values, invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
@@ -270,7 +345,7 @@ def _parse_once(
     except pa.ArrowInvalid as exc:
         message = str(exc).splitlines()[0]
         if "UTF8" in message or "utf8" in message.lower():
-            raise SourceFileError("not UTF-8 text: invalid bytes in a data row") from None
+            raise SourceFileError(f"not UTF-8 text: invalid bytes {first_bad_utf8_line(path)}") from None
         raise SourceFileError(f"malformed CSV: {message}") from None
     if bad:
         number, actual = bad[0]
