@@ -27,8 +27,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mips_profiles.adapters.dir_handles import replace_atomically
 from mips_profiles.adapters.local_store import LocalDirStore
+from mips_profiles.fs import replace_atomically
 
 Payload = list[tuple[str, bytes]]
 

@@ -48,8 +48,8 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
 @dataclass(frozen=True)
 class NetworkSettings:
     """``MIPS_ALLOWED_HOSTS`` (hosts added to CMS's, comma-separated), ``MIPS_ALLOW_LOOPBACK_HTTP`` (tests and the
-    demo only), and the size and time limits of ``LIMIT_VARIABLES`` (only those set; the rest keep
-    ``SizeLimits``' defaults)."""
+    demo only), the size and time limits of ``LIMIT_VARIABLES`` (only those set; the rest keep ``SizeLimits``'
+    defaults), and in Lambda its ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE`` (what a JSON parse may take)."""
 
     extra_hosts: tuple[str, ...] = ()
     allow_loopback_http: bool = False
@@ -67,6 +67,9 @@ class NetworkSettings:
             value = _positive(env, name, kind)
             if value is not None:
                 limits[limit] = value
+        memory_mib = _positive(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", int)  # set by Lambda: what a parse may take
+        if memory_mib is not None:
+            limits["memory_bytes"] = memory_mib * (1 << 20)
         return cls(hosts, _flag(env, "MIPS_ALLOW_LOOPBACK_HTTP"), limits)
 
 

@@ -28,7 +28,10 @@ import boto3, aws_lambda_powertools  # what the handler has loaded before it rea
 from mips_profiles.adapters.http import HttpClient, UrlPolicy
 from mips_profiles.core.catalog import qpp_releases
 from mips_profiles.errors import MipsProfilesError
-client = HttpClient(urls=UrlPolicy(allow_loopback_http=True))
+from mips_profiles.adapters.http import SizeLimits
+from mips_profiles.settings import NetworkSettings
+limits = SizeLimits().overridden(NetworkSettings.from_env().limits)  # as the handler makes them, in Lambda's env
+client = HttpClient(urls=UrlPolicy(allow_loopback_http=True), limits=limits)
 try:
     releases, refused = len(qpp_releases(client.get_json(sys.argv[1]))), None
 except MipsProfilesError as exc:

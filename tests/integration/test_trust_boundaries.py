@@ -67,14 +67,15 @@ def test_a_file_that_changes_while_it_is_read_is_refused(run_cli, tmp_path, monk
 
     source = tmp_path / "growing.csv"
     source.write_bytes(csv_bytes(generate_table(2024, 50), tmp_path))
-    original = reader.sha256_file
+    original = reader._parse_body
 
     def appending(path, *args, **kwargs):
+        parsed = original(path, *args, **kwargs)
         with open(source, "ab") as fh:  # another process appends while the file is read
             fh.write(b"1376745471,more\n")
-        return original(path, *args, **kwargs)
+        return parsed
 
-    monkeypatch.setattr(reader, "sha256_file", appending)
+    monkeypatch.setattr(reader, "_parse_body", appending)
     result = run_cli("publish", "--performance-year", 2024, "--source", source, "--out", tmp_path / "t")
     assert result.code == 1 and "changed while it was read" in result.err
     assert not (tmp_path / "t").exists()

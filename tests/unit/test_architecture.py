@@ -25,6 +25,7 @@ BASE = {
     "mips_profiles.ports",
     "mips_profiles.text",
     "mips_profiles.npi",
+    "mips_profiles.fs",
 }
 
 # layer -> the layers it may import (besides itself and the base modules)

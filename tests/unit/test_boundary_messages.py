@@ -233,3 +233,30 @@ def test_a_check_event_is_parsed_never_read_as_a_scheduled_check(event, message)
 
     with pytest.raises(InvalidInput, match=message):
         parse_check_event(event)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("source_url", "javascript:alert(1)", "the release's source_url is not an http(s) link: 'javascript:alert(1)'"),
+        ("source_url", "data:text/html,<b>x</b>", "the release's source_url is not an http(s) link"),
+        ("source_url", "../../v1/manifest.json", "the release's source_url is not an http(s) link"),
+        ("source_url", "https://data.cms.gov/a b.csv", "the release's source_url is not an http(s) link"),
+        ("api_uuid", "../../etc", "the release's api_uuid is not a UUID: '../../etc'"),
+        ("api_uuid", "7adb8b1b-b85c-4ed3-b314-064776e5018\n", "the release's api_uuid is not a UUID"),
+    ],
+)
+def test_provenance_given_to_consumers_is_a_link_and_a_uuid_or_refused(field, value, message):
+    """Issue 38: a javascript: download_url and a ../ api_uuid were published as the manifest's provenance."""
+    from mips_profiles.errors import InvalidInput
+    from mips_profiles.publishing.manifest import ReleaseInfo
+
+    with pytest.raises(InvalidInput) as caught:
+        ReleaseInfo(2024, **{field: value})
+    assert str(caught.value).startswith(message)
+    ReleaseInfo(
+        2024,
+        source_url="https://data.cms.gov/sites/default/files/2025-07/03fd602a/puf_output_file_output.csv",
+        api_uuid="7adb8b1b-b85c-4ed3-b314-064776e50180",
+    )
+    ReleaseInfo(2024, source_url="http://127.0.0.1:35953/x.csv")  # the demo's loopback stand-in

@@ -144,3 +144,28 @@ def test_an_unchanged_check_keeps_the_record_and_refreshes_its_validators(cms, t
     assert {k: v for k, v in updated.items() if k not in ("last_checked", "etag", "last_modified")} == {
         k: v for k, v in record.items() if k not in ("last_checked", "etag", "last_modified")
     }
+
+
+def _catalog(*distributions: dict, datasets: int = 1) -> dict:
+    dataset = {"title": "Quality Payment Program Experience", "distribution": list(distributions)}
+    return {"dataset": [dataset] * datasets}
+
+
+def _csv(year: int, url: str) -> dict:
+    return {"mediaType": "text/csv", "downloadURL": url, "temporal": f"{year}-01-01/{year}-12-31"}
+
+
+def test_a_year_listed_twice_with_different_files_is_refused_never_the_first_taken():
+    """Issue 38: the first distribution of a year won, so an old file listed ahead of the current one would
+    roll the year back. Two files for one year is a catalog saying two things: refused by name."""
+    import pytest
+
+    from mips_profiles.errors import CatalogError
+
+    old, new = "https://data.cms.gov/2023-old.csv", "https://data.cms.gov/2023-new.csv"
+    with pytest.raises(CatalogError, match="two distributions of PY2023 with different downloadURLs"):
+        qpp_releases(_catalog(_csv(2023, old), _csv(2023, new)))
+    with pytest.raises(CatalogError, match="lists 2 datasets titled"):
+        qpp_releases(_catalog(_csv(2023, new), datasets=2))
+    (release,) = qpp_releases(_catalog(_csv(2023, new), _csv(2023, new)))  # the same file listed twice: one
+    assert release.download_url == new

@@ -67,7 +67,7 @@ def test_a_drop_of_more_than_ten_percent_from_the_last_release_is_refused(before
 
 def test_without_a_previous_release_there_is_no_row_drop_gate():
     for previous in (None, {}, {"rows_accepted": None}):
-        enforce_gates(validated(5, 5), previous, GateLimits(max_rejected_share=1.0))  # 0 accepted, nothing before
+        enforce_gates(validated(5, 4), previous, GateLimits(max_rejected_share=1.0))  # 1 accepted, nothing before
 
 
 def test_the_drop_counts_accepted_rows_not_rows_read():
@@ -79,3 +79,16 @@ def test_force_overrides_both_gates_and_nothing_else_does():
     enforce_gates(validated(300, 200), {"rows_accepted": 10_000}, GateLimits(), force=True)
     with pytest.raises(PublishRefused):
         enforce_gates(validated(300, 200), {"rows_accepted": 10_000}, GateLimits())
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_file_whose_every_row_was_rejected_is_never_published_not_even_with_force(force):
+    """Issue 38: --force on a correction whose every row was rejected deleted every document of the year, exit 0."""
+    with pytest.raises(PublishRefused) as caught:
+        enforce_gates(validated(3, 3), {"rows_accepted": 3}, GateLimits(max_rejected_share=1.0), force=force)
+    assert caught.value.gate == "no_rows_accepted"
+    assert str(caught.value) == (
+        "every one of the 3 rows of PY2024 was rejected: nothing to publish, not even with force"
+        " (it would withdraw every document of the year)"
+    )
+    enforce_gates(validated(3, 2), {"rows_accepted": 3}, GateLimits(max_rejected_share=1.0), force=True)

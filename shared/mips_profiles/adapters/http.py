@@ -159,6 +159,7 @@ class SizeLimits:
     file_bytes: int = 2048 * MiB
     json_seconds: float = 300.0
     file_seconds: float = 900.0
+    memory_bytes: float = 0  # the process's memory where it has a fixed one (a Lambda's); 0: not known
 
     def overridden(self, values: Mapping[str, float]) -> SizeLimits:
         """These limits with ``values`` in place of the named ones (``settings.NetworkSettings.limits``)."""
@@ -175,6 +176,7 @@ class SizeLimits:
             int(value("file_bytes")),
             float(value("json_seconds")),
             float(value("file_seconds")),
+            float(value("memory_bytes")),
         )
 
 
@@ -196,16 +198,15 @@ def parsed_size_bound(body: bytes | bytearray) -> int:
     return CONTAINER_COST * containers + VALUE_COST * values + 2 * len(body)
 
 
-def parse_budget() -> int:
-    """The bytes a JSON parse may take here: in Lambda, the function's memory (``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``)
-    less headroom and less what this process holds now; elsewhere 1 GiB."""
-    memory = whole_number(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
-    if memory is None:
+def parse_budget(memory_bytes: float) -> int:
+    """The bytes a JSON parse may take here: in Lambda, the function's memory (``SizeLimits.memory_bytes``, from
+    ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``) less headroom and less what this process holds now; elsewhere 1 GiB."""
+    if not memory_bytes:
         return PARSE_BUDGET_OUTSIDE_LAMBDA
     held = 0
     with contextlib.suppress(OSError, StopIteration, ValueError), open("/proc/self/status", encoding="ascii") as status:
         held = int(next(line for line in status if line.startswith("VmRSS:")).split()[1]) * 1024
-    return int(memory * MiB * LAMBDA_HEADROOM) - held
+    return int(memory_bytes * LAMBDA_HEADROOM) - held
 
 
 def _parse_json(text: str, ctype: str, url: str) -> Any:
@@ -363,7 +364,7 @@ class HttpClient:
             body = self._body(response, url, limit, self.limits.json_seconds)
         # One copy at a time, each let go before the next: bytes -> text -> objects. The objects are the large part,
         # and their size follows the document's shape: bounded before parsing, refused by name over the budget.
-        bound, budget = parsed_size_bound(body) + len(body), parse_budget()
+        bound, budget = parsed_size_bound(body) + len(body), parse_budget(self.limits.memory_bytes)
         if bound > budget:
             raise DownloadError(
                 f"JSON from {normalise_url(url)} of {len(body) / MiB:.1f} MiB would take up to {bound / MiB:.0f} MiB "

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
+from ..fs import DirectoryHandles, open_regular, read_file, replace_atomically, temp_name, walk_files, write_new
 from ..keys import check_key
-from .dir_handles import DirectoryHandles, open_regular, read_file, replace_atomically, temp_name, walk_files, write_new
 
 
 class LocalDirStore:
@@ -29,7 +29,7 @@ class LocalDirStore:
 
     The tree under the root is not trusted (anyone who can write there could plant a link, or swap one in while
     a run goes on): every directory below the root is opened once by handle, never through a link, and every
-    write, rename and delete goes relative to that handle (``adapters.dir_handles``), so a link swapped in
+    write, rename and delete goes relative to that handle (``mips_profiles.fs``), so a link swapped in
     mid-run redirects nothing, and the swap itself fails the run by name. Files are opened with ``O_NOFOLLOW``
     and must be regular; temp files have unique names and are created exclusively; an OS error (a full disk, a
     read-only file, a file where a directory should be) is one ``StoreError`` naming the key.

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ..adapters.dir_handles import DIRECTORY_FLAGS, open_regular
 from ..core.documents import CONTENT_TYPE, NOT_FOUND, dumps
 from ..errors import ConfigurationError
+from ..fs import DIRECTORY_FLAGS, open_regular
 from ..keys import MANIFEST_KEY, NOT_FOUND_KEY, PUBLIC_ROOT, cache_control_for, check_key
 from ..publishing.bulk import stored_headers
 from ..text import printable, whole_number
@@ -175,16 +175,16 @@ class TreeHandler(BaseHTTPRequestHandler):
     # -- responses ------------------------------------------------------------------------------
     def _respond(self, *, body: bool) -> None:
         asked = self._key()
-        found = self._open(asked) if asked else None
+        found = open_published(self.root, asked) if asked else None
         if found is not None and found[1] > STREAM_MIN_BYTES:
             self._respond_from_disk(asked or "", *found, body=body)
             return
-        data = self._read_whole(found) if found else None
+        data = read_whole(found) if found else None
         status = HTTPStatus.OK
         if asked is None or data is None:
             status, key = HTTPStatus.NOT_FOUND, NOT_FOUND_KEY
-            not_found = self._open(NOT_FOUND_KEY)
-            data = (self._read_whole(not_found) if not_found else None) or dumps(NOT_FOUND)
+            not_found = open_published(self.root, NOT_FOUND_KEY)
+            data = (read_whole(not_found) if not_found else None) or dumps(NOT_FOUND)
         else:
             key = asked
         etag = _etag(data)
@@ -263,35 +263,6 @@ class TreeHandler(BaseHTTPRequestHandler):
         except ValueError:
             return None
 
-    def _open(self, key: str) -> tuple[int, int] | None:
-        """The open file of ``key`` and its size, or None (404): each directory opened relative to the last and
-        never through a link, the file a regular one opened without following a link, so a link anywhere in the
-        tree (to a file outside ``v1/``, to a secret beside the tree, in a loop) is not served."""
-        try:
-            directory = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError:
-            return None
-        try:
-            *parents, name = key.split("/")
-            for part in parents:
-                below = os.open(part, DIRECTORY_FLAGS, dir_fd=directory)
-                os.close(directory)
-                directory = below
-            fd = open_regular(directory, name)
-        except (OSError, ValueError):  # missing, a link, a FIFO, a name the OS refuses: not published
-            return None
-        finally:
-            os.close(directory)
-        return fd, os.fstat(fd).st_size
-
-    @staticmethod
-    def _read_whole(found: tuple[int, int]) -> bytes | None:
-        with os.fdopen(found[0], "rb") as fh:
-            try:
-                return fh.read()
-            except OSError:
-                return None
-
     def version_string(self) -> str:
         return "mips-profiles-serve"
 
@@ -299,6 +270,36 @@ class TreeHandler(BaseHTTPRequestHandler):
         if not self.quiet:
             # the request line is the client's text: escaped, so it cannot rewrite the operator's terminal
             sys.stderr.write(f"{self.address_string()} {printable(format % args, 2000)}\n")
+
+
+def open_published(root: Path, key: str) -> tuple[int, int] | None:
+    """The open file of ``key`` and its size, or None (404): each directory opened relative to the last and
+    never through a link, the file a regular one opened without following a link, so a link anywhere in the
+    tree (to a file outside ``v1/``, to a secret beside the tree, in a loop) is not served."""
+    try:
+        directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        *parents, name = key.split("/")
+        for part in parents:
+            below = os.open(part, DIRECTORY_FLAGS, dir_fd=directory)
+            os.close(directory)
+            directory = below
+        fd = open_regular(directory, name)
+    except (OSError, ValueError):  # missing, a link, a FIFO, a name the OS refuses: not published
+        return None
+    finally:
+        os.close(directory)
+    return fd, os.fstat(fd).st_size
+
+
+def read_whole(found: tuple[int, int]) -> bytes | None:
+    with os.fdopen(found[0], "rb") as fh:
+        try:
+            return fh.read()
+        except OSError:
+            return None
 
 
 class _BoundedServer(ThreadingHTTPServer):

@@ -96,6 +96,8 @@ def qpp_releases(catalog: Any, title: str = QPP_DATASET_TITLE) -> list[Release]:
     matches = [d for d in datasets if isinstance(d, dict) and str(d.get("title", "")).strip().lower() == wanted]
     if not matches:
         raise CatalogError(f"dataset {title!r} not found in the catalog ({len(datasets)} datasets)")
+    if len(matches) > 1:
+        raise CatalogError(f"the catalog lists {len(matches)} datasets titled {title!r}: ambiguous, none is read")
     dataset = matches[0]
     csv: dict[int, dict[str, Any]] = {}
     api: dict[int, dict[str, Any]] = {}
@@ -109,9 +111,9 @@ def qpp_releases(catalog: Any, title: str = QPP_DATASET_TITLE) -> list[Release]:
         if year is None:
             continue
         if str(dist.get("format", "")).upper() == "API":
-            api.setdefault(year, dist)
+            _one_per_year(api, year, dist, "accessURL", title)
         elif "csv" in str(dist.get("mediaType", "")).lower() and dist.get("downloadURL"):
-            csv.setdefault(year, dist)  # newest first: the first one of a year wins
+            _one_per_year(csv, year, dist, "downloadURL", title)
     if not csv:
         raise CatalogError(f"dataset {title!r} has no CSV distribution with a yearly temporal")
     if len(csv) > MAX_YEARS:
@@ -135,6 +137,16 @@ def qpp_releases(catalog: Any, title: str = QPP_DATASET_TITLE) -> list[Release]:
     return sorted(releases, key=lambda r: -r.performance_year)
 
 
+def _one_per_year(found: dict[int, dict[str, Any]], year: int, dist: dict[str, Any], link: str, title: str) -> None:
+    """A year has one distribution of each kind: a second one with another link is not "the newest", it is a
+    catalog that says two things (an old file listed again would roll the year back), refused by name."""
+    kept = found.setdefault(year, dist)
+    if kept is not dist and kept.get(link) != dist.get(link):
+        raise CatalogError(
+            f"dataset {title!r} lists two distributions of PY{year} with different {link}s: ambiguous, none is read"
+        )
+
+
 def pdc_release(item: Any) -> Release:
     """The single current release of the PDC clinician score file."""
     if not isinstance(item, dict):
@@ -153,6 +165,8 @@ def pdc_release(item: Any) -> Release:
     ]
     if not csvs:
         raise CatalogError("PDC metastore item has no CSV distribution")
+    if len({str(d["downloadURL"]) for d in csvs}) > 1:
+        raise CatalogError(f"PDC metastore item lists {len(csvs)} CSV distributions: ambiguous, none is read")
     return Release(
         source="pdc",
         performance_year=int(match.group(1)),

@@ -5,7 +5,9 @@
   published release of the same performance year (a truncated or partial CMS file often parses fine).
 
 Both are checked after validation and before anything is written; a manual re-run with ``force``
-overrides them (the person has looked at the file). A refusal is a clear one-line message.
+overrides them (the person has looked at the file). One rule holds even then, ``no_rows_accepted``: a file whose
+every row was rejected is never published (it would withdraw every document of its year). A refusal is a clear
+one-line message.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ def enforce_gates(
     year = validated.source.performance_year
     n, rejected = validated.rows_read, validated.rows_rejected
     accepted = n - rejected
+    if n and not accepted:  # before force: an empty year would withdraw every document of it
+        raise PublishRefused(
+            "no_rows_accepted",
+            f"every one of the {n:,} rows of PY{year} was rejected: nothing to publish, not even with force"
+            " (it would withdraw every document of the year)",
+        )
     if force:
         return
     if too_many_rejected(rejected, n, limits.max_rejected_share):

@@ -4,6 +4,7 @@ rewritten in place for the check dates and the reconciliation notes."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,9 +16,10 @@ from ..clock import iso
 from ..core.contract import Contract
 from ..core.documents import CONTENT_TYPE, DISCLAIMER, SCHEMA_VERSION, attribution
 from ..core.methodology import Methodology
-from ..errors import PublishError
+from ..errors import InvalidInput, PublishError
 from ..keys import CACHE_MANIFEST, CHANGE_KEY_PATTERN, MANIFEST_KEY, NPI_KEY_PATTERN, SCHEMA_KEY, national_key
 from ..ports import BlobStore
+from ..text import printable
 from .bulk import RECENT_CHANGES
 from .records import PublicRecords
 
@@ -28,14 +30,28 @@ SOURCE = {
 }
 
 
+PROVENANCE_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[!#-~]*)?")  # printable ASCII, no space
+API_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+MAX_URL = 1000
+
+
 @dataclass
 class ReleaseInfo:
-    """What is known about where a file came from (the checker fills in the CMS side)."""
+    """What is known about where a file came from (the checker fills in the CMS side). It becomes the manifest's
+    provenance, links given to every consumer: a ``source_url`` is an http(s) link (never ``javascript:``,
+    ``data:`` or a relative path), an ``api_uuid`` a UUID (never ``../``), or the release is refused by name."""
 
     performance_year: int
     source_url: str | None = None
     cms_modified: str | None = None
     api_uuid: str | None = None
+
+    def __post_init__(self) -> None:
+        url, uuid = self.source_url, self.api_uuid
+        if url is not None and (not isinstance(url, str) or len(url) > MAX_URL or not PROVENANCE_URL.fullmatch(url)):
+            raise InvalidInput(f"the release's source_url is not an http(s) link: {printable(repr(url), 80)}")
+        if uuid is not None and (not isinstance(uuid, str) or not API_UUID.fullmatch(uuid)):
+            raise InvalidInput(f"the release's api_uuid is not a UUID: {printable(repr(uuid), 80)}")
 
 
 @dataclass

@@ -22,7 +22,7 @@ import stat
 import weakref
 from collections.abc import Iterator
 
-from ..errors import StoreError
+from .errors import StoreError
 
 DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
