@@ -16,6 +16,7 @@ from mips_profiles.text import printable
 
 ROOT = Path(__file__).resolve().parents[1]
 WAREHOUSE = ROOT / "warehouse"
+GLOB_CHARACTERS = set("*?[]{}")
 
 
 def dbt_env(private: Path, public: Path, database: Path) -> dict[str, str]:
@@ -62,6 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--public", type=Path, default=ROOT / "out" / "demo" / "tree")
     parser.add_argument("--database", type=Path, default=None, help="DuckDB file (default: beside --private)")
     args = parser.parse_args(argv)
+    for flag, path in (("--private", args.private), ("--public", args.public)):
+        glob = sorted(set(str(path.resolve())) & GLOB_CHARACTERS)
+        if glob:  # the sources are read through glob patterns: site[a].private would match sitea.private
+            print(
+                f"error: {flag} {path}: {glob[0]!r} in the path: DuckDB reads the sources through glob patterns, so "
+                "it would read another directory's data; rename the directory (or link it from a plain path)",
+                file=sys.stderr,
+            )
+            return 1
     if not (args.private / "mart").is_dir():
         print(f"error: {args.private / 'mart'}: no curated dataset (publish or run the demo first)", file=sys.stderr)
         return 1

@@ -352,3 +352,19 @@ def test_dbt_parse_is_clean_on_both_targets_and_every_model_descends_from_a_sour
     assert {e["name"] for e in manifest["exposures"].values()} == {"research_page", "credentialing_export"}
     marts = [nodes[m] for m in models if nodes[m]["fqn"][1] == "marts"]
     assert marts and all(node["config"]["contract"]["enforced"] for node in marts)
+
+
+@pytest.mark.parametrize("name", ["site[a].private", "site*.private", "site{a,b}.private"])
+def test_a_private_directory_with_glob_characters_is_refused_not_read_as_a_pattern(tmp_path, name):
+    """Issue 38: DuckDB reads the curated files through glob patterns, so `site[a].private` read the data of
+    `sitea.private`, another tree's. Such a path is refused with one line before dbt runs."""
+    (tmp_path / name / "mart").mkdir(parents=True)
+    (tmp_path / "sitea.private" / "mart").mkdir(parents=True)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "mart.py"), "--private", str(tmp_path / name), "--public", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and done.stderr.startswith(f"error: --private {tmp_path / name}: ")
+    assert "glob patterns" in done.stderr and done.stderr.count("\n") == 1

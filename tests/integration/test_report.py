@@ -6,6 +6,8 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 SVG = "{http://www.w3.org/2000/svg}"
 
 
@@ -50,4 +52,35 @@ def test_report_refuses_what_is_not_a_tree(run_cli, tmp_path: Path):
     assert missing.code == 1 and missing.err.startswith("error: ") and "no such directory" in missing.err
     empty = run_cli("report", "--tree", tmp_path, "--out", tmp_path / "r")
     assert empty.code == 1 and "no v1/manifest.json" in empty.err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        (lambda m, n: m["releases"][0].update(stats="v1/../../secret.json"), "stats key is 'v1/../../secret.json'"),
+        (lambda m, n: m["releases"][0].update(performance_year="2024</text><script>"), "is not a performance year"),
+        (lambda m, n: n.update(performance_year="2024'; rm -rf"), "not the national aggregates of PY2024"),
+        (lambda m, n: n.update(clinicians="many"), "clinicians is not a number: 'many'"),
+        (lambda m, n: n["bands"][0].update(count="<b>9</b>"), "bands count is not a number"),
+        (lambda m, n: n.update(histogram=[]), "histogram is not a histogram"),
+    ],
+    ids=["stats-key-dot-dot", "text-year", "national-text-year", "text-count", "markup-count", "histogram-list"],
+)
+def test_report_parses_the_trees_json_like_any_input(run_cli, published_tree, tmp_path, tamper, message):
+    """Issue 38: report trusted the tree's national.json (a text year went into the SVG and the file name) and the
+    manifest's stats key (`..`). Each is parsed: one line naming the field, nothing written."""
+    import shutil
+
+    tree = tmp_path / "tree"
+    shutil.copytree(published_tree, tree)
+    manifest_path, national_path = tree / "v1" / "manifest.json", tree / "v1" / "stats" / "2024" / "national.json"
+    manifest, national = json.loads(manifest_path.read_text()), json.loads(national_path.read_text())
+    assert manifest["releases"][0]["performance_year"] == 2024
+    tamper(manifest, national)
+    manifest_path.write_text(json.dumps(manifest))
+    national_path.write_text(json.dumps(national))
+    result = run_cli("report", "--tree", tree, "--out", tmp_path / "r")
+    assert result.code == 1 and result.err.startswith("error: ") and result.err.count("\n") == 1
+    assert message in result.err
     assert not (tmp_path / "r").exists()

@@ -15,9 +15,11 @@ from xml.sax.saxutils import escape
 import orjson
 
 from ..core.documents import DISCLAIMER
+from ..core.years import SUPPORTED_YEARS
 from ..errors import ConfigurationError
-from ..keys import MANIFEST_KEY
+from ..keys import MANIFEST_KEY, national_key
 from ..ports import BlobStore
+from ..text import printable
 
 BAND_LABELS = {
     "exceptional": "Exceptional",
@@ -47,12 +49,75 @@ def _load(store: BlobStore, key: str) -> dict[str, Any]:
 
 
 def national_stats(store: BlobStore) -> list[dict[str, Any]]:
-    """The national aggregates of every published year, newest first."""
+    """The national aggregates of every published year, newest first. The tree is read like any other input:
+    a release's year must be a supported performance year, its ``stats`` key the one this program names for that
+    year (never a path the manifest chooses), and each document what :func:`parse_national` accepts."""
     manifest = _load(store, MANIFEST_KEY)
-    years = [r for r in manifest.get("releases", []) if r.get("stats")]
-    if not years:
+    releases = manifest.get("releases", []) if isinstance(manifest, dict) else None
+    if not isinstance(releases, list) or not all(isinstance(r, dict) for r in releases):
+        raise ConfigurationError(f"{store.describe()}/{MANIFEST_KEY}: releases is not a list of releases")
+    out = []
+    for release in releases:
+        if not release.get("stats"):
+            continue
+        year = release.get("performance_year")
+        if type(year) is not int or year not in SUPPORTED_YEARS:
+            raise ConfigurationError(
+                f"{MANIFEST_KEY}: a release's performance_year is not a performance year: {year!r:.40}"
+            )
+        if release["stats"] != national_key(year):
+            raise ConfigurationError(
+                f"{MANIFEST_KEY}: PY{year}'s stats key is {printable(repr(release['stats']), 80)}, "
+                f"not {national_key(year)}"
+            )
+        out.append(parse_national(_load(store, national_key(year)), year))
+    if not out:
         raise ConfigurationError(f"{store.describe()}: the manifest lists no aggregates; publish a year first")
-    return [_load(store, r["stats"]) for r in years]
+    return out
+
+
+def _number(value: Any, where: str, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise ConfigurationError(f"national aggregates: {where} is not a number: {printable(repr(value), 40)}")
+
+
+def parse_national(stats: Any, year: int) -> dict[str, Any]:
+    """A national aggregates document as the report draws it, each field of its type, or one line naming the
+    field (a text year would go into the SVG and the file name; a text count into the table)."""
+    where = f"v1/stats/{year}/national.json"
+    if (
+        not isinstance(stats, dict)
+        or stats.get("performance_year") != year
+        or type(stats["performance_year"]) is not int
+    ):
+        raise ConfigurationError(f"{where}: not the national aggregates of PY{year}")
+    if not isinstance(stats.get("suppressed"), bool) or not isinstance(stats.get("attribution"), str):
+        raise ConfigurationError(f"{where}: suppressed or attribution is missing")
+    if stats["suppressed"]:
+        return stats
+    for name in ("clinicians", "mean", "median", "top_decile_min_score"):
+        _number(stats.get(name), f"{where} {name}", optional=name != "clinicians")
+    bands, histogram = stats.get("bands"), stats.get("histogram")
+    if not isinstance(bands, list) or not all(isinstance(b, dict) and isinstance(b.get("band"), str) for b in bands):
+        raise ConfigurationError(f"{where}: bands is not a list of bands")
+    for b in bands:
+        _number(b.get("min_score"), f"{where} bands min_score")
+        _number(b.get("count"), f"{where} bands count", optional=True)
+        _number(b.get("share_pct"), f"{where} bands share_pct", optional=True)
+    if not isinstance(histogram, dict) or not isinstance(histogram.get("bins"), list):
+        raise ConfigurationError(f"{where}: histogram is not a histogram")
+    _number(histogram.get("bin_width"), f"{where} histogram bin_width")
+    for b in histogram["bins"]:
+        if not isinstance(b, dict):
+            raise ConfigurationError(f"{where}: a histogram bin is not an object")
+        for name in ("min", "max"):
+            _number(b.get(name), f"{where} histogram {name}")
+        _number(b.get("count"), f"{where} histogram count", optional=True)
+    if not isinstance(stats.get("suppression"), dict) or not isinstance(stats["suppression"].get("rule"), str):
+        raise ConfigurationError(f"{where}: suppression.rule is missing")
+    return stats
 
 
 def _nice_step(top: int) -> int:
