@@ -135,6 +135,15 @@ def test_the_distribution_macro_uses_the_methodology_bands():
     assert f"bands = [{listed}]" in macro
 
 
+def test_the_marts_suppression_variables_are_the_public_aggregates():
+    import yaml
+
+    from mips_profiles.core.stats import MIN_CELL, QUANTILE_MIN_GROUP
+
+    variables = yaml.safe_load((ROOT / "warehouse" / "dbt_project.yml").read_text())["vars"]
+    assert (variables["min_cell"], variables["quantile_min_group"]) == (MIN_CELL, QUANTILE_MIN_GROUP)
+
+
 def dbt(args: list[str], site: Path, database: Path, public: Path | None = None) -> subprocess.CompletedProcess:
     if not DBT.exists():
         pytest.fail(f"{DBT} is missing: make test installs it (make .venv-dbt/.installed)")

@@ -363,7 +363,7 @@ export interface components {
             /** @description Columns of the CMS file the display contract does not know (drift): kept verbatim in the private audit record, never published. */
             unknown_columns?: string[];
         };
-        /** @description Score distribution of scored clinicians in one scope. Counts from 1 to 10 are withheld (null), with one more count withheld where a single withheld count could be derived from the total; specialties and states of fewer than 11 clinicians are not published, not even by name. */
+        /** @description Score distribution of scored clinicians in one scope. Counts from 1 to 10 are withheld (null), with one more count withheld where a single withheld count could be derived from the total; specialties and states of fewer than 11 clinicians are not published, not even by name, with the smallest published one withheld too where a single group would be; in a specialty or state the median and top-decile cut-off are interpolated, rounded to a whole point and withheld below 30 clinicians, and the mean is rounded to one decimal. */
         Aggregate: {
             /** @constant */
             schema_version: 1;
@@ -381,10 +381,12 @@ export interface components {
             suppressed: boolean;
             /** @description Scored clinicians (null when suppressed). */
             clinicians: number | null;
+            /** @description Mean final score: to the cent nationally, to one decimal in a specialty or a state. */
             mean?: number;
-            median?: number;
-            /** @description Lowest score in the top decile (nearest rank). */
-            top_decile_min_score?: number;
+            /** @description Median final score: to the cent nationally; in a specialty or a state interpolated and rounded to a whole point, and null below 30 clinicians (never one member's score). */
+            median?: number | null;
+            /** @description Where the top decile begins: nationally the lowest score in it (nearest rank); in a specialty or a state the 90th percentile interpolated and rounded to a whole point, and null below 30 clinicians. */
+            top_decile_min_score?: number | null;
             bands?: {
                 /** @enum {unknown} */
                 band: "exceptional" | "above_average" | "meeting_threshold" | "below_threshold";

@@ -15,7 +15,7 @@ from typing import Any
 from ..core.categories import CATEGORIES, STATUSES
 from ..core.documents import DISCLAIMER, NOT_FOUND, SCHEMA_VERSION, DocumentBuilder
 from ..core.profile_schema import profile_schema
-from ..core.stats import BIN_WIDTH, MIN_CELL, SUPPRESSION_NOTE
+from ..core.stats import BIN_WIDTH, MIN_CELL, QUANTILE_MIN_GROUP, SUPPRESSION_NOTE
 from ..keys import CACHE_DOCUMENT, CACHE_MANIFEST, CHANGE_KEY_PATTERN, NPI_KEY_PATTERN
 from ..publishing.bulk import BULK_FORMATS, CHANGE_SCHEMA_VERSION, RECENT_CHANGES
 
@@ -254,9 +254,21 @@ AGGREGATE_SCHEMA: dict[str, Any] = {
             "description": f"True when the scope has fewer than {MIN_CELL} clinicians: no statistics are published.",
         },
         "clinicians": {**_NULLABLE_COUNT, "description": "Scored clinicians (null when suppressed)."},
-        "mean": {"type": "number"},
-        "median": {"type": "number"},
-        "top_decile_min_score": {"type": "number", "description": "Lowest score in the top decile (nearest rank)."},
+        "mean": {
+            "type": "number",
+            "description": "Mean final score: to the cent nationally, to one decimal in a specialty or a state.",
+        },
+        "median": {
+            "type": ["number", "null"],
+            "description": "Median final score: to the cent nationally; in a specialty or a state interpolated and "
+            f"rounded to a whole point, and null below {QUANTILE_MIN_GROUP} clinicians (never one member's score).",
+        },
+        "top_decile_min_score": {
+            "type": ["number", "null"],
+            "description": "Where the top decile begins: nationally the lowest score in it (nearest rank); in a "
+            f"specialty or a state the 90th percentile interpolated and rounded to a whole point, and null below "
+            f"{QUANTILE_MIN_GROUP} clinicians.",
+        },
         "bands": {
             "type": "array",
             "items": {

@@ -32,12 +32,16 @@ from .documents import DISCLAIMER, SCHEMA_VERSION, attribution, group_starts
 from .methodology import Methodology
 
 MIN_CELL = 11
+QUANTILE_MIN_GROUP = 30  # a specialty's or state's median and top-decile cut-off: only from this many clinicians
 BIN_WIDTH = 5
 _STATE = re.compile(r"^[A-Z]{2}$")
 SUPPRESSION_NOTE = (
     f"Counts from 1 to {MIN_CELL - 1} are withheld (null), with one more count withheld where a "
     f"single withheld count could be derived from the total; specialties and states of fewer than "
-    f"{MIN_CELL} clinicians are not published, not even by name."
+    f"{MIN_CELL} clinicians are not published, not even by name, with the smallest published one withheld too "
+    f"where a single group would be; in a specialty or state the median and top-decile cut-off are interpolated, "
+    f"rounded to a whole point and withheld below {QUANTILE_MIN_GROUP} clinicians, and the mean is rounded to "
+    f"one decimal."
 )
 UNIT_NOTE = (
     "One scored clinician (NPI) at its headline final score: the highest across its TIN/NPI rows, "
@@ -63,6 +67,23 @@ def suppress(counts: list[int]) -> list[int | None]:
         if candidates:
             out[min(candidates, key=lambda i: (counts[i], i))] = None
     return out
+
+
+def withheld_groups(sizes: dict[str, int]) -> set[str]:
+    """The groups (specialties, or states) not published: fewer than ``MIN_CELL`` clinicians and, where exactly
+    one group would be withheld, the smallest published one too, so that the national count less the published
+    ones never gives a withheld group's size (complementary suppression, at the level of groups).
+
+    >>> sorted(withheld_groups({"a": 5, "b": 40, "c": 12, "d": 0}))
+    ['a', 'c']
+    >>> sorted(withheld_groups({"a": 5, "b": 3, "c": 12}))
+    ['a', 'b']
+    """
+    small = {slug for slug, n in sizes.items() if 0 < n < MIN_CELL}
+    published = sorted((n, slug) for slug, n in sizes.items() if n >= MIN_CELL)
+    if len(small) == 1 and published:
+        small.add(published[0][1])
+    return small
 
 
 def clinicians(records: pa.Table, text: pa.Table) -> pa.Table:
@@ -139,8 +160,9 @@ class StatsBuilder:
                     continue
                 label, previous = groups.get(slug, (name, np.zeros(len(codes), dtype=bool)))
                 groups[slug] = (min(label, name), previous | (codes == code))
+            withheld = withheld_groups({slug: int(np.count_nonzero(mask)) for slug, (_, mask) in groups.items()})
             for slug, (label, mask) in sorted(groups.items()):
-                if np.count_nonzero(mask) < MIN_CELL:
+                if slug in withheld:
                     index["groups_withheld"][kind] += 1
                     continue
                 key = specialty_key(year, slug) if kind == "specialty" else state_key(year, slug)
@@ -159,6 +181,25 @@ class StatsBuilder:
             }
         out[national_key(year)] = national
         return out
+
+    @staticmethod
+    def _location(scope: Scope, scores: np.ndarray) -> dict[str, float | None]:
+        """Mean, median and top-decile cut-off. Nationally to the cent (the median and the cut-off are scores of
+        clinicians among hundreds of thousands). In a specialty or a state, where the bulk file's scores could be
+        matched to a member, coarser: the quantiles interpolated and rounded to a whole point, withheld below
+        ``QUANTILE_MIN_GROUP`` clinicians, and the mean to one decimal."""
+        if scope.kind == "national":
+            return {
+                "mean": round(float(scores.mean()), 2),
+                "median": round(float(np.median(scores)), 2),
+                "top_decile_min_score": round(float(np.quantile(scores, 0.9, method="inverted_cdf")), 2),
+            }
+        shown = scores.size >= QUANTILE_MIN_GROUP
+        return {
+            "mean": round(float(scores.mean()), 1),
+            "median": float(round(float(np.quantile(scores, 0.5, method="linear")))) if shown else None,
+            "top_decile_min_score": float(round(float(np.quantile(scores, 0.9, method="linear")))) if shown else None,
+        }
 
     def _summary(self, scope: Scope, scores: np.ndarray, year: int, release_id: str) -> dict[str, Any]:
         n = int(scores.size)
@@ -184,9 +225,7 @@ class StatsBuilder:
             bins = suppress([int(c) for c in hist])
             body.update(
                 {
-                    "mean": round(float(scores.mean()), 2),
-                    "median": round(float(np.median(scores)), 2),
-                    "top_decile_min_score": round(float(np.quantile(scores, 0.9, method="inverted_cdf")), 2),
+                    **self._location(scope, scores),
                     "bands": [
                         {
                             "band": band,

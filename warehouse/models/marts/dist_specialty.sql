@@ -25,7 +25,34 @@ national as (
     group by performance_year
 ),
 
-{{ score_distribution('clinicians', ['performance_year', 'specialty_key']) }}
+{{ score_distribution('clinicians', ['performance_year', 'specialty_key']) }},
+
+-- Where exactly one specialty of a year is withheld (fewer than min_cell), the smallest published one is withheld
+-- too, as the public aggregates do (core/stats.py withheld_groups): the national count less the published ones
+-- never gives a withheld specialty's size.
+group_sizes as (
+    select performance_year, specialty_key, count(*) as n
+    from clinicians
+    where is_scored
+    group by performance_year, specialty_key
+),
+
+complement as (
+    select performance_year, specialty_key
+    from (
+        select
+            performance_year,
+            specialty_key,
+            n,
+            sum(case when n < {{ var('min_cell') }} then 1 else 0 end) over (partition by performance_year) as withheld,
+            row_number() over (
+                partition by performance_year
+                order by case when n >= {{ var('min_cell') }} then 0 else 1 end, n, specialty_key
+            ) as size_rank
+        from group_sizes
+    ) as ranked
+    where withheld = 1 and size_rank = 1 and n >= {{ var('min_cell') }}
+)
 
 select
     d.performance_year,
@@ -49,3 +76,6 @@ select
 from distribution as d
 join labels as l on l.performance_year = d.performance_year and l.specialty_key = d.specialty_key
 join national as n on n.performance_year = d.performance_year
+where not exists (
+    select 1 from complement as c where c.performance_year = d.performance_year and c.specialty_key = d.specialty_key
+)
