@@ -86,7 +86,7 @@ def _number(value: Any, where: str, *, optional: bool = False) -> None:
 def parse_national(stats: Any, year: int) -> dict[str, Any]:
     """A national aggregates document as the report draws it, each field of its type, or one line naming the
     field (a text year would go into the SVG and the file name; a text count into the table)."""
-    where = f"v1/stats/{year}/national.json"
+    where = national_key(year)
     if (
         not isinstance(stats, dict)
         or stats.get("performance_year") != year
