@@ -68,6 +68,7 @@ def test_a_drop_of_more_than_ten_percent_from_the_last_release_is_refused(before
 def test_without_a_previous_release_there_is_no_row_drop_gate():
     for previous in (None, {}, {"rows_accepted": None}):
         enforce_gates(validated(5, 4), previous, GateLimits(max_rejected_share=1.0))  # 1 accepted, nothing before
+        enforce_gates(validated(0, 0), previous, GateLimits())  # no rows at all: no drop from nothing
 
 
 def test_the_drop_counts_accepted_rows_not_rows_read():
