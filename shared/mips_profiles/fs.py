@@ -71,22 +71,29 @@ class DirectoryHandles:
         self._fds[rel] = fd
         return fd
 
+    def made(self, rel: str) -> int:
+        """The handle of directory ``rel``, made (as real directories, one level at a time) where missing."""
+        fd = self.get(rel, create=True)
+        assert fd is not None  # made, or an error was raised
+        return fd
+
     def _open_below(self, parent: int, rel: str, name: str, *, create: bool) -> int | None:
-        for attempt in (1, 2):
-            try:
-                return os.open(name, DIRECTORY_FLAGS, dir_fd=parent)
-            except FileNotFoundError:
-                if not create or attempt == 2:
-                    if create:
-                        raise
-                    return None
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(name, 0o777, dir_fd=parent)
-            except OSError as exc:
-                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise self._refusal(parent, rel, name) from None
-                raise
-        raise AssertionError("unreachable")
+        try:
+            return self._open_directory(parent, rel, name)
+        except FileNotFoundError:
+            if not create:
+                return None
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o777, dir_fd=parent)
+        return self._open_directory(parent, rel, name)
+
+    def _open_directory(self, parent: int, rel: str, name: str) -> int:
+        try:
+            return os.open(name, DIRECTORY_FLAGS, dir_fd=parent)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise self._refusal(parent, rel, name) from None
+            raise
 
     def _refusal(self, parent: int, rel: str, name: str) -> StoreError:
         shown = os.path.join(self.root, *rel.split("/"))

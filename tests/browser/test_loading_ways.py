@@ -15,7 +15,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from fixtures.browser import WEB, QuietHandler, install_packed, start_serve
+from fixtures.browser import WEB, QuietHandler, install_packed
 
 from helpers import pick_documents
 
@@ -54,20 +54,13 @@ def project(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def origin(project):
+def host_origin(project):
+    """The front-end project on its own loopback origin (the shared ``api`` fixture allows it)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(project)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(scope="module")
-def api(published_tree, origin):
-    proc, base = start_serve(published_tree, origin)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 def build_with_the_documented_command(project: Path, blocks: list[tuple[str, str]]) -> None:
@@ -86,7 +79,9 @@ def build_with_the_documented_command(project: Path, blocks: list[tuple[str, str
 
 
 @pytest.mark.parametrize("way", WAYS)
-def test_each_documented_way_renders_the_card_from_the_packed_package(page, project, origin, api, published_tree, way):
+def test_each_documented_way_renders_the_card_from_the_packed_package(
+    page, project, host_origin, api, published_tree, way
+):
     blocks = loading_ways(DOCS.read_text())[way]
     if way == "bundler":
         build_with_the_documented_command(project, blocks)
@@ -98,7 +93,7 @@ def test_each_documented_way_renders_the_card_from_the_packed_package(page, proj
     page.add_init_script(
         "window.states = []; document.addEventListener('mips-score-card:state', e => states.push(e.detail.state), true)"
     )
-    page.goto(f"{origin}/{way}.html")
+    page.goto(f"{host_origin}/{way}.html")
     score = page.locator("mips-score-card [data-field='final-score']")
     score.wait_for(state="visible", timeout=15_000)
     assert score.inner_text() == str(doc["latest"]["final_score"]).removesuffix(".0")
@@ -107,7 +102,9 @@ def test_each_documented_way_renders_the_card_from_the_packed_package(page, proj
     assert page.errors == []
 
 
-def test_the_version_one_markup_in_the_docs_renders_with_the_classic_script(page, project, origin, api, published_tree):
+def test_the_version_one_markup_in_the_docs_renders_with_the_classic_script(
+    page, project, host_origin, api, published_tree
+):
     section = DOCS.read_text().split("version 1's\nmarkup. Copy it", 1)[1]
     markup = section.split("```html\n", 1)[1].split("```", 1)[0]
     packaged = "/node_modules/@mips-profiles/score-card/mips-score-card.js"
@@ -115,7 +112,7 @@ def test_the_version_one_markup_in_the_docs_renders_with_the_classic_script(page
     doc = pick_documents(published_tree)["scored"]
     html = markup.replace(SAMPLE_NPI, doc["npi"]).replace(SAMPLE_BASE, api)
     (project / "v1.html").write_text(f"<!doctype html>\n<meta charset=utf-8>\n<h1>Profile</h1>\n{html}\n")
-    page.goto(f"{origin}/v1.html")
+    page.goto(f"{host_origin}/v1.html")
     score = page.locator("[data-field='final-score']")
     score.wait_for(state="visible", timeout=15_000)
     assert score.inner_text() == str(doc["latest"]["final_score"]).removesuffix(".0")

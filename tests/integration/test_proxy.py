@@ -224,42 +224,35 @@ def test_a_file_changed_between_the_cut_and_the_resume_is_downloaded_again_whole
     assert download.sha256 == hashlib.sha256(BODY).hexdigest() and download.etag == '"v2"'
 
 
-def test_a_206_to_a_request_for_the_whole_file_is_refused(tmp_path):
-    """Issue 38: an unrequested 206 was taken as the whole file (a truncated year, hashed and recorded)."""
-    server, url, _ = _file_server(BODY, ranges=True, cuts=0, unasked=1000)
+def _refused_download(tmp_path, match: str, **server: object) -> list[dict[str, str]]:
+    """A download from a misbehaving ``_file_server`` refused with ``match``, nothing kept; the requests seen."""
+    httpd, url, seen = _file_server(BODY, ranges=True, **server)
     try:
         client = HttpClient(FAST, sleep=lambda s: None, urls=UrlPolicy(allow_loopback_http=True), proxies={})
-        with pytest.raises(DownloadError, match="206 Partial Content to a request for the whole object"):
+        with pytest.raises(DownloadError, match=match):
             client.download(url, tmp_path)
     finally:
-        server.shutdown()
-        server.server_close()
+        httpd.shutdown()
+        httpd.server_close()
     assert list(tmp_path.iterdir()) == []
+    return seen
+
+
+def test_a_206_to_a_request_for_the_whole_file_is_refused(tmp_path):
+    """Issue 38: an unrequested 206 was taken as the whole file (a truncated year, hashed and recorded)."""
+    _refused_download(tmp_path, "206 Partial Content to a request for the whole object", cuts=0, unasked=1000)
 
 
 def test_a_resumed_part_of_another_version_of_the_file_is_never_spliced(tmp_path):
     """Issue 38: a server that ignores If-Range and answers the resume with 206 under another ETag (the file
     changed at CMS meanwhile) had its part spliced onto the first version's bytes."""
-    server, url, seen = _file_server(BODY, ranges=True, cuts=1, resumed_etag='"v2"')
-    try:
-        client = HttpClient(FAST, sleep=lambda s: None, urls=UrlPolicy(allow_loopback_http=True), proxies={})
-        with pytest.raises(DownloadError, match=r"resume of .* at byte \d+ answered 206"):
-            client.download(url, tmp_path)
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert seen[1]["if-range"] == '"v1"' and list(tmp_path.iterdir()) == []
+    seen = _refused_download(tmp_path, r"resume of .* at byte \d+ answered 206", cuts=1, resumed_etag='"v2"')
+    assert seen[1]["if-range"] == '"v1"'
 
 
 def test_a_validator_header_of_60000_characters_is_refused_by_name(tmp_path):
     """Issue 38: response headers entered the plan unbounded; a 60,000-character ETag made a 1 MB Check answer
     (Step Functions' state limit is 256 KiB). A validator is kept only if it is one."""
-    server, url, _ = _file_server(BODY, ranges=True, cuts=0, etag='"' + "e" * 60_000 + '"')
-    try:
-        client = HttpClient(FAST, sleep=lambda s: None, urls=UrlPolicy(allow_loopback_http=True), proxies={})
-        with pytest.raises(DownloadError, match=r"its etag header is not a validator of at most 256 printable"):
-            client.download(url, tmp_path)
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert list(tmp_path.iterdir()) == []
+    _refused_download(
+        tmp_path, "its etag header is not a validator of at most 256 printable", cuts=0, etag='"' + "e" * 60_000 + '"'
+    )

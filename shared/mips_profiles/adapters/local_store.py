@@ -44,22 +44,21 @@ class LocalDirStore:
         self._writer: _BackgroundWriter | None = None  # the block's worker
         self._dirs = DirectoryHandles(os.fspath(self.root))
 
-    def _location(self, key: str) -> tuple[str, str]:
-        """(directory relative to the root, file name) of ``key``, inside the hidden directory while a
-        publish-together block holds its prefix."""
+    def _location(self, key: str) -> tuple[str, str, bool]:
+        """(directory relative to the root, file name, staged) of ``key``: staged, inside the hidden directory,
+        while a publish-together block holds its prefix."""
         check_key(key)
-        if self._together is not None and key.startswith(self._together[0]):
-            key = self._together[1] + "/" + key[len(self._together[0]) :]
+        together = self._together
+        staged = together is not None and key.startswith(together[0])
+        if together is not None and staged:
+            key = together[1] + "/" + key[len(together[0]) :]
         rel, _, name = key.rpartition("/")
-        return rel, name
-
-    def _staged(self, key: str) -> bool:
-        return self._together is not None and key.startswith(self._together[0])
+        return rel, name, staged
 
     def read(self, key: str) -> bytes | None:
-        if self._staged(key):
+        rel, name, staged = self._location(key)
+        if staged:
             return None  # not visible before the block ends
-        rel, name = self._location(key)
         with _store_errors("read", key):
             fd = self._dirs.get(rel, create=False)
             return None if fd is None else read_file(fd, name)
@@ -73,11 +72,10 @@ class LocalDirStore:
         cache_control: str = "",
         content_encoding: str | None = None,
     ) -> None:
-        rel, name = self._location(key)
+        rel, name, staged = self._location(key)
         with _store_errors("write", key):
-            fd = self._dirs.get(rel, create=True)
-            assert fd is not None
-            if self._staged(key):
+            fd = self._dirs.made(rel)
+            if staged:
                 write_new(fd, name, data)
             else:
                 replace_atomically(fd, name, data)
@@ -88,10 +86,9 @@ class LocalDirStore:
         hidden: list[tuple[int, str, bytes]] = []  # invisible until the block ends: no temp file needed
         for key, data in items:  # the caller's own errors pass through as they are
             try:
-                rel, name = self._location(key)
-                fd = self._dirs.get(rel, create=True)
-                assert fd is not None
-                if self._staged(key):
+                rel, name, staged = self._location(key)
+                fd = self._dirs.made(rel)
+                if staged:
                     hidden.append((fd, name, data))
                 else:
                     replace_atomically(fd, name, data)
@@ -115,8 +112,7 @@ class LocalDirStore:
         hidden_name = f".{name}.together"
         hidden_rel = f"{parent_rel}/{hidden_name}" if parent_rel else hidden_name
         with _store_errors("write", prefix):
-            parent = self._dirs.get(parent_rel, create=True)
-            assert parent is not None
+            parent = self._dirs.made(parent_rel)
             if self._together is not None or _exists(parent, name):
                 yield False
                 return
@@ -149,7 +145,7 @@ class LocalDirStore:
         source = self._dirs.get(source_rel, create=False)
         assert source is not None
         for rel, fd, name in walk_files(source):
-            dest = self._dirs.get(f"{target_rel}/{rel}" if rel else target_rel, create=True)
+            dest = self._dirs.made(f"{target_rel}/{rel}" if rel else target_rel)
             os.replace(name, name, src_dir_fd=fd, dst_dir_fd=dest)
 
     def delete_many(self, keys: Iterable[str]) -> int:
@@ -158,7 +154,7 @@ class LocalDirStore:
                 self._writer.drain()  # a key deleted after it was written stays deleted
         count = 0
         for key in keys:
-            rel, name = self._location(key)
+            rel, name, _ = self._location(key)
             with _store_errors("delete", key):
                 fd = self._dirs.get(rel, create=False)
                 if fd is None:
@@ -173,10 +169,9 @@ class LocalDirStore:
         return count
 
     def put_file(self, key: str, path: str | os.PathLike[str]) -> None:
-        rel, name = self._location(key)
+        rel, name, _ = self._location(key)
         with _store_errors("write", key):
-            fd = self._dirs.get(rel, create=True)
-            assert fd is not None
+            fd = self._dirs.made(rel)
             tmp = temp_name(name)
             try:
                 os.rename(path, tmp, dst_dir_fd=fd)  # our own temp file, on the same file system
@@ -190,7 +185,7 @@ class LocalDirStore:
             self._dirs.check_unchanged()
 
     def get_file(self, key: str, path: str | os.PathLike[str]) -> bool:
-        rel, name = self._location(key)
+        rel, name, _ = self._location(key)
         with _store_errors("read", key):
             fd = self._dirs.get(rel, create=False)
             if fd is None:
