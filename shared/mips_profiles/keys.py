@@ -196,6 +196,11 @@ def stats_stage_key(run_id: str) -> str:
     return f"runs/{run_id}/stats.json"
 
 
+def breakdowns_stage_key(run_id: str) -> str:
+    """The scored clinicians of a staged run whose specialty and state aggregates are renewed."""
+    return f"runs/{run_id}/breakdowns.parquet"
+
+
 def mart_stage_key(run_id: str) -> str:
     """The typed rows of a staged run, promoted into the mart by its finalize."""
     return f"runs/{run_id}/mart/clinician_scores.parquet"
@@ -214,6 +219,12 @@ def mart_key(dataset: str, year: int) -> str:
 
 def stats_record_key(year: int) -> str:
     return f"index/stats/py={year}.json"
+
+
+def breakdowns_basis_key(year: int) -> str:
+    """The scored clinicians the year's published specialty and state aggregates were computed from (``stats``'s
+    ``breakdowns_for``), with that release's id."""
+    return f"index/stats/py={year}.breakdowns.parquet"
 
 
 PUBLIC_RECORD_PREFIX = "index/public/"

@@ -37,7 +37,14 @@ def tree(published_tree, tmp_path_factory) -> Path:
     for band in doc["bands"][:2]:  # a withheld cell and its complement
         band["count"], band["share_pct"] = None, None
     path.write_text(json.dumps(doc))
+    national = copy / "v1" / "stats" / "2023" / "national.json"
+    body = json.loads(national.read_text())
+    body["breakdowns"]["held_back"] = {"changed_clinicians": 14, "min_changed": 100, "note": HELD_BACK}
+    national.write_text(json.dumps(body))
     return copy
+
+
+HELD_BACK = "The specialty and state aggregates are of release 2023-0123456789abcdef: 14 clinicians' ..."
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +114,12 @@ def test_the_state_view_and_the_provenance(page, host_origin, api, tree):
 
 def test_another_year_is_one_click_away(page, host_origin, api, tree):
     open_research(page, host_origin, api)
+    assert page.is_hidden("#held-back")
     page.click("nav#years button:has-text('PY2023')")
     page.wait_for_function("document.body.getAttribute('data-ready') === '2023'")
     assert {r[0] for r in rows(page, "specialties")} == set(published(tree, 2023, "specialty"))
+    # PY2023's groups are held back at an earlier release (a small correction): the page says so, as published
+    assert page.is_visible("#held-back") and page.inner_text("#held-back") == HELD_BACK
 
 
 def test_an_api_that_is_not_https_is_refused_and_the_page_says_so(page, host_origin):

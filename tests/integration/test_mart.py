@@ -34,15 +34,19 @@ from mart import dbt_env  # noqa: E402  (tools/mart.py: the environment make mar
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    """Three years published, PY2024 corrected once, and the PDC file of PY2024 ingested."""
+    """Three years published, PY2024 corrected once (15% of its clinicians: its specialty and state aggregates
+    renewed), PY2023 corrected a little (14 clinicians: held back at its first release), and the PDC file of PY2024
+    ingested."""
     root = tmp_path_factory.mktemp("mart")
     publisher = Publisher(LocalDirStore(root / "tree"), LocalDirStore(root / "tree.private"))
     for year in YEARS:
         write_csv(generate_table(year, 900), root / f"{year}.csv")  # one NPI population: history
         publisher.publish_file(root / f"{year}.csv", ReleaseInfo(year, cms_modified=f"{year + 1}-07-01"))
-    corrected = make_correction(generate_table(2024, 900), changed_share=0.05, seed=7).table
+    corrected = make_correction(generate_table(2024, 900), changed_share=0.15, seed=7).table
     write_csv(corrected, root / "2024-corrected.csv")
     publisher.publish_file(root / "2024-corrected.csv", ReleaseInfo(2024, cms_modified="2025-09-01"))
+    write_csv(make_correction(generate_table(2023, 900), changed_share=0.01, seed=5).table, root / "2023-corrected.csv")
+    publisher.publish_file(root / "2023-corrected.csv", ReleaseInfo(2023, cms_modified="2024-09-01"))
     write_csv(make_pdc_table(corrected), root / "pdc.csv")
     publisher.reconciler.ingest(root / "pdc.csv", 2024, "ab" * 32)
     return root
@@ -65,12 +69,12 @@ def test_each_dataset_is_one_typed_file_per_year_under_its_hive_partition(site):
 
 def test_clinician_scores_are_the_accepted_rows_typed_exactly_as_cms_wrote_them(site):
     manifest = json.loads((site / "tree" / "v1" / "manifest.json").read_text())
-    release = next(r for r in manifest["releases"] if r["performance_year"] == 2023)
-    typed = read(site, "clinician_scores", 2023)
-    audit = pq.read_table(next((site / "tree.private" / "audit" / "py=2023").rglob("audit.parquet")))
+    release = next(r for r in manifest["releases"] if r["performance_year"] == 2022)
+    typed = read(site, "clinician_scores", 2022)
+    audit = pq.read_table(next((site / "tree.private" / "audit" / "py=2022").rglob("audit.parquet")))
     assert typed.num_rows == audit.num_rows == release["rows_accepted"]
     assert set(typed.column("release_id").to_pylist()) == {release["release_id"]}
-    assert set(typed.column("cms_modified").to_pylist()) == {"2024-07-01"}
+    assert set(typed.column("cms_modified").to_pylist()) == {"2023-07-01"}
     by_line = {row["source_line"]: row for row in typed.to_pylist()}
     for text in audit.slice(0, 300).to_pylist():
         row = by_line[text["source_line"]]
@@ -193,6 +197,26 @@ def test_dbt_build_passes_every_model_and_test_including_the_tie_to_the_public_a
     assert con.execute("select count(*) from yoy_change where is_consecutive").fetchone()[0] > 0
     tiers = {r[0] for r in con.execute("select distinct credentialing_tier from credentialing_tier").fetchall()}
     assert {"tier_1", "tier_2", "tier_4"} <= tiers
+
+
+def test_the_tie_compares_a_held_back_year_with_the_release_its_aggregates_are_of(built, site, tmp_path):
+    """PY2023's correction changed 14 clinicians: its public specialty and state aggregates stay those of its first
+    release, which the mart (the current release) no longer is; the tie test passes over that year, and the
+    aggregates are byte for byte those a publish of the first file alone makes. PY2024's correction renewed them:
+    the tie above held them to the corrected mart."""
+    national = {y: json.loads((site / "tree" / "v1" / "stats" / str(y) / "national.json").read_text()) for y in YEARS}
+    assert national[2023]["breakdowns"]["held_back"]["changed_clinicians"] == 14
+    assert national[2024]["breakdowns"]["held_back"] is None
+    assert national[2024]["breakdowns"]["release_id"] == national[2024]["release_id"]
+    first = Publisher(LocalDirStore(tmp_path / "tree"), LocalDirStore(tmp_path / "tree.private"))
+    first.publish_file(site / "2023.csv", ReleaseInfo(2023, cms_modified="2024-07-01"))
+
+    def groups(tree: Path) -> dict[str, bytes]:
+        stats = tree / "v1" / "stats" / "2023"
+        return {str(p.relative_to(stats)): p.read_bytes() for p in stats.rglob("*.json") if p.name != "national.json"}
+
+    assert groups(site / "tree") == groups(tmp_path / "tree") and groups(site / "tree")
+    assert national[2023]["breakdowns"]["release_id"] != national[2023]["release_id"]
 
 
 def test_a_leaderboard_ranks_with_ties_inside_one_specialty_and_state(built):

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from mips_profiles.core.stats import MIN_CELL, slugify, suppress, withheld_groups
@@ -206,3 +207,149 @@ def test_a_groups_quantiles_are_never_one_members_score_and_small_groups_have_no
     assert body["top_decile_min_score"] == round(float(np.quantile(large, 0.9)))
     national = builder._summary(Scope("national", "US", "National"), large, 2024, "r")
     assert national["median"] == round(float(np.median(large)), 2)  # nationally to the cent, as before
+
+
+def rows_of(table, npis: list[str]) -> list[int]:
+    wanted = set(npis)
+    return [i for i, npi in enumerate(table.column("npi").to_pylist()) if npi in wanted]
+
+
+def rescored(table, npis: list[str], delta: float = 0.01):
+    """``table`` with every scored row of ``npis`` ``delta`` points higher: their headline scores move (a correction
+    CMS makes), each on the same side of the year's thresholds."""
+    scores = table.column("final score").to_pylist()
+    return set_cells(
+        table, "final score", {i: f"{float(scores[i]) + delta:.2f}" for i in rows_of(table, npis) if scores[i]}
+    )
+
+
+def group_files(tree: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(tree)): p.read_bytes() for p in every_stats_file(tree) if p.name != "national.json"}
+
+
+def scored_npis(table, count: int, *, skip: int = 0) -> list[str]:
+    npis = sorted(set(table.column("npi").to_pylist()))
+    return npis[skip : skip + count]
+
+
+def test_a_small_correction_holds_the_specialty_and_state_aggregates_back(run_cli, sample_table, tree, tmp_path):
+    """Issue 38: compared before and after a correction of a handful of clinicians (the change feed names them),
+    the groups whose counts or means moved named their write-locked specialty and state. Below
+    BREAKDOWN_MIN_CHANGED changed clinicians the groups stay those of the release they were computed from; the
+    national figures and the documents are current, and national.json says why the breakdowns are older."""
+    from mips_profiles.core.stats import BREAKDOWN_MIN_CHANGED
+
+    table = sample_table(2024, ROWS)
+    publish(run_cli, write(table, tmp_path / "a.csv"), tree)
+    groups, first = group_files(tree), load(tree, "v1/stats/2024/national.json")
+    changed = scored_npis(table, 3)
+    headline = {npi: load(tree, f"v1/npi/{npi}.json")["latest"]["final_score"] for npi in changed}
+    corrected = rescored(table, changed).filter(
+        pa.array([i not in rows_of(table, [changed[0]]) for i in range(len(table))])
+    )
+
+    publish(run_cli, write(corrected, tmp_path / "b.csv"), tree)
+    national = load(tree, "v1/stats/2024/national.json")
+    assert group_files(tree) == groups, "a specialty or state file moved for three named clinicians"
+    assert national["release_id"] != first["release_id"]
+    assert national["clinicians"] == first["clinicians"] - 1  # the national count is current
+    held = national["breakdowns"]["held_back"]
+    assert national["breakdowns"]["release_id"] == first["release_id"]
+    assert held["changed_clinicians"] == 3 and held["min_changed"] == BREAKDOWN_MIN_CHANGED
+    assert first["release_id"] in held["note"] and "held back" in held["note"]
+    assert {k: v for k, v in national["breakdowns"].items() if k != "held_back"} == {
+        k: v for k, v in first["breakdowns"].items() if k != "held_back"
+    }
+    now = load(tree, f"v1/npi/{changed[1]}.json")["latest"]["final_score"]
+    assert now == round(headline[changed[1]] + 0.01, 2)  # the document is current
+    assert not (tree / f"v1/npi/{changed[0]}.json").exists()
+
+
+def test_the_aggregates_renew_once_enough_clinicians_changed_since_they_were_computed(
+    run_cli, sample_table, tree, tmp_path
+):
+    """Changes count from the release the groups are of, not per correction: two corrections of 60 clinicians
+    each are held back, then renewed (120 since), and the renewed groups are those a fresh publish of the last
+    file makes, byte for byte."""
+    table = sample_table(2024, ROWS)
+    publish(run_cli, write(table, tmp_path / "a.csv"), tree)
+    groups = group_files(tree)
+    once = rescored(table, scored_npis(table, 60))
+    publish(run_cli, write(once, tmp_path / "b.csv"), tree)
+    assert group_files(tree) == groups
+    assert load(tree, "v1/stats/2024/national.json")["breakdowns"]["held_back"]["changed_clinicians"] == 60
+
+    twice = rescored(once, scored_npis(table, 60, skip=60))
+    last = publish(run_cli, write(twice, tmp_path / "c.csv"), tree)
+    national = load(tree, "v1/stats/2024/national.json")
+    assert national["breakdowns"]["held_back"] is None, last.out
+    assert national["breakdowns"]["release_id"] == national["release_id"]
+    fresh = tmp_path / "fresh"
+    publish(run_cli, tmp_path / "c.csv", fresh)
+    assert group_files(tree) == group_files(fresh)
+    assert group_files(tree) != groups
+
+
+def test_which_breakdowns_a_correction_publishes():
+    """The rule on its own: the first release renews; nothing changed keeps the basis (its release id, no note);
+    only write-locked fields moved renews (nothing a reader can put it on); below the threshold holds back; at the
+    threshold renews."""
+    from mips_profiles.core.stats import BREAKDOWN_MIN_CHANGED, CLINICIANS_SCHEMA, breakdowns_for
+
+    def scored(scores: dict[str, float], specialty: str = "Cardiology"):
+        npis = sorted(scores)
+        return pa.table(
+            {
+                "npi": npis,
+                "final_score": [scores[n] for n in npis],
+                "state": ["CA"] * len(npis),
+                "specialty": [specialty] * len(npis),
+            },
+            schema=CLINICIANS_SCHEMA,
+        )
+
+    base = {f"{1000000000 + i}": 50.0 for i in range(300)}
+    basis = ("2024-" + "a" * 16, scored(base))
+    first = breakdowns_for(basis[1], basis[0], None)
+    assert first.renewed and first.held_back is None
+    same = breakdowns_for(scored(base), "2024-" + "b" * 16, basis)
+    assert (same.renewed, same.release_id, same.held_back) == (False, basis[0], None)
+    relabelled = breakdowns_for(scored(base, "Dermatology"), "2024-" + "b" * 16, basis)
+    assert relabelled.renewed and relabelled.release_id == "2024-" + "b" * 16
+    for changed, renewed in ((1, False), (BREAKDOWN_MIN_CHANGED - 1, False), (BREAKDOWN_MIN_CHANGED, True)):
+        moved = {npi: (60.0 if i < changed else score) for i, (npi, score) in enumerate(sorted(base.items()))}
+        decision = breakdowns_for(scored(moved), "2024-" + "c" * 16, basis)
+        assert decision.renewed is renewed, changed
+        assert (decision.held_back or {}).get("changed_clinicians", changed) == changed
+    gone = dict(sorted(base.items())[1:]) | {"1999999999": 50.0}  # one left, one came: two changed
+    assert breakdowns_for(scored(gone), "2024-" + "c" * 16, basis).held_back["changed_clinicians"] == 2
+
+
+@pytest.mark.parametrize("damage", ["not parquet", "foreign release", "other columns"])
+def test_a_damaged_breakdowns_basis_is_refused_by_name_and_nothing_changes(
+    run_cli, sample_table, tree, private, tmp_path, damage
+):
+    import pyarrow.parquet as pq
+
+    table = sample_table(2024, ROWS)
+    publish(run_cli, write(table, tmp_path / "a.csv"), tree)
+    basis = private / "index/stats/py=2024.breakdowns.parquet"
+    if damage == "not parquet":
+        basis.write_bytes(b"PAR1 cut short")
+    elif damage == "foreign release":
+        pq.write_table(pq.read_table(basis).replace_schema_metadata({"release_id": "2023-" + "0" * 16}), basis)
+    else:
+        pq.write_table(pq.read_table(basis).drop_columns(["state"]), basis)
+    before = {p: p.read_bytes() for p in tree.rglob("*") if p.is_file()}
+    result = run_cli(
+        "publish",
+        "--performance-year",
+        2024,
+        "--source",
+        write(rescored(table, scored_npis(table, 2)), tmp_path / "b.csv"),
+        "--out",
+        tree,
+    )
+    assert result.code != 0
+    assert "index/stats/py=2024.breakdowns.parquet" in result.err and len(result.err.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in tree.rglob("*") if p.is_file()} == before

@@ -436,6 +436,15 @@ export interface components {
             };
             /** @description National document only: every specialty and state published. */
             breakdowns?: {
+                /** @description The release the specialty and state aggregates are of: this document's release, or an earlier one of the year where they are held back. */
+                release_id?: string;
+                /** @description Why the specialty and state aggregates are of an earlier release: a correction renews them once at least 100 clinicians' published scores changed since the release they are of (fewer would let the groups that moved name those clinicians' specialty and state). Null where they are current. */
+                held_back?: {
+                    changed_clinicians: number;
+                    /** @constant */
+                    min_changed: 100;
+                    note: string;
+                } | null;
                 specialty?: {
                     key: string;
                     name: string;

@@ -15,7 +15,7 @@ from typing import Any
 from ..core.categories import CATEGORIES, STATUSES
 from ..core.documents import DISCLAIMER, NOT_FOUND, SCHEMA_VERSION, DocumentBuilder
 from ..core.profile_schema import profile_schema
-from ..core.stats import BIN_WIDTH, MIN_CELL, QUANTILE_MIN_GROUP, SUPPRESSION_NOTE
+from ..core.stats import BIN_WIDTH, BREAKDOWN_MIN_CHANGED, MIN_CELL, QUANTILE_MIN_GROUP, SUPPRESSION_NOTE
 from ..keys import CACHE_DOCUMENT, CACHE_MANIFEST, CHANGE_KEY_PATTERN, NPI_KEY_PATTERN
 from ..publishing.bulk import BULK_FORMATS, CHANGE_SCHEMA_VERSION, RECENT_CHANGES
 
@@ -332,6 +332,25 @@ AGGREGATE_SCHEMA: dict[str, Any] = {
             "type": "object",
             "description": "National document only: every specialty and state published.",
             "properties": {
+                "release_id": {
+                    "type": "string",
+                    "description": "The release the specialty and state aggregates are of: this document's release, "
+                    "or an earlier one of the year where they are held back.",
+                },
+                "held_back": {
+                    "type": ["object", "null"],
+                    "additionalProperties": False,
+                    "required": ["changed_clinicians", "min_changed", "note"],
+                    "description": "Why the specialty and state aggregates are of an earlier release: a correction "
+                    f"renews them once at least {BREAKDOWN_MIN_CHANGED} clinicians' published scores changed since "
+                    "the release they are of (fewer would let the groups that moved name those clinicians' "
+                    "specialty and state). Null where they are current.",
+                    "properties": {
+                        "changed_clinicians": {"type": "integer", "minimum": 1},
+                        "min_changed": {"const": BREAKDOWN_MIN_CHANGED},
+                        "note": {"type": "string"},
+                    },
+                },
                 **{
                     kind: {
                         "type": "array",

@@ -8,7 +8,11 @@ tree only here, as aggregates of at least ``MIN_CELL`` clinicians:
   its name (a rare free-text value could point at one clinician); the national document counts them;
 - inside a group, a count from 1 to ``MIN_CELL - 1`` (band or histogram bin) is withheld (``null``), and
   where exactly one count of a set would be withheld, the next smallest is withheld too, so that the
-  total cannot give it back (complementary suppression, as CMS does in its public-use files).
+  total cannot give it back (complementary suppression, as CMS does in its public-use files);
+- a correction that changes a few clinicians' published scores does not move the groups: compared before and
+  after, with the change feed naming the NPIs, the groups that moved would name their specialty and state. The
+  specialty and state aggregates stay those of the release they were computed from until at least
+  ``BREAKDOWN_MIN_CHANGED`` clinicians' published scores differ from it (:func:`breakdowns_for`).
 
 >>> suppress([500, 3, 40, 0])
 [500, None, None, 0]
@@ -34,6 +38,10 @@ from .methodology import Methodology
 MIN_CELL = 11
 QUANTILE_MIN_GROUP = 30  # a specialty's or state's median and top-decile cut-off: only from this many clinicians
 BIN_WIDTH = 5
+BREAKDOWN_MIN_CHANGED = 100
+"""A correction renews the specialty and state aggregates only when this many clinicians' published headline
+scores changed (appeared, left or moved) since the release they were computed from: a group's change can then be
+put on any of at least this many clinicians, never on the one or two a small correction names."""
 _STATE = re.compile(r"^[A-Z]{2}$")
 SUPPRESSION_NOTE = (
     f"Counts from 1 to {MIN_CELL - 1} are withheld (null), with one more count withheld where a "
@@ -86,6 +94,11 @@ def withheld_groups(sizes: dict[str, int]) -> set[str]:
     return small
 
 
+CLINICIANS_SCHEMA = pa.schema(
+    [("npi", pa.string()), ("final_score", pa.float64()), ("state", pa.string()), ("specialty", pa.string())]
+)
+
+
 def clinicians(records: pa.Table, text: pa.Table) -> pa.Table:
     """Scored clinicians: ``npi, final_score, state, specialty`` at each NPI's headline score.
 
@@ -100,7 +113,7 @@ def clinicians(records: pa.Table, text: pa.Table) -> pa.Table:
             "specialty": text.column("clinician_specialty") if "clinician_specialty" in text.column_names else blank,
         }
     )
-    table = table.filter(pc.is_valid(table.column("final_score")))
+    table = table.filter(pc.is_valid(table.column("final_score"))).cast(CLINICIANS_SCHEMA)
     if table.num_rows == 0:
         return table
     ordered = table.sort_by(
@@ -126,6 +139,73 @@ def category_counts(shown: CategoryDisplay, scored: pa.Array | pa.ChunkedArray) 
 
 
 @dataclass(frozen=True)
+class Breakdowns:
+    """What a year's specialty and state aggregates are computed from: the scored clinicians (:func:`clinicians`)
+    of ``release_id``. ``renewed``: from the release being published (its table becomes the basis of the next
+    correction); otherwise from the basis, and ``held_back`` says why where the basis differs."""
+
+    clinicians: pa.Table
+    release_id: str
+    renewed: bool
+    held_back: dict[str, Any] | None = None
+
+
+def changed_clinicians(before: pa.Table, after: pa.Table) -> int:
+    """How many NPIs are scored in one table and not the other, or at another headline score: the changes a
+    reader of the change feed and the documents sees."""
+    columns = ["npi", "final_score"]
+    joined = before.select(columns).join(
+        after.select(columns), "npi", join_type="full outer", left_suffix="_before", right_suffix="_after"
+    )
+    moved = pc.fill_null(pc.not_equal(joined.column("final_score_before"), joined.column("final_score_after")), True)
+    return int(pc.sum(moved).as_py() or 0)
+
+
+def breakdowns_for(current: pa.Table, release_id: str, basis: tuple[str, pa.Table] | None) -> Breakdowns:
+    """The specialty and state aggregates of a release: renewed from ``current`` on the year's first release, when
+    no published score changed since the ``basis`` (``(release_id, clinicians)`` of the release they were last
+    computed from; only write-locked fields moved) or when at least ``BREAKDOWN_MIN_CHANGED`` did; the basis's
+    unchanged when nothing they depend on changed; held back at the basis otherwise."""
+    if basis is None:
+        return Breakdowns(current, release_id, renewed=True)
+    basis_release, previous = basis
+    if previous.equals(current.cast(previous.schema)):
+        return Breakdowns(previous, basis_release, renewed=False)
+    changed = changed_clinicians(previous, current)
+    if changed == 0 or changed >= BREAKDOWN_MIN_CHANGED:
+        return Breakdowns(current, release_id, renewed=True)
+    note = (
+        f"The specialty and state aggregates are of release {basis_release}: {changed} clinicians' published "
+        f"scores changed since, fewer than {BREAKDOWN_MIN_CHANGED}, so they are held back until corrections change "
+        f"at least {BREAKDOWN_MIN_CHANGED}. Moving them for a few named clinicians would show which specialty and "
+        f"state those clinicians are in. The national figures and every clinician's document are current."
+    )
+    held = {"changed_clinicians": changed, "min_changed": BREAKDOWN_MIN_CHANGED, "note": note}
+    return Breakdowns(previous, basis_release, renewed=False, held_back=held)
+
+
+def _scores(table: pa.Table) -> np.ndarray:
+    return np.asarray(table.column("final_score").to_numpy(zero_copy_only=False), dtype=float)
+
+
+def _members(table: pa.Table, kind: str) -> dict[str, tuple[str, np.ndarray]]:
+    """Each group of ``kind`` (specialty, or state) by key: its label (the least, in code-point order, of the names
+    that share the key) and which rows of ``table`` are in it. A blank name, or a state that is not two letters, is
+    in no group."""
+    encoded = pc.fill_null(table.column(kind), "").combine_chunks().dictionary_encode()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    groups: dict[str, tuple[str, np.ndarray]] = {}
+    for code, raw in enumerate(encoded.dictionary.to_pylist()):
+        name = raw.strip()
+        slug = slugify(name) if kind == "specialty" else name.upper()
+        if not slug or (kind == "state" and not _STATE.match(slug)):
+            continue
+        label, previous = groups.get(slug, (name, np.zeros(len(codes), dtype=bool)))
+        groups[slug] = (min(label, name), previous | (codes == code))
+    return groups
+
+
+@dataclass(frozen=True)
 class Scope:
     kind: str  # national | specialty | state
     key: str
@@ -143,33 +223,33 @@ class StatsBuilder:
         release_id: str,
         *,
         categories: dict[str, dict[str, int]] | None = None,
+        breakdowns: Breakdowns | None = None,
     ) -> dict[str, dict[str, Any]]:
-        """Every aggregate document of the year, by key (national last, as it indexes the others). ``categories``
-        (:func:`category_counts`): whether each category counted, national only."""
-        scores = table.column("final_score").to_numpy(zero_copy_only=False).astype(float)
+        """Every aggregate document of the year, by key (national last, as it indexes the others): national from
+        ``table``, the specialties and states from ``breakdowns`` (:func:`breakdowns_for`; ``table`` itself when
+        not given). ``categories`` (:func:`category_counts`): whether each category counted, national only."""
+        groups = breakdowns or Breakdowns(table, release_id, renewed=True)
         out: dict[str, dict[str, Any]] = {}
-        index: dict[str, Any] = {"specialty": [], "state": [], "groups_withheld": {"specialty": 0, "state": 0}}
-        for kind, column in (("specialty", "specialty"), ("state", "state")):
-            encoded = pc.fill_null(table.column(column), "").combine_chunks().dictionary_encode()
-            codes = encoded.indices.to_numpy(zero_copy_only=False)
-            groups: dict[str, tuple[str, np.ndarray]] = {}
-            for code, raw in enumerate(encoded.dictionary.to_pylist()):
-                name = raw.strip()
-                slug = slugify(name) if kind == "specialty" else name.upper()
-                if not slug or (kind == "state" and not _STATE.match(slug)):
-                    continue
-                label, previous = groups.get(slug, (name, np.zeros(len(codes), dtype=bool)))
-                groups[slug] = (min(label, name), previous | (codes == code))
-            withheld = withheld_groups({slug: int(np.count_nonzero(mask)) for slug, (_, mask) in groups.items()})
-            for slug, (label, mask) in sorted(groups.items()):
+        index: dict[str, Any] = {
+            "release_id": groups.release_id,
+            "held_back": groups.held_back,
+            "specialty": [],
+            "state": [],
+            "groups_withheld": {"specialty": 0, "state": 0},
+        }
+        group_scores = _scores(groups.clinicians)
+        for kind in ("specialty", "state"):
+            members = _members(groups.clinicians, kind)
+            withheld = withheld_groups({slug: int(np.count_nonzero(mask)) for slug, (_, mask) in members.items()})
+            index["groups_withheld"][kind] = len(withheld)
+            for slug, (label, mask) in sorted(members.items()):
                 if slug in withheld:
-                    index["groups_withheld"][kind] += 1
                     continue
                 key = specialty_key(year, slug) if kind == "specialty" else state_key(year, slug)
-                body = self._summary(Scope(kind, slug, label), scores[mask], year, release_id)
+                body = self._summary(Scope(kind, slug, label), group_scores[mask], year, groups.release_id)
                 out[key] = body
                 index[kind].append({"key": slug, "name": label, "clinicians": body["clinicians"], "url": key})
-        national = self._summary(Scope("national", "US", "National"), scores, year, release_id)
+        national = self._summary(Scope("national", "US", "National"), _scores(table), year, release_id)
         national["breakdowns"] = index
         if categories is not None:
             national["categories"] = {

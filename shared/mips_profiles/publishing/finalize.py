@@ -214,6 +214,8 @@ class Finalizer:
         # an emptied group's record stays (the role may not delete private objects); repair restores only what
         # the stats record lists as published
         self.public.delete_many(key for key in before if key not in fresh)
+        # renewed specialty and state aggregates are public now: the next correction is compared with their basis
+        self.ledger.breakdowns.promote(run.run_id, run.performance_year)
         if digests != before:
             self.ledger.record_stats(run.performance_year, digests)
 

@@ -7,7 +7,8 @@ keys of ``keys.py``:
 - per run, the staged entries, the run record, each partition's result, the changes per shard and the
   reserved change sequence (``runs/``), and per year the current run (a stale run is refused);
 - the audit Parquet and quarantine report of each release; the aggregates staged per run and the record
-  of those published; the document builder's fingerprint.
+  of those published, with the scored clinicians the specialty and state aggregates are of (the basis a
+  correction is compared with); the document builder's fingerprint.
 
 Parquet here is Snappy-compressed, the one codec every reader of it has (see ``PARQUET_COMPRESSION``).
 """
@@ -15,6 +16,7 @@ Parquet here is Snappy-compressed, the one codec every reader of it has (see ``P
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -27,11 +29,14 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..core.documents import ENTRY_SCHEMA, concat_entries
+from ..core.stats import CLINICIANS_SCHEMA
 from ..errors import PublishError
 from ..keys import (
     ENTRIES_ROOT,
     FINGERPRINT_KEY,
     audit_key,
+    breakdowns_basis_key,
+    breakdowns_stage_key,
     bulk_part_key,
     bulk_summary_key,
     change_sequence_key,
@@ -114,11 +119,53 @@ class PartitionResult:
     documents: int  # documents in the tree for this group's shards after publishing
 
 
+class BreakdownsBasis:
+    """The scored clinicians (``stats.CLINICIANS_SCHEMA``) a year's specialty and state aggregates are of: staged
+    with a run that renews them, promoted by its finalize once they are public, read by the next correction's
+    stage (``stats.breakdowns_for``)."""
+
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
+
+    def stage(self, run_id: str, clinicians: pa.Table, release_id: str) -> None:
+        """The scored clinicians a run's renewed specialty and state aggregates are computed from."""
+        table = clinicians.cast(CLINICIANS_SCHEMA).replace_schema_metadata({"release_id": release_id})
+        self.store.write(breakdowns_stage_key(run_id), parquet_bytes(table))
+
+    def promote(self, run_id: str, year: int) -> bool:
+        """Once its aggregates are public, the run's clinicians become the basis of the year's next correction."""
+        data = self.store.read(breakdowns_stage_key(run_id))
+        if data is None:
+            return False
+        self.store.write(breakdowns_basis_key(year), data)
+        return True
+
+    def read(self, year: int) -> tuple[str, pa.Table] | None:
+        """``(release_id, clinicians)`` the year's published specialty and state aggregates were computed from;
+        ``None`` before the first. Parsed: the columns and types of ``stats.CLINICIANS_SCHEMA`` and a release id
+        of the year, or a ``PublishError`` naming the object."""
+        key = breakdowns_basis_key(year)
+        data = self.store.read(key)
+        if data is None:
+            return None
+        try:
+            table = pq.read_table(pa.BufferReader(data))
+        except (pa.ArrowException, OSError) as e:
+            raise PublishError(f"{key}: not a Parquet file ({' '.join(str(e).split())[:120]})") from e
+        release = (table.schema.metadata or {}).get(b"release_id", b"").decode("ascii", "replace")
+        if not re.fullmatch(rf"{year}-[0-9a-f]{{16}}", release):
+            raise PublishError(f"{key}: its release_id {release[:40]!r} is not a release of PY{year}")
+        if table.schema.remove_metadata() != CLINICIANS_SCHEMA:
+            raise PublishError(f"{key}: its columns are not {', '.join(CLINICIANS_SCHEMA.names)}")
+        return release, table.replace_schema_metadata(None)
+
+
 class Ledger:
     """The publisher's private state on one blob store."""
 
     def __init__(self, store: BlobStore) -> None:
         self.store = store
+        self.breakdowns = BreakdownsBasis(store)
 
     # -- runs ----------------------------------------------------------------------------------------
     def write_run(self, run: StagedRun) -> None:

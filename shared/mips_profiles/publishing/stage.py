@@ -19,7 +19,7 @@ from ..core import mart
 from ..core.contract import Contract
 from ..core.documents import DocumentBuilder, FinalScoreCheck, year_entries
 from ..core.reader import LINE_COLUMN
-from ..core.stats import StatsBuilder, category_counts, clinicians
+from ..core.stats import StatsBuilder, breakdowns_for, category_counts, clinicians
 from ..core.validate import Validated
 from ..keys import audit_key, parent_prefix, quarantine_key, run_prefix
 from ..keys import release_id as make_release_id
@@ -82,13 +82,18 @@ class Stager:
         entries = year_entries(validated.records, year)
         shown = self.builder.display(entries)
         check = FinalScoreCheck.of(shown)
+        scored = clinicians(validated.records, validated.accepted_text)
+        breakdowns = breakdowns_for(scored, release_id, self.ledger.breakdowns.read(year))
         aggregates = self.stats.build(
-            clinicians(validated.records, validated.accepted_text),
+            scored,
             year,
             release_id,
             categories=category_counts(shown, pc.is_valid(entries.column("final_score"))),
+            breakdowns=breakdowns,
         )
         self.ledger.stage_stats(run_id, aggregates)
+        if breakdowns.renewed:
+            self.ledger.breakdowns.stage(run_id, scored, release_id)
         shards = shard_of(entries.column("npi"))
         for shard in np.unique(shards).tolist():  # an absent shard file reads as empty
             self.ledger.write_staged(run_id, int(shard), entries.filter(pa.array(shards == shard)))
