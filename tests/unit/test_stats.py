@@ -227,7 +227,8 @@ def group_files(tree: Path) -> dict[str, bytes]:
     return {str(p.relative_to(tree)): p.read_bytes() for p in every_stats_file(tree) if p.name != "national.json"}
 
 
-def scored_npis(table, count: int, *, skip: int = 0) -> list[str]:
+def first_npis(table, count: int, *, skip: int = 0) -> list[str]:
+    """``count`` NPIs of ``table`` in order after the first ``skip`` (the generated ones have a score)."""
     npis = sorted(set(table.column("npi").to_pylist()))
     return npis[skip : skip + count]
 
@@ -242,7 +243,7 @@ def test_a_small_correction_holds_the_specialty_and_state_aggregates_back(run_cl
     table = sample_table(2024, ROWS)
     publish(run_cli, write(table, tmp_path / "a.csv"), tree)
     groups, first = group_files(tree), load(tree, "v1/stats/2024/national.json")
-    changed = scored_npis(table, 3)
+    changed = first_npis(table, 3)
     headline = {npi: load(tree, f"v1/npi/{npi}.json")["latest"]["final_score"] for npi in changed}
     corrected = rescored(table, changed).filter(
         pa.array([i not in rows_of(table, [changed[0]]) for i in range(len(table))])
@@ -274,12 +275,12 @@ def test_the_aggregates_renew_once_enough_clinicians_changed_since_they_were_com
     table = sample_table(2024, ROWS)
     publish(run_cli, write(table, tmp_path / "a.csv"), tree)
     groups = group_files(tree)
-    once = rescored(table, scored_npis(table, 60))
+    once = rescored(table, first_npis(table, 60))
     publish(run_cli, write(once, tmp_path / "b.csv"), tree)
     assert group_files(tree) == groups
     assert load(tree, "v1/stats/2024/national.json")["breakdowns"]["held_back"]["changed_clinicians"] == 60
 
-    twice = rescored(once, scored_npis(table, 60, skip=60))
+    twice = rescored(once, first_npis(table, 60, skip=60))
     last = publish(run_cli, write(twice, tmp_path / "c.csv"), tree)
     national = load(tree, "v1/stats/2024/national.json")
     assert national["breakdowns"]["held_back"] is None, last.out
@@ -346,7 +347,7 @@ def test_a_damaged_breakdowns_basis_is_refused_by_name_and_nothing_changes(
         "--performance-year",
         2024,
         "--source",
-        write(rescored(table, scored_npis(table, 2)), tmp_path / "b.csv"),
+        write(rescored(table, first_npis(table, 2)), tmp_path / "b.csv"),
         "--out",
         tree,
     )
