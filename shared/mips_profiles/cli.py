@@ -404,12 +404,21 @@ INTERRUPTED = (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "force", False) and getattr(args, "performance_year", None) is None:
-        parser.error("--force needs --performance-year: a forced re-run is for one named year")
-    previous = signal.signal(signal.SIGTERM, _terminated) if _main_thread() else None
+    """The command. Ctrl-C (SIGINT) and ``kill`` (SIGTERM) end it with one line and 130 or 143, from its first
+    statement on (``__main__.run`` covers the loading of the modules before it)."""
+    previous = (
+        {
+            signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+            signal.SIGTERM: signal.signal(signal.SIGTERM, _terminated),
+        }
+        if _main_thread()
+        else {}
+    )
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if getattr(args, "force", False) and getattr(args, "performance_year", None) is None:
+            parser.error("--force needs --performance-year: a forced re-run is for one named year")
         return int(args.func(args))
     except MipsProfilesError as exc:
         print(f"error: {printable(exc, 2000)}", file=sys.stderr)  # a message may quote CMS's or a client's text
@@ -425,8 +434,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {INTERRUPTED.format('SIGTERM')}", file=sys.stderr)
         return 143
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _is_loopback(host: str) -> bool:

@@ -139,3 +139,25 @@ def test_the_cli_ends_an_interrupt_with_one_line_and_its_exit_status(signum, cod
     lines = [line for line in err.strip().splitlines() if line.startswith("error:") or "Traceback" in line]
     assert lines == [lines[0]] and lines[0].startswith(f"error: interrupted ({name})")
     assert "Traceback" not in err
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux's /proc to see the modules load")
+@pytest.mark.parametrize(("signum", "code", "name"), [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")])
+def test_an_interrupt_while_the_modules_load_is_one_line_too(signum, code, name, tmp_path, sample_file):
+    """CI saw a Ctrl-C on a busy machine land while the command was still importing pyarrow: the process aborted
+    (SIGABRT) or printed a traceback from inside an import. The signal is sent here the moment pyarrow's library is
+    mapped into the process, mid-import."""
+    source = sample_file(2024, 3000)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "shared")}
+    command = [sys.executable, "-m", "mips_profiles", "publish", "--performance-year", "2024", "--source", str(source)]
+    proc = subprocess.Popen(
+        [*command, "--out", str(tmp_path / "tree")], env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    maps, deadline = Path(f"/proc/{proc.pid}/maps"), time.monotonic() + 60
+    while "libarrow" not in maps.read_text() and time.monotonic() < deadline:
+        time.sleep(0.002)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err[-2000:]
+    assert err.count("\n") == 1 and err.startswith(f"error: interrupted ({name})") and "Traceback" not in err
+    assert not (tmp_path / "tree" / "v1").exists()
