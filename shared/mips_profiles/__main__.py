@@ -6,6 +6,7 @@ initialisation. :func:`run` ends it instead with one line and 128 + the signal's
 interrupt of the work itself; nothing has been read or written by then.
 """
 
+import contextlib
 import os
 import signal
 import sys
@@ -15,7 +16,8 @@ STARTUP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 def _interrupted_while_starting(signum: int, frame: object) -> None:
     name = signal.Signals(signum).name
-    os.write(2, f"error: interrupted ({name}) while starting: nothing was read or written\n".encode())
+    with contextlib.suppress(OSError):  # a closed stderr still ends with the status
+        os.write(2, f"error: interrupted ({name}) while starting: nothing was read or written\n".encode())
     os._exit(128 + signum)
 
 
